@@ -1,0 +1,280 @@
+"""Configuration: load JSON, merge over the defaults, validate, freeze.
+
+Invariant: a :class:`RunConfig` is only ever built from a document that passed
+``config/schema.json`` and the cross-field checks below, and it is immutable. Workers
+receive it whole and never read files or the environment. Errors name the JSON path,
+the bad value and what was expected.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .errors import ConfigError
+
+COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
+TIERS = ("lagos_ogun", "major_hub", "other", "rural")
+MAX_CHUNK_SIZE = 50_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """Named categories with non-negative weights, in file order."""
+
+    names: tuple[str, ...]
+    values: tuple[float, ...]
+
+    @classmethod
+    def parse(cls, doc: dict[str, Any]) -> Weights:
+        items = [(k, float(v)) for k, v in doc.items() if not k.startswith("_")]
+        return cls(tuple(k for k, _ in items), tuple(v for _, v in items))
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Run-level knobs; the CLI overrides these."""
+
+    events: int
+    chunk_size: int
+    compression: str
+    compression_level: int | None
+    row_group_size: int
+    late_ingest_share: float
+    """Share of client events that reach the platform hours late (offline phones)."""
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    name: str
+    weight: float
+    delivery_tier: str
+    cities: Weights
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    name: str
+    weight: float
+    median_price_ngn: float
+    p90_price_ngn: float
+    search_terms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentMethod:
+    name: str
+    weight: float
+    first_attempt_failure: float
+    providers: Weights
+    failure_reasons: Weights
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    name: str
+    transit_days_min: float
+    transit_days_max: float
+    first_attempt_failure: float
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarRule:
+    name: str
+    start: dt.date
+    end: dt.date
+    session_multiplier: float
+    order_multiplier: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything a run needs, parsed once. ``sections`` keeps the validated document
+    for the scalar knobs of each section (funnel, payments, fulfilment, population)."""
+
+    run: RunSettings
+    period_start: dt.date
+    period_days: int
+    utc_offset_hours: float
+    states: tuple[State, ...]
+    categories: tuple[Category, ...]
+    methods: tuple[PaymentMethod, ...]
+    tiers: tuple[Tier, ...]
+    calendar: tuple[CalendarRule, ...]
+    hourly_weights: tuple[float, ...]
+    day_of_week_multipliers: tuple[float, ...]
+    devices: dict
+    funnel: dict
+    payments: dict
+    fulfilment: dict
+    population: dict
+    min_price_ngn: float
+    document: dict
+    """The merged, validated document (recorded in each run's manifest for replay)."""
+    config_hash: str
+    """sha256 of the merged, canonical document: two runs with equal hashes share rules."""
+
+    def with_run(self, **overrides: Any) -> RunConfig:
+        """A copy with run settings replaced (CLI flags); values are checked."""
+        run = dataclasses.replace(self.run, **{k: v for k, v in overrides.items() if v is not None})
+        _check_run(run)
+        return dataclasses.replace(self, run=run)
+
+
+def default_document() -> dict:
+    """The embedded default config, as a fresh dict."""
+    return json.loads(resources.files("temu_gen").joinpath("config_data/default.json").read_text("utf-8"))
+
+
+def schema_document() -> dict:
+    """The published JSON Schema for config files."""
+    return json.loads(resources.files("temu_gen").joinpath("config_data/schema.json").read_text("utf-8"))
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge ``override`` into a copy of ``base``; objects merge, anything else replaces."""
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def load(path: str | Path | None = None) -> RunConfig:
+    """Load ``path`` (a full or partial config) over the defaults and validate it."""
+    doc = default_document()
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text("utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p} does not exist; pass an existing JSON file to --config") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {p} cannot be read ({e.__class__.__name__}: {e}); check the path and permissions") from None
+        try:
+            user = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config file {p} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        if not isinstance(user, dict):
+            raise ConfigError(f"config file {p}: top level is {type(user).__name__}, expected a JSON object")
+        doc = merge(doc, user)
+    return parse(doc, source=str(path) if path else "default config")
+
+
+def parse(doc: dict, source: str = "config") -> RunConfig:
+    """Validate a merged document against the schema and freeze it into a RunConfig."""
+    validator = jsonschema.Draft202012Validator(schema_document())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.path), list(map(str, e.path))))
+    if errors:
+        e = errors[0]
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{source}: {e.json_path} = {_short(e.instance)}: {e.message}{more}")
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    r = doc["run"]
+    run = RunSettings(r["events"], r["chunk_size"], r["compression"], r["compression_level"],
+                      r["row_group_size"], r["late_ingest_share"])
+    _check_run(run)
+    cfg = RunConfig(
+        run=run,
+        period_start=_date(doc["period"]["start"], "$.period.start"),
+        period_days=doc["period"]["days"],
+        utc_offset_hours=doc["period"]["utc_offset_hours"],
+        states=tuple(State(n, s["weight"], s["delivery_tier"], Weights.parse(s["cities"]))
+                     for n, s in _entries(doc["geography"]["states"])),
+        categories=tuple(Category(n, c["weight"], c["median_price_ngn"], c["p90_price_ngn"], tuple(c["search_terms"]))
+                         for n, c in _entries(doc["catalog"]["categories"])),
+        methods=tuple(PaymentMethod(n, m["weight"], m["first_attempt_failure"], Weights.parse(m["providers"]),
+                                    Weights.parse(m["failure_reasons"]))
+                      for n, m in _entries(doc["payments"]["methods"])),
+        tiers=tuple(Tier(n, **{k: v for k, v in doc["fulfilment"]["tiers"][n].items() if not k.startswith("_")})
+                    for n in TIERS),
+        calendar=tuple(CalendarRule(c["name"], _date(c["start"], f"$.time.calendar[{i}].start"),
+                                    _date(c["end"], f"$.time.calendar[{i}].end"),
+                                    c["session_multiplier"], c["order_multiplier"])
+                       for i, c in enumerate(doc["time"]["calendar"])),
+        hourly_weights=tuple(doc["time"]["hourly_weights_wat"]),
+        day_of_week_multipliers=tuple(doc["time"]["day_of_week_multipliers"]),
+        devices=doc["devices"], funnel=doc["funnel"], payments=doc["payments"],
+        fulfilment=doc["fulfilment"], population=doc["population"],
+        min_price_ngn=doc["catalog"]["min_price_ngn"],
+        document=doc,
+        config_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+    )
+    _check_semantics(cfg, doc)
+    return cfg
+
+
+def _check_run(run: RunSettings) -> None:
+    if run.events < 1:
+        raise ConfigError(f"events = {run.events}: must be a positive number of events")
+    if not 1 <= run.chunk_size <= MAX_CHUNK_SIZE:
+        raise ConfigError(f"chunk_size = {run.chunk_size}: must be between 1 and {MAX_CHUNK_SIZE:,} rows")
+    if run.compression not in COMPRESSIONS:
+        raise ConfigError(f"compression = {run.compression!r}: unknown codec; use one of {', '.join(COMPRESSIONS)}")
+    if run.row_group_size < 1:
+        raise ConfigError(f"row_group_size = {run.row_group_size}: must be a positive number of rows")
+
+
+def _check_semantics(cfg: RunConfig, doc: dict) -> None:
+    """Rules JSON Schema cannot say: ranges ordered, weights not all zero, names known."""
+    from .kernels.codes import EVENT_TYPES
+
+    def need(ok: bool, path: str, value: Any, expected: str) -> None:
+        if not ok:
+            raise ConfigError(f"config: {path} = {_short(value)}: {expected}")
+
+    need(sum(s.weight for s in cfg.states) > 0, "$.geography.states", "all weights 0", "at least one state needs a positive weight")
+    for s in cfg.states:
+        need(sum(s.cities.values) > 0, f"$.geography.states['{s.name}'].cities", dict(zip(s.cities.names, s.cities.values)),
+             "at least one city needs a positive weight")
+    need(sum(c.weight for c in cfg.categories) > 0, "$.catalog.categories", "all weights 0", "at least one category needs a positive weight")
+    for c in cfg.categories:
+        need(c.p90_price_ngn > c.median_price_ngn, f"$.catalog.categories['{c.name}'].p90_price_ngn", c.p90_price_ngn,
+             f"must exceed median_price_ngn ({c.median_price_ngn})")
+    need(sum(m.weight for m in cfg.methods) > 0, "$.payments.methods", "all weights 0", "at least one payment method needs a positive weight")
+    for m in cfg.methods:
+        need(sum(m.providers.values) > 0, f"$.payments.methods['{m.name}'].providers", "all weights 0", "give at least one provider a positive weight")
+        need(m.first_attempt_failure == 0 or sum(m.failure_reasons.values) > 0, f"$.payments.methods['{m.name}'].failure_reasons",
+             "{}", "a method that can fail needs at least one failure reason")
+    pod = [m for m in cfg.methods if m.name == "pay_on_delivery"]
+    need(not pod or pod[0].first_attempt_failure == 0, "$.payments.methods['pay_on_delivery'].first_attempt_failure",
+         pod[0].first_attempt_failure if pod else 0, "must be 0: pay-on-delivery is collected at the door")
+    need(any(m.weight > 0 for m in cfg.methods if m.name != "pay_on_delivery"), "$.payments.methods", "only pay_on_delivery",
+         "at least one prepaid method needs a positive weight (retries switch between prepaid methods)")
+    pairs = [("$.funnel", cfg.funnel, "coupon_pct"), ("$.payments", cfg.payments, "unpaid_cancel_hours"),
+             ("$.fulfilment", cfg.fulfilment, "dispatch_days"), ("$.fulfilment", cfg.fulfilment, "refund_days")]
+    pairs += [(f"$.fulfilment.tiers.{t}", doc["fulfilment"]["tiers"][t], "transit_days") for t in TIERS]
+    for prefix, sec, stem in pairs:
+        lo, hi = sec[f"{stem}_min"], sec[f"{stem}_max"]
+        need(lo <= hi, f"{prefix}.{stem}_max", hi, f"must be >= {stem}_min ({lo})")
+    unknown = sorted(set(cfg.funnel["mean_gap_seconds"]) - set(EVENT_TYPES))
+    need(not unknown, f"$.funnel.mean_gap_seconds.{unknown[0] if unknown else ''}", unknown, f"not an event type; use one of {', '.join(EVENT_TYPES)}")
+    need(sum(cfg.hourly_weights) > 0, "$.time.hourly_weights_wat", "all 0", "at least one hour needs a positive weight")
+    for i, c in enumerate(cfg.calendar):
+        need(c.start <= c.end, f"$.time.calendar[{i}].end", str(c.end), f"must not be before start ({c.start})")
+
+
+def _entries(section: dict) -> list[tuple[str, dict]]:
+    return [(k, v) for k, v in section.items() if not k.startswith("_")]
+
+
+def _date(text: str, path: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"config: {path} = {text!r}: not a real date; use YYYY-MM-DD") from None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) or not value.startswith("all") else value
+    return text if len(text) <= limit else text[: limit - 3] + "..."
