@@ -86,17 +86,24 @@ def run(cfg: RunConfig, sink: Sink, *, seed: int | None = None, run_id: str | No
     results: dict[int, ChunkResult] = {}
     executor = make_executor(workers, setup)
     try:
-        pending = {executor.submit(w_generate_chunk, s) for s in specs}
-        with RssMonitor() as mon, tqdm(total=cfg.run.events, unit="ev", unit_scale=True, disable=None if progress is None else not progress,
+        pending = {executor.submit(w_generate_chunk, s): s.index for s in specs}
+        with RssMonitor() as mon, tqdm(total=cfg.run.events, unit="ev", unit_scale=True,
+                                       disable=None if progress is None else not progress,
                                        desc=f"{len(specs)} chunks", leave=False) as bar:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                failure = None
+                for fut in sorted(done, key=pending.pop):  # deliver every success before reporting a failure
+                    if fut.exception() is not None:
+                        failure = failure or fut.exception()
+                        continue
                     res = fut.result()
                     sink.put(res.name, res.path)
                     results[res.index] = res
                     bar.update(res.rows)
                     bar.set_description(f"{len(results)}/{len(specs)} chunks")
+                if failure is not None:
+                    raise failure
     except BaseException as e:
         executor.shutdown(wait=False, cancel_futures=True)
         sink.abort()

@@ -1,0 +1,47 @@
+"""Shared fixtures: configs, and whole runs generated once per test session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from temu_gen import config
+from temu_gen.run import run
+from temu_gen.sinks import LocalDirSink
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "config" / "smoke.json"
+
+
+@pytest.fixture(scope="session")
+def smoke_cfg():
+    return config.load(SMOKE)
+
+
+@pytest.fixture(scope="session")
+def default_cfg():
+    return config.load()
+
+
+def read_run(run_dir: Path) -> list:
+    return [pq.read_table(p) for p in sorted(run_dir.glob("part-*.parquet"))]
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_cfg, tmp_path_factory):
+    """The smoke config (20k rows, 4 chunks) generated with 2 workers."""
+    root = tmp_path_factory.mktemp("smoke")
+    summary = run(smoke_cfg, LocalDirSink(root), seed=11, run_id="smoke", workers=2, progress=False)
+    run_dir = root / "events" / "run_id=smoke"
+    return summary, run_dir, read_run(run_dir)
+
+
+@pytest.fixture(scope="session")
+def mid_run(default_cfg, tmp_path_factory):
+    """A mid-size run of the default config: 400k rows in 4 chunks."""
+    root = tmp_path_factory.mktemp("mid")
+    cfg = default_cfg.with_run(events=400_000, chunk_size=100_000)
+    summary = run(cfg, LocalDirSink(root), seed=5, run_id="mid", workers=2, progress=False)
+    run_dir = root / "events" / "run_id=mid"
+    return summary, run_dir, read_run(run_dir)

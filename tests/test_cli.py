@@ -1,0 +1,79 @@
+"""The command line as a user meets it: a real run read back, the data dictionary, bad input."""
+import json
+import subprocess
+import sys
+
+import pyarrow.dataset as ds
+import pytest
+
+from conftest import ROOT
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "temu_gen", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_end_to_end_run_reads_back(tmp_path):
+    r = cli("--events", "30000", "--chunk-size", "12000", "--workers", "2", "--seed", "3", "--output",
+            str(tmp_path / "out"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "30,000 events, 3 files" in r.stdout and "events/s" in r.stdout and "peak RSS" in r.stdout
+    (run_dir,) = (tmp_path / "out" / "events").iterdir()
+    assert run_dir.name.startswith("run_id=") and (run_dir / "_SUCCESS").exists()
+    dataset = ds.dataset(tmp_path / "out" / "events", format="parquet", partitioning="hive")
+    t = dataset.to_table()
+    assert t.num_rows == 30_000 and t["run_id"][0].as_py() == run_dir.name.split("=", 1)[1]
+    manifest = json.loads((run_dir / "_manifest.json").read_text())
+    assert manifest["seed"] == 3 and len(manifest["files"]) == 3
+
+
+def test_console_script_and_module_agree():
+    from pathlib import Path
+    exe = Path(sys.executable).with_name("temu-gen")  # installed beside this interpreter
+    assert exe.exists(), "the temu-gen console script is not installed"
+    a = subprocess.run([str(exe), "schema", "--format", "json"], capture_output=True, text=True)
+    assert a.stdout == cli("schema", "--format", "json").stdout
+
+
+@pytest.mark.parametrize("args,needle,code", [
+    (["--events", "0"], "must be at least 1", 2),
+    (["--events", "-5"], "must be at least 1", 2),
+    (["--chunk-size", "abc"], "not a whole number", 2),
+    (["--workers", "0"], "must be at least 1", 2),
+    (["--compression", "brotli"], "invalid choice", 2),
+    (["--config", "/nonexistent/x.json"], "does not exist", 2),
+    (["--output", "/proc/forbidden"], "not writable", 3),
+    (["--run-id", "../escape"], "not allowed", 2),
+    (["--seed", "-1"], "between 0", 2),
+])
+def test_bad_input_is_one_line(tmp_path, args, needle, code):
+    r = cli("--events", "100", *args, cwd=tmp_path) if args[0] != "--events" else cli(*args, cwd=tmp_path)
+    assert r.returncode == code, r.stderr
+    assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_invalid_config_file_is_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"funnel": {"p_browse": 2}}))
+    r = cli("--config", str(bad), "--events", "10", "--output", str(tmp_path))
+    assert r.returncode == 2 and "$.funnel.p_browse = 2" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_output_that_is_a_file(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    r = cli("--events", "10", "--output", str(f))
+    assert r.returncode == 3 and "is a file" in r.stderr
+
+
+def test_data_dictionary_is_current():
+    r = cli("schema")
+    assert r.returncode == 0
+    assert (ROOT / "docs" / "data_dictionary.md").read_text() == r.stdout, \
+        "regenerate with: python -m temu_gen schema > docs/data_dictionary.md"
+    cols = json.loads(cli("schema", "--format", "json").stdout)["columns"]
+    assert len(cols) >= 25 and all(c["description"] and c["null_when"] for c in cols)
+    et = next(c for c in cols if c["name"] == "event_type")
+    assert len(et["values"]) >= 22

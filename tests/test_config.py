@@ -1,0 +1,72 @@
+"""Config loading: defaults valid, partial files merge, bad input names path, value and fix."""
+import json
+
+import pytest
+
+from temu_gen import config
+from temu_gen.errors import ConfigError
+
+
+def test_default_config_is_complete_and_frozen(default_cfg):
+    assert default_cfg.run.events == 2_100_000 and default_cfg.run.chunk_size == 500_000
+    assert len(default_cfg.states) == 37 and "FCT" in {s.name for s in default_cfg.states}
+    with pytest.raises(Exception):
+        default_cfg.run = None
+
+
+def test_repo_config_is_the_packaged_one():
+    from conftest import ROOT
+    assert json.loads((ROOT / "config" / "default.json").read_text()) == config.default_document()
+    assert json.loads((ROOT / "config" / "schema.json").read_text()) == config.schema_document()
+
+
+def _write(tmp_path, doc):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
+    return p
+
+
+def test_partial_file_overrides_only_what_it_names(tmp_path, default_cfg):
+    cfg = config.load(_write(tmp_path, {"funnel": {"p_login": 0.5}, "geography": {"states": {"Lagos": {"weight": 0.5}}}}))
+    assert cfg.funnel["p_login"] == 0.5
+    assert cfg.funnel["p_search"] == default_cfg.funnel["p_search"]
+    lagos = next(s for s in cfg.states if s.name == "Lagos")
+    assert lagos.weight == 0.5 and lagos.cities == next(s for s in default_cfg.states if s.name == "Lagos").cities
+    assert cfg.config_hash != default_cfg.config_hash
+
+
+@pytest.mark.parametrize("doc,needle", [
+    ({"funnel": {"p_add_to_cart": 1.5}}, "$.funnel.p_add_to_cart = 1.5"),
+    ({"run": {"compression": "brotli"}}, "$.run.compression"),
+    ({"funnel": {"p_logn": 0.1}}, "p_logn"),
+    ({"time": {"hourly_weights_wat": [1, 2]}}, "$.time.hourly_weights_wat"),
+    ({"catalog": {"categories": {"x": {"weight": 1, "median_price_ngn": 100, "p90_price_ngn": 50,
+                                       "search_terms": ["a"]}}}}, "p90_price_ngn = 50"),
+    ({"fulfilment": {"dispatch_days_min": 5, "dispatch_days_max": 1}}, "$.fulfilment.dispatch_days_max = 1"),
+    ({"time": {"calendar": [{"name": "x", "start": "2024-12-02", "end": "2024-12-01", "session_multiplier": 1,
+                             "order_multiplier": 1}]}}, "$.time.calendar[0].end"),
+    ({"period": {"start": "2024-02-30"}}, "$.period.start"),
+    ({"funnel": {"mean_gap_seconds": {"checkout_clicked": 3}}}, "not an event type"),
+])
+def test_bad_values_name_the_path(tmp_path, doc, needle):
+    with pytest.raises(ConfigError) as e:
+        config.load(_write(tmp_path, doc))
+    assert needle in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_unreadable_inputs(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        config.load(tmp_path / "missing.json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        config.load(_write(tmp_path, "{nope"))
+    with pytest.raises(ConfigError, match="expected a JSON object"):
+        config.load(_write(tmp_path, "[1, 2]"))
+
+
+def test_run_overrides_are_checked(default_cfg):
+    assert default_cfg.with_run(events=10, chunk_size=None).run.events == 10
+    with pytest.raises(ConfigError, match="events = 0"):
+        default_cfg.with_run(events=0)
+    with pytest.raises(ConfigError, match="unknown codec"):
+        default_cfg.with_run(compression="brotli")
