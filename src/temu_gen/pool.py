@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from .config import RunConfig
 from .encode import ParquetOptions, encode_chunk, write_parquet
-from .encode.arrow import DICTIONARY_COLUMNS
+from .encode.arrow import DICTIONARY_COLUMNS, EVENT_SCHEMA, UNSORTED_ID_COLUMNS
 from .generate import GenContext, generate_chunk, make_context
 from .plan import ChunkSpec
 from .sinks.base import part_name
@@ -54,8 +54,11 @@ _STATE: _WorkerState | None = None
 
 
 def parquet_options(cfg: RunConfig) -> ParquetOptions:
+    """The measured defaults (bench/RESULTS.md) with the run's codec and row group size."""
     r = cfg.run
-    return ParquetOptions(r.compression, r.compression_level, r.row_group_size, DICTIONARY_COLUMNS)
+    return ParquetOptions(r.compression, r.compression_level, r.row_group_size, DICTIONARY_COLUMNS,
+                          delta_columns=("event_ts", "ingest_ts"),
+                          statistics_columns=tuple(n for n in EVENT_SCHEMA.names if n not in UNSORTED_ID_COLUMNS))
 
 
 def w_init(setup: WorkerSetup) -> None:

@@ -23,6 +23,7 @@ _TYPES = {
 EVENT_SCHEMA = pa.schema([pa.field(f.name, _TYPES[f.type], nullable=f.present_on != frozenset(FIELDS[0].present_on)
                                    or bool(f.sometimes)) for f in FIELDS])
 DICTIONARY_COLUMNS = tuple(f.name for f in FIELDS if f.vocab)
+UNSORTED_ID_COLUMNS = ("event_id", "session_id", "order_id")
 
 # Output field -> kernel column it is encoded from.
 _SOURCE = {"user_id": "user_idx", "session_id": "session_seq", "network_type": "network",

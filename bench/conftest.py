@@ -1,0 +1,91 @@
+"""Benchmark fixtures: one realistic 500k-row chunk, built once, JIT warm before timing.
+
+Run with ``python -m pytest bench`` (``--benchmark-json bench/results/<name>.json`` to keep the numbers).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from temu_gen import config, generate
+from temu_gen.plan import plan_chunks
+
+ROOT = Path(__file__).resolve().parents[1]
+CHUNK = 500_000
+
+
+def pytest_addoption(parser):
+    parser.addoption("--quick", action="store_true", help="small sizes, one round: checks the suite runs (CI)")
+
+
+@pytest.fixture(scope="session")
+def quick(request):
+    return request.config.getoption("--quick")
+
+
+@pytest.fixture(scope="session")
+def rows(quick):
+    return 50_000 if quick else CHUNK
+
+
+@pytest.fixture(scope="session")
+def cfg():
+    return config.load()
+
+
+@pytest.fixture(scope="session")
+def ctx(cfg):
+    c = generate.make_context(cfg, 42)
+    generate.warm_up(c)  # JIT load happens here, outside every timed region
+    return c
+
+
+@pytest.fixture(scope="session")
+def spec(rows):
+    return plan_chunks(rows * 4, rows, 42)[1]
+
+
+@pytest.fixture(scope="session")
+def chunk(spec, ctx):
+    return generate.generate_chunk(spec, ctx)
+
+
+def run_process(args: list[str], env: dict | None = None, interval: float = 0.02) -> dict:
+    """Run a command, sampling the RSS and PSS of its whole process tree; returns seconds and peaks."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+    ps = psutil.Process(proc.pid)
+    peak_rss = peak_pss = 0
+    samples = 0
+    while proc.poll() is None:
+        rss = pss = 0
+        try:
+            for p in [ps, *ps.children(recursive=True)]:
+                try:
+                    rss += p.memory_info().rss
+                    if samples % 5 == 0:
+                        pss += p.memory_full_info().pss
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+        peak_rss = max(peak_rss, rss)
+        peak_pss = max(peak_pss, pss)
+        samples += 1
+        time.sleep(interval)
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"{args} failed: {err}")
+    return {"seconds": seconds, "peak_rss_mib": peak_rss / 2**20, "peak_pss_mib": peak_pss / 2**20, "stdout": out}
+
+
+def temu_gen_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "temu_gen", "--no-progress", *args]
