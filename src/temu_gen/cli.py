@@ -39,6 +39,23 @@ def _seed(text: str) -> int:
     return value
 
 
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
+          "g": 10**9, "gb": 10**9, "gib": 2**30}
+
+
+def _size(text: str) -> int:
+    """'800MB', '6GiB', '16mib' or plain bytes."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; use e.g. 800MB, 6GiB or 16MiB")
+    value = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
 def _run_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="temu-gen", description="Generate a synthetic Temu Nigeria event log as Parquet.")
     p.add_argument("--version", action="version", version=f"temu-gen {__version__}")
@@ -48,11 +65,25 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="worker processes (default: all cores; 1 runs in-process)")
     p.add_argument("--seed", type=_seed, help="run seed (default: random, recorded in the manifest)")
     p.add_argument("--run-id", help="run id (default: UTC start time + random suffix)")
-    p.add_argument("--output", default="./output", help="destination folder (default ./output)")
+    p.add_argument("--output", default="./output", help="destination folder or s3://BUCKET/PREFIX (default ./output)")
     p.add_argument("--config", help="JSON config, full or partial, merged over the defaults")
     p.add_argument("--compression", choices=COMPRESSIONS, help="Parquet codec (default zstd level 1)")
     p.add_argument("--overwrite", action="store_true", help="replace a committed run with the same id")
+    p.add_argument("--resume", metavar="RUN_ID", help="finish a failed run: keep its verified parts, regenerate the "
+                   "rest from its recorded seed and config, then commit")
+    p.add_argument("--max-in-flight", type=_positive, help="chunks generated but not yet delivered (default workers+2)")
+    p.add_argument("--max-memory", type=_size, help="RSS budget of the process tree (e.g. 6GiB); near it, no new "
+                   "chunks start until uploads free memory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s3 = p.add_argument_group("S3 output (--output s3://BUCKET/PREFIX; credentials from the standard AWS chain)")
+    s3.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"),
+                    help="S3-compatible endpoint (default: AWS, or $AWS_ENDPOINT_URL)")
+    s3.add_argument("--region", help="AWS region (default: AWS_REGION / profile)")
+    s3.add_argument("--sse", choices=("AES256", "aws:kms"), help="server-side encryption (default: the bucket's)")
+    s3.add_argument("--sse-kms-key-id", help="KMS key for --sse aws:kms (default: the AWS managed key)")
+    s3.add_argument("--part-size", type=_size, default=16 * 2**20, help="multipart part size (default 16MiB, min 5MiB)")
+    s3.add_argument("--upload-concurrency", type=_positive, default=8, help="parts uploaded in parallel (default 8)")
+    s3.add_argument("--spool-dir", help="local folder for chunks waiting for upload (default ~/.cache/temu-gen/spool)")
     return p
 
 
@@ -88,15 +119,36 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from .run import run
+def _sink(args: argparse.Namespace):
     from .sinks import LocalDirSink
 
-    cfg = load(args.config).with_run(events=args.events, chunk_size=args.chunk_size, compression=args.compression)
-    sink = LocalDirSink(args.output)
+    if args.output.startswith("s3:"):
+        from .sinks.s3 import S3Options, S3Sink
+
+        opts = S3Options(endpoint_url=args.endpoint_url, region=args.region, sse=args.sse,
+                         sse_kms_key_id=args.sse_kms_key_id, part_size=args.part_size,
+                         concurrency=args.upload_concurrency)
+        return S3Sink(args.output, opts, spool_dir=args.spool_dir)
+    return LocalDirSink(args.output)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .run import resume, run
+
+    sink = _sink(args)
+    common = dict(workers=args.workers, max_in_flight=args.max_in_flight, max_memory=args.max_memory,
+                  progress=False if args.no_progress else None)
     try:
-        summary = run(cfg, sink, seed=args.seed, run_id=args.run_id, workers=args.workers, overwrite=args.overwrite,
-                      progress=False if args.no_progress else None)
+        if args.resume:
+            if any(v is not None for v in (args.events, args.chunk_size, args.seed, args.config, args.compression)):
+                print("temu-gen: error: --resume replays the recorded run; drop --events, --chunk-size, --seed, "
+                      "--config and --compression", file=sys.stderr)
+                return 2
+            summary = resume(sink, args.resume, **common)
+        else:
+            cfg = load(args.config).with_run(events=args.events, chunk_size=args.chunk_size,
+                                             compression=args.compression)
+            summary = run(cfg, sink, seed=args.seed, run_id=args.run_id, overwrite=args.overwrite, **common)
     except RunFailed as e:
         if isinstance(e.__cause__, KeyboardInterrupt):
             print(f"temu-gen: error: {e}", file=sys.stderr)

@@ -124,9 +124,12 @@ class RunConfig:
 
     def with_run(self, **overrides: Any) -> RunConfig:
         """A copy with run settings replaced (CLI flags); values are checked."""
-        run = dataclasses.replace(self.run, **{k: v for k, v in overrides.items() if v is not None})
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        run = dataclasses.replace(self.run, **changes)
         _check_run(run)
-        return dataclasses.replace(self, run=run)
+        # the document and hash follow, so a run's manifest replays exactly what ran
+        doc = {**self.document, "run": {**self.document["run"], **changes}}
+        return dataclasses.replace(self, run=run, document=doc, config_hash=_hash(doc))
 
 
 def default_document() -> dict:
@@ -179,7 +182,6 @@ def parse(doc: dict, source: str = "config") -> RunConfig:
         e = errors[0]
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(f"{source}: {e.json_path} = {_short(e.instance)}: {e.message}{more}")
-    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     r = doc["run"]
     run = RunSettings(r["events"], r["chunk_size"], r["compression"], r["compression_level"],
                       r["row_group_size"], r["late_ingest_share"])
@@ -208,10 +210,15 @@ def parse(doc: dict, source: str = "config") -> RunConfig:
         fulfilment=doc["fulfilment"], population=doc["population"],
         min_price_ngn=doc["catalog"]["min_price_ngn"],
         document=doc,
-        config_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        config_hash=_hash(doc),
     )
     _check_semantics(cfg, doc)
     return cfg
+
+
+def _hash(doc: dict) -> str:
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _check_run(run: RunSettings) -> None:

@@ -6,10 +6,20 @@ and a sink writes ``_SUCCESS`` strictly after every part and ``_manifest.json``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
+RUN_PLAN = "_run.json"
+"""Written first: seed, config and sizes, so ``--resume`` can regenerate missing chunks exactly."""
+
+
+class PartInfo(NamedTuple):
+    """What the manifest records about one part file."""
+
+    rows: int
+    bytes: int
+    sha256: str
 
 
 def part_name(index: int) -> str:
@@ -30,14 +40,23 @@ class Sink(Protocol):
     staging_dir: Path
     """Local folder where workers write finished part files before :meth:`put`."""
 
-    def prepare(self, run_id: str, overwrite: bool) -> None:
-        """Check the destination is usable and the run is not already committed."""
+    def prepare(self, run_id: str, overwrite: bool, resume: bool = False) -> None:
+        """Check the destination is usable and the run is not already committed.
 
-    def put(self, name: str, local_path: Path) -> None:
-        """Deliver one finished part file (``local_path`` is in ``staging_dir``)."""
+        Without ``resume``, parts left by an earlier uncommitted attempt under the same id are removed.
+        """
+
+    def write_plan(self, plan: bytes) -> None:
+        """Record the run's plan (``_run.json``) before any part."""
+
+    def read_plan(self) -> dict | None:
+        """The recorded plan of the prepared run id, or None."""
+
+    def existing_parts(self) -> dict[str, PartInfo]:
+        """Complete, verified parts already at the destination (for ``--resume``)."""
 
     def commit(self, manifest: bytes) -> None:
         """Write the manifest, then ``_SUCCESS``."""
 
-    def abort(self) -> None:
-        """Clean up after a failed run; never leaves ``_SUCCESS`` behind."""
+    def abort(self) -> int:
+        """Clean up after a failed run; never leaves ``_SUCCESS`` behind. Returns uploads aborted."""

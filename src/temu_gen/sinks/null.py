@@ -16,8 +16,17 @@ class NullSink:
         self.staging_dir = Path(self._tmp.name)
         self.location = "null"
 
-    def prepare(self, run_id: str, overwrite: bool) -> None:
+    def prepare(self, run_id: str, overwrite: bool, resume: bool = False) -> None:
         pass
+
+    def write_plan(self, plan: bytes) -> None:
+        pass
+
+    def read_plan(self) -> dict | None:
+        return None
+
+    def existing_parts(self) -> dict:
+        return {}
 
     def put(self, name: str, local_path: Path) -> None:
         local_path.unlink(missing_ok=True)
@@ -25,5 +34,5 @@ class NullSink:
     def commit(self, manifest: bytes) -> None:
         pass
 
-    def abort(self) -> None:
-        pass
+    def abort(self) -> int:
+        return 0
