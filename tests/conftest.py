@@ -10,8 +10,7 @@ from temu_gen import config
 from temu_gen.run import run
 from temu_gen.sinks import LocalDirSink
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "config" / "smoke.json"
+from paths import ROOT, SMOKE  # noqa: F401 - re-exported for fixtures below
 
 
 @pytest.fixture(scope="session")

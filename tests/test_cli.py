@@ -6,7 +6,7 @@ import sys
 import pyarrow.dataset as ds
 import pytest
 
-from conftest import ROOT
+from paths import ROOT
 
 
 def cli(*args, cwd=None):

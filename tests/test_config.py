@@ -15,7 +15,7 @@ def test_default_config_is_complete_and_frozen(default_cfg):
 
 
 def test_repo_config_is_the_packaged_one():
-    from conftest import ROOT
+    from paths import ROOT
     assert json.loads((ROOT / "config" / "default.json").read_text()) == config.default_document()
     assert json.loads((ROOT / "config" / "schema.json").read_text()) == config.schema_document()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import string
 
-from conftest import ROOT
+from paths import ROOT
 
 POLICY_TEMPLATE = ROOT / "infra" / "terraform" / "policies" / "uploader.json.tftpl"
 

@@ -9,6 +9,7 @@ function returns. ``InlineExecutor`` runs the same functions in-process, so
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -64,6 +65,9 @@ def parquet_options(cfg: RunConfig) -> ParquetOptions:
 def w_init(setup: WorkerSetup) -> None:
     """Per-process setup: flatten the config once for the kernels."""
     global _STATE
+    if multiprocessing.parent_process() is not None:
+        # Ctrl-C reaches the whole process group; only the coordinator decides what happens next
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _STATE = _WorkerState(make_context(setup.cfg, setup.seed), parquet_options(setup.cfg), setup)
 
 

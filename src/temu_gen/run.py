@@ -105,6 +105,7 @@ def run(cfg: RunConfig, sink: Sink, *, seed: int | None = None, run_id: str | No
     sink.prepare(run_id, overwrite, resume=resume)
     kept: dict[int, PartInfo] = {}
     if resume:
+        sink.abort()  # a crashed coordinator cannot clean up after itself; do it now
         existing = sink.existing_parts()
         kept = {s.index: existing[part_name(s.index)] for s in specs
                 if part_name(s.index) in existing and existing[part_name(s.index)].rows == s.n_rows}

@@ -52,8 +52,14 @@ class InlineDelivery:
 def w_upload_loop(sink, inbox, outbox) -> None:
     """Uploader process: upload each announced file, delete it once S3 confirms, report back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides when to stop
+    parent = os.getppid()
     while True:
-        msg = inbox.get()
+        try:
+            msg = inbox.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # orphaned: the coordinator crashed; --resume will clean up
+                return
+            continue
         if msg is None:
             return
         index, name, path, part = msg

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from paths import ROOT
 from uploader_policy import render_uploader_policy
 
 TF = ROOT / "infra" / "terraform"

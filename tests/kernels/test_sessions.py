@@ -30,7 +30,7 @@ print(json.dumps({"out": [int(x) for x in out], "rows": rows[:n].tolist()}))
 
 
 def test_kernel_equals_pure_python(smoke_cfg):
-    from conftest import SMOKE
+    from paths import SMOKE
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
     res = subprocess.run([sys.executable, "-c", _PURE_PYTHON, str(SMOKE)], env=env, capture_output=True,
                          text=True, check=True, timeout=300)

@@ -7,7 +7,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import cli, local_files, s3_files
+from s3_helpers import cli, local_files, s3_files
 
 EVENTS, CHUNK = 700_000, 300_000  # 3 parts of ~6 MB: two multipart uploads of 2 parts each, one smaller
 

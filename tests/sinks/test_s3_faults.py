@@ -1,0 +1,123 @@
+"""Faults: throttling, 5xx and dropped connections are retried; killed processes fail cleanly and resume exactly."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from s3_helpers import cli, local_files, s3_files
+from s3_servers import CREDS, FaultyProxy
+
+EVENTS, CHUNK = 1_500_000, 300_000  # 5 parts of ~6 MB, each a 2-part multipart upload at 5 MiB parts
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    r = cli("--events", str(EVENTS), "--chunk-size", str(CHUNK), "--seed", "8", "--run-id", "f", "--workers", "2",
+            "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    return local_files(out / "events" / "run_id=f")
+
+
+def _args(bucket, tmp_path, *extra):
+    return ["--events", str(EVENTS), "--chunk-size", str(CHUNK), "--seed", "8", "--run-id", "f", "--part-size", "5MiB",
+            "--output", f"s3://{bucket}/p", "--spool-dir", str(tmp_path / "spool"), *extra]
+
+
+def test_throttling_errors_and_drops_are_retried(moto_server, bucket, reference, tmp_path):
+    proxy = FaultyProxy(moto_server.port, p503=0.12, p500=0.06, pdrop=0.06, seed=1)
+    try:
+        r = cli(*_args(bucket, tmp_path, "--workers", "2"), endpoint=proxy.endpoint)
+    finally:
+        proxy.stop()
+    assert r.returncode == 0, r.stderr
+    assert proxy.counts["503"] > 0 and proxy.counts["500"] > 0 and proxy.counts["drop"] > 0, proxy.counts
+    s3 = moto_server.client()
+    assert s3_files(s3, bucket, "p/events/run_id=f/") == reference
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads") is None
+
+
+def _start(bucket, tmp_path, endpoint, workers):
+    env = {**os.environ, **CREDS}
+    env.pop("AWS_ENDPOINT_URL", None)
+    cmd = [sys.executable, "-m", "temu_gen", "--no-progress", "--endpoint-url", endpoint,
+           *_args(bucket, tmp_path, "--workers", str(workers), "--max-in-flight", "2")]
+    # own process group, like a terminal job: Ctrl-C reaches every process of the run
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+
+
+def _wait_for_first_part(s3, bucket, proc, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if s3.list_objects_v2(Bucket=bucket, Prefix="p/events/run_id=f/part-").get("Contents"):
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("no part was uploaded in time")
+
+
+def _resume_is_exact(moto_server, bucket, tmp_path, reference):
+    s3 = moto_server.client()
+    prefix = "p/events/run_id=f/"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])}
+    assert prefix + "_SUCCESS" not in keys and prefix + "_manifest.json" not in keys
+    r = cli("--resume", "f", "--workers", "2", "--part-size", "5MiB", "--output", f"s3://{bucket}/p", "--spool-dir",
+            str(tmp_path / "spool"), endpoint=moto_server.endpoint)
+    assert r.returncode == 0, r.stderr
+    assert "kept from the failed run" in r.stdout
+    assert s3_files(s3, bucket, prefix) == reference
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads") is None
+
+
+@pytest.mark.parametrize("victim", ["worker", "uploader"])
+def test_killed_process_fails_cleanly_and_resume_is_exact(moto_server, bucket, reference, tmp_path, victim):
+    s3 = moto_server.client()
+    proc = _start(bucket, tmp_path, moto_server.endpoint, workers=2)
+    _wait_for_first_part(s3, bucket, proc)
+    uploader = int((tmp_path / "spool" / "f" / "uploader.pid").read_text())
+    me = psutil.Process(proc.pid)
+    if victim == "uploader":
+        target = uploader
+    else:
+        workers = [c for c in me.children() if c.pid != uploader and c.cmdline() == me.cmdline()]
+        assert workers, [c.cmdline() for c in me.children()]
+        target = workers[0].pid
+    os.kill(target, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 4, err
+    cause = "uploader process died" if victim == "uploader" else "worker process died"
+    assert cause in err and "not committed" in err and len(err.strip().splitlines()) == 1, err
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads") is None
+    _resume_is_exact(moto_server, bucket, tmp_path, reference)
+
+
+def test_crashed_coordinator_leaves_nothing_committed_and_resumes(moto_server, bucket, reference, tmp_path):
+    """SIGKILL of the main process: no error can be printed, but nothing looks finished and --resume completes."""
+    s3 = moto_server.client()
+    proc = _start(bucket, tmp_path, moto_server.endpoint, workers=1)
+    _wait_for_first_part(s3, bucket, proc)
+    uploader = psutil.Process(int((tmp_path / "spool" / "f" / "uploader.pid").read_text()))
+    proc.kill()
+    proc.communicate(timeout=60)  # returns once the orphaned uploader has noticed and exited
+    uploader.wait(timeout=60)
+    _resume_is_exact(moto_server, bucket, tmp_path, reference)
+
+
+def test_ctrl_c_aborts_cleanly(moto_server, bucket, tmp_path):
+    s3 = moto_server.client()
+    proc = _start(bucket, tmp_path, moto_server.endpoint, workers=2)
+    _wait_for_first_part(s3, bucket, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err, err
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="p/").get("Contents", [])}
+    assert "p/events/run_id=f/_SUCCESS" not in keys
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads") is None
