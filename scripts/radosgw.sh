@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# A real S3 server for tests: single-node Ceph RGW on 127.0.0.1 (memstore, no auth between daemons).
+#   scripts/radosgw.sh start DIR   install (Debian packages) and start; writes DIR/rgw.env on success,
+#                                  DIR/rgw.skip with the reason on failure (the test tier then skips)
+#   scripts/radosgw.sh stop DIR    stop the daemons started in DIR
+set -uo pipefail
+cmd=${1:?start|stop}; dir=$(mkdir -p "${2:?DIR}" && cd "$2" && pwd)
+port=${RGW_PORT:-7480}
+conf="$dir/ceph.conf"
+skip() { echo "$*" > "$dir/rgw.skip"; rm -f "$dir/rgw.env"; echo "radosgw tier skipped: $*" >&2; exit 0; }
+
+if [ "$cmd" = stop ]; then
+  for p in "$dir"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+  exit 0
+fi
+
+rm -f "$dir/rgw.env" "$dir/rgw.skip"
+if ! command -v radosgw >/dev/null || ! command -v ceph-mon >/dev/null; then
+  [ "$(id -u)" = 0 ] || skip "not root: cannot apt-get install radosgw"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq radosgw ceph-mon ceph-osd uuid-runtime) \
+    > "$dir/apt.log" 2>&1 || skip "apt-get install radosgw ceph-mon ceph-osd failed (see $dir/apt.log)"
+fi
+
+fsid=$(uuidgen)
+mkdir -p "$dir"/{mon,osd,run,log}
+cat > "$conf" <<CONF
+[global]
+fsid = $fsid
+mon host = 127.0.0.1:6789
+public addr = 127.0.0.1
+ms bind ipv4 = true
+ms bind ipv6 = false
+auth cluster required = none
+auth service required = none
+auth client required = none
+osd objectstore = memstore
+memstore device bytes = 2147483648
+osd pool default size = 1
+osd pool default min size = 1
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon allow pool delete = true
+run dir = $dir/run
+log file = $dir/log/\$name.log
+pid file = $dir/\$name.pid
+mon data = $dir/mon/\$cluster-\$id
+osd data = $dir/osd/\$cluster-\$id
+[client.rgw.a]
+rgw frontends = beast endpoint=127.0.0.1:$port
+rgw crypt require ssl = false
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = testkey-1=YmluCmJvb3N0CmJvb3N0LWJ1aWxkCmNlcGguY29uZgo=
+rgw dns name = 127.0.0.1
+CONF
+export CEPH_CONF=$conf
+c() { "$@" -c "$conf"; }
+(
+  set -e
+  monmaptool --create --add a 127.0.0.1:6789 --fsid "$fsid" "$dir/monmap" >/dev/null
+  c ceph-mon --id a --mkfs --monmap "$dir/monmap"
+  c ceph-mon --id a
+  for _ in $(seq 60); do c ceph -s >/dev/null 2>&1 && break; sleep 0.5; done
+  c ceph osd create >/dev/null
+  c ceph osd crush add osd.0 1 root=default host=localhost >/dev/null 2>&1
+  mkdir -p "$dir/osd/ceph-0"
+  c ceph-osd --id 0 --mkfs >/dev/null 2>&1
+  c ceph-osd --id 0
+  for _ in $(seq 120); do c ceph osd stat 2>/dev/null | grep -q "1 up" && break; sleep 0.5; done
+  c ceph osd stat | grep -q "1 up"
+  c radosgw -n client.rgw.a
+  for _ in $(seq 120); do curl -fs "http://127.0.0.1:$port" >/dev/null && break; sleep 0.5; done
+  curl -fs "http://127.0.0.1:$port" >/dev/null
+  c radosgw-admin user create --uid=temu --display-name=temu --access-key=TEMUGENTESTKEY --secret-key=temugentestsecret >/dev/null
+) > "$dir/start.log" 2>&1 || skip "ceph/radosgw did not start (see $dir/start.log)"
+
+cat > "$dir/rgw.env" <<ENV
+RGW_ENDPOINT=http://127.0.0.1:$port
+RGW_ACCESS_KEY=TEMUGENTESTKEY
+RGW_SECRET_KEY=temugentestsecret
+ENV
+echo "radosgw up on 127.0.0.1:$port"
