@@ -57,25 +57,32 @@ def chunk(spec, ctx):
 
 
 def run_process(args: list[str], env: dict | None = None, interval: float = 0.02) -> dict:
-    """Run a command, sampling the RSS and PSS of its whole process tree; returns seconds and peaks."""
+    """Run a command, sampling its whole process tree: seconds, peak tree RSS and PSS, peak RSS per child."""
     start = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
     ps = psutil.Process(proc.pid)
-    peak_rss = peak_pss = 0
+    peak_rss = peak_pss = peak_main = 0
+    per_child: dict[int, int] = {}
     samples = 0
     while proc.poll() is None:
         rss = pss = 0
         try:
-            for p in [ps, *ps.children(recursive=True)]:
-                try:
-                    rss += p.memory_info().rss
-                    if samples % 5 == 0:
-                        pss += p.memory_full_info().pss
-                except psutil.Error:
-                    pass
+            procs = [ps, *ps.children(recursive=True)]
         except psutil.Error:
-            pass
+            procs = []
+        for p in procs:
+            try:
+                r = p.memory_info().rss
+                rss += r
+                if p.pid == ps.pid:
+                    peak_main = max(peak_main, r)
+                else:
+                    per_child[p.pid] = max(per_child.get(p.pid, 0), r)
+                if samples % 5 == 0:
+                    pss += p.memory_full_info().pss
+            except psutil.Error:
+                pass
         peak_rss = max(peak_rss, rss)
         peak_pss = max(peak_pss, pss)
         samples += 1
@@ -84,7 +91,9 @@ def run_process(args: list[str], env: dict | None = None, interval: float = 0.02
     seconds = time.perf_counter() - start
     if proc.returncode:
         raise RuntimeError(f"{args} failed: {err}")
-    return {"seconds": seconds, "peak_rss_mib": peak_rss / 2**20, "peak_pss_mib": peak_pss / 2**20, "stdout": out}
+    return {"seconds": seconds, "peak_rss_mib": peak_rss / 2**20, "peak_pss_mib": peak_pss / 2**20,
+            "peak_main_rss_mib": peak_main / 2**20,
+            "peak_child_rss_mib": max(per_child.values(), default=0) / 2**20, "stdout": out}
 
 
 def temu_gen_cmd(*args: str) -> list[str]:

@@ -1,6 +1,8 @@
 """Whole runs as a user starts them (a fresh process each time): workers 1 and 2, cold and warm JIT."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from conftest import run_process, temu_gen_cmd
@@ -24,7 +26,30 @@ def test_full_run(benchmark, tmp_path, events, workers, quick):
     benchmark.pedantic(once, rounds=1 if quick else 3, warmup_rounds=0 if quick else 1)
     benchmark.extra_info.update(events=events, workers=workers, events_per_s=events / benchmark.stats.stats.min,
                                 peak_rss_mib=info["peak_rss_mib"], peak_pss_mib=info["peak_pss_mib"],
-                                summary=info["stdout"].strip())
+                                peak_worker_rss_mib=info["peak_child_rss_mib"], summary=info["stdout"].strip())
+
+
+CORES = os.cpu_count() or 1
+SWEEP = [(w, c) for w in range(1, CORES + 1) for c in (100_000, 250_000, 500_000, 1_000_000)]
+
+
+@pytest.mark.parametrize("workers,chunk", SWEEP)
+def test_sweep(benchmark, tmp_path, workers, chunk, quick):
+    """Whole run over workers (1..cores) x chunk sizes; quick mode keeps two points at a tenth of the size."""
+    if quick and (workers, chunk) not in ((1, 100_000), (CORES, 250_000)):
+        pytest.skip("quick mode: two sweep points")
+    events, chunk = (EVENTS // 10, chunk // 10) if quick else (EVENTS, chunk)
+    info = {}
+
+    def once():
+        info.update(run_process(temu_gen_cmd("--events", str(events), "--chunk-size", str(chunk), "--workers",
+                                             str(workers), "--seed", "1", "--run-id", "s", "--overwrite",
+                                             "--output", str(tmp_path))))
+
+    benchmark.pedantic(once, rounds=1)
+    benchmark.extra_info.update(events=events, workers=workers, chunk=chunk,
+                                events_per_s=events / benchmark.stats.stats.min, peak_rss_mib=info["peak_rss_mib"],
+                                peak_pss_mib=info["peak_pss_mib"], peak_worker_rss_mib=info["peak_child_rss_mib"])
 
 
 @pytest.mark.parametrize("cache", ["cold", "warm"])
@@ -41,3 +66,27 @@ def test_jit_start(benchmark, tmp_path, cache, quick):
         run_process(temu_gen_cmd("--events", "1000", "--workers", "1", "--output", str(tmp_path / "o")), env=env)
 
     benchmark.pedantic(once, rounds=1 if cache == "cold" else 3)
+
+
+def test_sizing_prediction_error(benchmark, tmp_path, quick):
+    """The sizing model against measured full runs on this machine: the error goes into RESULTS.md."""
+    if quick:
+        pytest.skip("full mode only: calibrates, then runs 2.1M events twice")
+    from temu_gen import sizing
+
+    cal = sizing.calibrate()
+    local = sizing.this_machine()
+    errors = {}
+
+    def once():
+        for workers in (1, 2):
+            predicted = sizing.predict(EVENTS, cal, local, 0.25, workers=workers, to_network=False).seconds
+            measured = run_process(temu_gen_cmd("--events", str(EVENTS), "--workers", str(workers), "--seed", "1",
+                                                "--run-id", "z", "--overwrite", "--output", str(tmp_path)))["seconds"]
+            errors[workers] = {"predicted_s": predicted, "measured_s": measured,
+                               "error": (predicted - measured) / measured}
+
+    benchmark.pedantic(once, rounds=1)
+    import dataclasses
+
+    benchmark.extra_info.update(calibration=dataclasses.asdict(cal), **{f"workers_{w}": e for w, e in errors.items()})

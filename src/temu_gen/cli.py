@@ -94,11 +94,45 @@ def _schema_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _duration(text: str) -> float:
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; use e.g. 90s, 10m or 2h")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def _money(text: str) -> float:
+    try:
+        value = float(text.lstrip("$"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount in USD") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _size_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="temu-gen size", description="Rank EC2 instance types for a run, from measured throughput.")
+    p.add_argument("--events", type=_positive, default=2_100_000, help="events in the run (default 2,100,000)")
+    p.add_argument("--deadline", type=_duration, help="longest acceptable wall time (e.g. 10m)")
+    p.add_argument("--budget", type=_money, help="most a run may cost, in USD")
+    p.add_argument("--region", default="af-south-1", help="pricing region (default af-south-1)")
+    p.add_argument("--calibrate", action="store_true", help="measure this machine now (about 15 s)")
+    p.add_argument("--from", dest="source", help="calibration JSON (from --save, or bench/results/*.json)")
+    p.add_argument("--save", help="where to save the calibration (default ~/.cache/temu-gen/calibration.json)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv[:1] == ["schema"]:
             return _schema(_schema_parser().parse_args(argv[1:]))
+        if argv[:1] == ["size"]:
+            return _size_cmd(_size_parser().parse_args(argv[1:]))
         if argv[:1] == ["run"]:
             argv = argv[1:]
         return _run(_run_parser().parse_args(argv))
@@ -117,6 +151,50 @@ def _schema(args: argparse.Namespace) -> int:
     _, vocab = build_params(load(args.config))
     sys.stdout.write(render_json(vocab) if args.format == "json" else render_markdown(vocab))
     return 0
+
+
+def _size_cmd(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from . import sizing
+
+    default = Path.home() / ".cache" / "temu-gen" / "calibration.json"
+    if args.source:
+        cal = sizing.load_calibration(Path(args.source))
+    elif not args.calibrate and default.exists():
+        cal = sizing.load_calibration(default)
+    else:
+        print("calibrating on this machine (about 15 s)...", file=sys.stderr)
+        cal = sizing.calibrate()
+        target = Path(args.save) if args.save else default
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(dataclasses.asdict(cal), indent=1))
+    instances, smt, catalog = sizing.load_catalog(args.region)
+    ranked = sizing.rank(args.events, cal, instances, smt, args.deadline, args.budget)
+    best = next((p for p in ranked if p.meets_constraints), None)
+    if args.format == "json":
+        doc = {"events": args.events, "region": args.region, "deadline_s": args.deadline, "budget_usd": args.budget,
+               "calibration": dataclasses.asdict(cal), "catalog": catalog,
+               "instance_type": best.instance if best else None,
+               "recommended": dataclasses.asdict(best) if best else None,
+               "predictions": [dataclasses.asdict(p) for p in ranked]}
+        print(json.dumps(doc, indent=1, default=lambda x: None))
+        return 0 if best else 1
+    print(f"{args.events:,} events to S3 in {args.region}; calibration: {cal.events_per_s_per_core:,.0f} events/s per "
+          f"core, start-up {cal.startup_s:.1f} s, {cal.worker_rss_mib:.0f} MiB per worker ({cal.machine}); prices "
+          f"{catalog['as_of']} ({catalog['source']})")
+    print(f"{'':2}{'instance':14}{'vCPU':>5}{'workers':>8}{'wall':>10}{'events/s':>12}{'peak mem':>10}"
+          f"{'$/run':>9}  bottleneck")
+    for p in ranked:
+        mark = "*" if p is best else " " if p.meets_constraints else "x"
+        inst = next(i for i in instances if i.name == p.instance)
+        print(f"{mark:2}{p.instance:14}{inst.vcpus:>5}{p.workers:>8}{p.seconds:>9.1f}s{p.events_per_s:>12,.0f}"
+              f"{p.peak_memory_mib / 1024:>8.1f}GiB{p.cost_usd:>9.4f}  {p.bottleneck}")
+    print("* recommended (cheapest that meets the deadline and budget); x does not meet them. "
+          "Terraform: -var instance_type=" + (best.instance if best else "<none fits>"))
+    return 0 if best else 1
 
 
 def _sink(args: argparse.Namespace):

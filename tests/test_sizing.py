@@ -1,0 +1,88 @@
+"""Sizing: the model's rules, and its honesty against real runs on this machine."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from temu_gen import sizing
+
+CAL = sizing.Calibration(events_per_s_per_core=500_000, startup_s=1.0, base_rss_mib=250, worker_rss_mib=300,
+                         bytes_per_event=20.0, parallel_efficiency=0.95, machine="test", measured_at="now")
+
+
+def _inst(name="x", vcpus=8, mem=16, gbps=10.0, arch="x86_64", price=0.36):
+    return sizing.Instance(name, vcpus, mem, gbps, arch, price)
+
+
+def test_a_vcpu_is_a_hyperthread_not_a_core():
+    x86, arm = _inst(vcpus=8), _inst(vcpus=8, arch="arm64")
+    assert sizing.usable_cores(x86, 4, 0.25) == 4
+    assert sizing.usable_cores(x86, 8, 0.25) == 4 + 0.25 * 4
+    assert sizing.usable_cores(arm, 8, 0.25) == 8
+    assert sizing.predict(10**8, CAL, arm, 0.25).events_per_s > sizing.predict(10**8, CAL, x86, 0.25).events_per_s
+
+
+def test_network_caps_the_upload():
+    slow = sizing.predict(10**8, CAL, _inst(gbps=0.1), 0.25)
+    assert slow.bottleneck == "network"
+    assert slow.events_per_s <= 0.1e9 / 8 * 0.8 / CAL.bytes_per_event * 1.0001
+    assert sizing.predict(10**8, CAL, _inst(gbps=100), 0.25).bottleneck == "cpu"
+
+
+def test_memory_caps_the_workers():
+    p = sizing.predict(10**7, CAL, _inst(vcpus=16, mem=2), 0.25)
+    assert p.workers == int((2 * 1024 * 0.85 - 250) // 300) and p.bottleneck == "memory"
+    assert p.peak_memory_mib <= 2 * 1024
+    assert sizing.predict(10**7, CAL, _inst(mem=0.2), 0.25).workers == 0
+
+
+def test_cost_bills_at_least_a_minute_and_ranking_respects_constraints():
+    p = sizing.predict(1000, CAL, _inst(price=3.6), 0.25)
+    assert p.cost_usd == pytest.approx(3.6 / 60)
+    instances, smt, catalog = sizing.load_catalog("af-south-1")
+    assert catalog["as_of"] and len(instances) >= 10
+    ranked = sizing.rank(21_000_000, CAL, instances, smt, deadline_s=30)
+    ok = [p for p in ranked if p.meets_constraints]
+    assert ok and all(p.seconds <= 30 for p in ok) and ranked[: len(ok)] == ok
+    assert [p.cost_usd for p in ok] == sorted(p.cost_usd for p in ok)
+    with pytest.raises(Exception, match="no prices"):
+        sizing.load_catalog("mars-east-1")
+
+
+def test_size_command_json_feeds_terraform(tmp_path):
+    cal = tmp_path / "cal.json"
+    cal.write_text(json.dumps(dataclasses.asdict(CAL)))
+    r = subprocess.run([sys.executable, "-m", "temu_gen", "size", "--events", "21000000", "--from", str(cal),
+                        "--format", "json", "--deadline", "2m"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["instance_type"] == doc["recommended"]["instance"] and doc["recommended"]["seconds"] <= 120
+    table = subprocess.run([sys.executable, "-m", "temu_gen", "size", "--from", str(cal)], capture_output=True,
+                           text=True)
+    assert table.returncode == 0 and "instance_type=" in table.stdout and "c6i.2xlarge" in table.stdout
+
+
+@pytest.mark.slow
+def test_predictions_match_measured_runs_on_this_machine():
+    """Calibrate on small runs, predict a bigger one at 1 and 2 workers, run it, compare (generous bounds)."""
+    cal = sizing.calibrate(small=150_000, large=450_000, chunk=150_000)
+    local = sizing.this_machine()
+    events = 600_000
+    for workers in (1, 2):
+        if workers > (os.cpu_count() or 1):
+            continue
+        predicted = sizing.predict(events, cal, local, 0.25, workers=workers, to_network=False).seconds
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "temu_gen", "--no-progress", "--events", str(events), "--chunk-size",
+                            "150000", "--workers", str(workers), "--seed", "1", "--output", out], check=True,
+                           capture_output=True)
+            measured = time.perf_counter() - start
+        assert abs(predicted - measured) / measured < 0.4, (workers, predicted, measured)
