@@ -109,6 +109,7 @@ def summary(doc: dict, json_path: Path, png: Path | None) -> str:
 
 
 def render(json_path: Path) -> None:
+    json_path = json_path.resolve()
     doc = json.loads(json_path.read_text())
     png = json_path.with_suffix(".png")
     has_plot = plot_scaling(doc, png)
