@@ -27,6 +27,9 @@ def test_parquet_physical_layout(smoke_run):
     assert col["unit_price_ngn"].physical_type == "INT64"  # exact money, stored as scaled integers
     assert "RLE_DICTIONARY" in col["event_type"].encodings or "PLAIN_DICTIONARY" in col["event_type"].encodings
     assert col["event_ts"].compression == "ZSTD"
+    assert "DELTA_BINARY_PACKED" in col["event_ts"].encodings
+    ts = col["event_ts"].statistics  # files are sorted by time: readers prune row groups with these
+    assert ts is not None and ts.has_min_max and ts.min <= ts.max
 
 
 def test_money_is_exact(smoke_run):

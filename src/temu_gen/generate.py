@@ -12,7 +12,7 @@ import numpy as np
 
 from .config import RunConfig
 from .kernels import simulate_journeys, split_columns
-from .kernels.codes import COLUMNS, JOURNEY_SLACK, N_COLUMNS
+from .kernels.codes import COLUMNS, JOURNEY_SLACK, N_NARROW, N_WIDE, NARROW_COLUMNS, WIDE_COLUMNS
 from .params import KernelParams, Vocabulary, build_params
 from .plan import ChunkSpec
 from .seeds import derive_seed
@@ -29,9 +29,11 @@ COLUMN_DTYPES = {
     "status_reason": np.int8, "logistics_partner": np.int8,
 }
 assert tuple(COLUMN_DTYPES) == COLUMNS
-_PICKS = {dt: np.array([j for j, c in enumerate(COLUMNS) if COLUMN_DTYPES[c] == dt], dtype=np.int64)
-          for dt in (np.int64, np.int16, np.int8)}
-_EVENT_TS = COLUMNS.index("event_ts")
+assert set(COLUMNS) == set(WIDE_COLUMNS) | set(NARROW_COLUMNS)
+assert all(COLUMN_DTYPES[c] == np.int64 for c in WIDE_COLUMNS)
+_PICKS16 = np.array([j for j, c in enumerate(NARROW_COLUMNS) if COLUMN_DTYPES[c] == np.int16], dtype=np.int64)
+_PICKS8 = np.array([j for j, c in enumerate(NARROW_COLUMNS) if COLUMN_DTYPES[c] == np.int8], dtype=np.int64)
+_EVENT_TS = WIDE_COLUMNS.index("event_ts")
 
 
 class GenContext(NamedTuple):
@@ -61,23 +63,24 @@ def make_context(cfg: RunConfig, seed: int) -> GenContext:
                       derive_seed(seed, "ids"))
 
 
-def allocate(n_rows: int) -> np.ndarray:
-    """The kernel's row-major output for ``n_rows`` plus the slack one cut journey may need."""
-    return np.empty((n_rows + JOURNEY_SLACK, N_COLUMNS), dtype=np.int64)
+def allocate(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's row-major outputs (int64 and int16) for ``n_rows`` plus the slack one cut journey may need."""
+    size = n_rows + JOURNEY_SLACK
+    return np.empty((size, N_WIDE), dtype=np.int64), np.empty((size, N_NARROW), dtype=np.int16)
 
 
 def generate_chunk(spec: ChunkSpec, ctx: GenContext) -> ChunkArrays:
     """Simulate chunk ``spec`` and return exactly ``spec.n_rows`` rows in time order."""
-    rows = allocate(spec.n_rows)
+    wide, narrow = allocate(spec.n_rows)
     q0, q1 = spec.quantiles
     _, sessions, orders = simulate_journeys(spec.session_seed, ctx.user_seed, ctx.product_seed, spec.index,
-                                            q0, q1, spec.n_rows, ctx.params, rows)
-    order = np.argsort(rows[: spec.n_rows, _EVENT_TS], kind="stable")
-    blocks = split_columns(rows, order, _PICKS[np.int64], _PICKS[np.int16], _PICKS[np.int8])
-    del rows  # the row matrix is the chunk's largest allocation
-    columns = {}
-    for block, (dtype, picks) in zip(blocks, _PICKS.items()):
-        columns.update((COLUMNS[j], block[i]) for i, j in enumerate(picks))
+                                            q0, q1, spec.n_rows, ctx.params, wide, narrow)
+    order = np.argsort(wide[: spec.n_rows, _EVENT_TS], kind="stable")
+    out64, out16, out8 = split_columns(wide, narrow, order, _PICKS16, _PICKS8)
+    del wide, narrow  # the row matrices are the chunk's largest allocation
+    columns = dict(zip(WIDE_COLUMNS, out64))
+    columns.update(zip((NARROW_COLUMNS[j] for j in _PICKS16), out16))
+    columns.update(zip((NARROW_COLUMNS[j] for j in _PICKS8), out8))
     return ChunkArrays(spec, columns, sessions, orders)
 
 

@@ -73,9 +73,10 @@ class RunSummary:
 
     def line(self) -> str:
         kept = f", {self.resumed_files} kept from the failed run" if self.resumed_files else ""
+        spool = f", peak spool {self.peak_spool_bytes / 2**20:.0f} MiB" if self.location.startswith("s3://") else ""
         return (f"run {self.run_id}: {self.events:,} events, {self.files} files{kept}, {self.bytes / 1e6:.1f} MB, "
-                f"{self.seconds:.2f} s, {self.events_per_s:,.0f} events/s, peak RSS {self.peak_rss_bytes / 2**20:.0f} MiB, "
-                f"peak spool {self.peak_spool_bytes / 2**20:.0f} MiB -> {self.location}")
+                f"{self.seconds:.2f} s, {self.events_per_s:,.0f} events/s, peak RSS {self.peak_rss_bytes / 2**20:.0f} MiB"
+                f"{spool} -> {self.location}")
 
 
 def _delivery(sink: Sink, max_in_flight: int):

@@ -8,7 +8,7 @@ import numpy as np
 
 from temu_gen import generate
 from temu_gen.kernels import simulate_journeys
-from temu_gen.kernels.codes import C_EVENT_TYPE, JOURNEY_SLACK
+from temu_gen.kernels.codes import JOURNEY_SLACK, N_EVENT_TYPE
 from temu_gen.plan import plan_chunks
 
 _PURE_PYTHON = """
@@ -19,13 +19,13 @@ from temu_gen.plan import plan_chunks
 cfg = config.load(sys.argv[1])
 ctx = generate.make_context(cfg, 4)
 spec = plan_chunks(600, 300, 4)[1]
-rows = generate.allocate(spec.n_rows)
+wide, narrow = generate.allocate(spec.n_rows)
 q0, q1 = spec.quantiles
 with np.errstate(all="ignore"):
     out = generate.simulate_journeys(spec.session_seed, ctx.user_seed, ctx.product_seed, spec.index, q0, q1,
-                                     spec.n_rows, ctx.params, rows)
+                                     spec.n_rows, ctx.params, wide, narrow)
 n = out[0]
-print(json.dumps({"out": [int(x) for x in out], "rows": rows[:n].tolist()}))
+print(json.dumps({"out": [int(x) for x in out], "wide": wide[:n].tolist(), "narrow": narrow[:n].tolist()}))
 """
 
 
@@ -37,12 +37,12 @@ def test_kernel_equals_pure_python(smoke_cfg):
     pure = json.loads(res.stdout)
     ctx = generate.make_context(smoke_cfg, 4)
     spec = plan_chunks(600, 300, 4)[1]
-    rows = generate.allocate(spec.n_rows)
+    wide, narrow = generate.allocate(spec.n_rows)
     q0, q1 = spec.quantiles
     out = simulate_journeys(spec.session_seed, ctx.user_seed, ctx.product_seed, spec.index, q0, q1, spec.n_rows,
-                            ctx.params, rows)
+                            ctx.params, wide, narrow)
     assert [int(x) for x in out] == pure["out"]
-    assert rows[: out[0]].tolist() == pure["rows"]
+    assert wide[: out[0]].tolist() == pure["wide"] and narrow[: out[0]].tolist() == pure["narrow"]
 
 
 def test_a_longer_budget_extends_the_same_journeys(smoke_cfg):
@@ -50,9 +50,10 @@ def test_a_longer_budget_extends_the_same_journeys(smoke_cfg):
     ctx = generate.make_context(smoke_cfg, 8)
     results = []
     for n in (2_000, 3_000):
-        rows = generate.allocate(n)
-        written, _, _ = simulate_journeys(77, ctx.user_seed, ctx.product_seed, 0, 0.0, 0.5, n, ctx.params, rows)
+        wide, narrow = generate.allocate(n)
+        written, _, _ = simulate_journeys(77, ctx.user_seed, ctx.product_seed, 0, 0.0, 0.5, n, ctx.params, wide,
+                                          narrow)
         assert n <= written < n + JOURNEY_SLACK
-        results.append(rows[:n])
-    assert (results[1][:2_000] == results[0]).all()
-    assert (results[0][:, C_EVENT_TYPE] >= 0).all()
+        results.append((wide[:n], narrow[:n]))
+    assert (results[1][0][:2_000] == results[0][0]).all() and (results[1][1][:2_000] == results[0][1]).all()
+    assert (results[0][1][:, N_EVENT_TYPE] >= 0).all()

@@ -29,3 +29,11 @@ def s3_files(client, bucket, prefix) -> dict[str, str]:
 
 def local_files(run_dir) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run_dir.glob("part-*.parquet"))}
+
+
+def reference_run(out, events: int, chunk: int, seed: int, run_id: str):
+    """A local run with the same seed and id: the oracle an S3 run's bytes must equal. Returns its folder."""
+    r = cli("--events", str(events), "--chunk-size", str(chunk), "--seed", str(seed), "--run-id", run_id,
+            "--workers", "2", "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    return out / "events" / f"run_id={run_id}"

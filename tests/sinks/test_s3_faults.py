@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from s3_helpers import cli, local_files, s3_files
+from s3_helpers import cli, local_files, reference_run, s3_files
 from s3_servers import CREDS, FaultyProxy
 
 EVENTS, CHUNK = 1_500_000, 300_000  # 5 parts of ~6 MB, each a 2-part multipart upload at 5 MiB parts
@@ -18,11 +18,7 @@ EVENTS, CHUNK = 1_500_000, 300_000  # 5 parts of ~6 MB, each a 2-part multipart 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ref")
-    r = cli("--events", str(EVENTS), "--chunk-size", str(CHUNK), "--seed", "8", "--run-id", "f", "--workers", "2",
-            "--output", str(out))
-    assert r.returncode == 0, r.stderr
-    return local_files(out / "events" / "run_id=f")
+    return local_files(reference_run(tmp_path_factory.mktemp("ref"), EVENTS, CHUNK, 8, "f"))
 
 
 def _args(bucket, tmp_path, *extra):

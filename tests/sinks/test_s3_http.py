@@ -7,18 +7,14 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from s3_helpers import cli, local_files, s3_files
+from s3_helpers import cli, local_files, reference_run, s3_files
 
 EVENTS, CHUNK = 700_000, 300_000  # 3 parts of ~6 MB: two multipart uploads of 2 parts each, one smaller
 
 
 @pytest.fixture(scope="module")
 def local_reference(tmp_path_factory):
-    out = tmp_path_factory.mktemp("local")
-    r = cli("--events", str(EVENTS), "--chunk-size", str(CHUNK), "--seed", "21", "--run-id", "ref", "--workers", "2",
-            "--output", str(out))
-    assert r.returncode == 0, r.stderr
-    return out / "events" / "run_id=ref"
+    return reference_run(tmp_path_factory.mktemp("local"), EVENTS, CHUNK, 21, "ref")
 
 
 @pytest.mark.parametrize("sse", ["AES256", "aws:kms"])

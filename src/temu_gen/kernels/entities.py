@@ -9,16 +9,17 @@ import math
 import numpy as np
 
 from ._jit import jit
-from .codes import (C_APP_VERSION, C_BRAND, C_CARRIER, C_CITY, C_PLATFORM, C_STATE, C_USER,
-                    N_COLUMNS, WEB)
+from .codes import (N_APP_VERSION, N_BRAND, N_CARRIER, N_CITY, N_NARROW, N_PLATFORM, N_STATE, N_WIDE, W_USER,
+                    WEB)
 from .sampling import categorical, seed_state, std_normal
 
-USER_COLUMNS = (C_USER, C_PLATFORM, C_BRAND, C_APP_VERSION, C_CARRIER, C_STATE, C_CITY)
+# columns of user_table: the user, then its attributes (narrow template slots)
+USER_ATTRIBUTES = (N_PLATFORM, N_BRAND, N_APP_VERSION, N_CARRIER, N_STATE, N_CITY)
 
 
 @jit
-def fill_user_attributes(user_seed, user, p, es, tmpl):
-    """Write user ``user``'s columns into the row template (``es`` is scratch RNG state)."""
+def fill_user_attributes(user_seed, user, p, es, wt, nt):
+    """Write user ``user``'s columns into the row templates (``es`` is scratch RNG state)."""
     seed_state(es, user_seed, user)
     s = categorical(es, p.state_cum, 0, p.state_cum.shape[0])
     c = categorical(es, p.city_cum, p.city_off[s], p.city_off[s + 1])
@@ -28,25 +29,27 @@ def fill_user_attributes(user_seed, user, p, es, tmpl):
         av = p.web_app_version
     else:
         av = categorical(es, p.app_version_cum, 0, p.app_version_cum.shape[0])
-    tmpl[C_USER] = user
-    tmpl[C_PLATFORM] = pl
-    tmpl[C_BRAND] = b
-    tmpl[C_APP_VERSION] = av
-    tmpl[C_CARRIER] = categorical(es, p.carrier_cum, 0, p.carrier_cum.shape[0])
-    tmpl[C_STATE] = s
-    tmpl[C_CITY] = c
+    wt[W_USER] = user
+    nt[N_PLATFORM] = pl
+    nt[N_BRAND] = b
+    nt[N_APP_VERSION] = av
+    nt[N_CARRIER] = categorical(es, p.carrier_cum, 0, p.carrier_cum.shape[0])
+    nt[N_STATE] = s
+    nt[N_CITY] = c
 
 
 @jit
 def user_table(user_seed, users, p):
-    """Attributes of many users, one row each, columns as ``USER_COLUMNS`` (for tests and analysis)."""
-    out = np.empty((users.shape[0], len(USER_COLUMNS)), np.int64)
+    """Attributes of many users, one row each: user, platform, brand, app version, carrier, state, city."""
+    out = np.empty((users.shape[0], 1 + len(USER_ATTRIBUTES)), np.int64)
     es = np.empty(1, np.uint64)
-    tmpl = np.empty(N_COLUMNS, np.int64)
+    wt = np.empty(N_WIDE, np.int64)
+    nt = np.empty(N_NARROW, np.int16)
     for i in range(users.shape[0]):
-        fill_user_attributes(user_seed, users[i], p, es, tmpl)
-        for j in range(len(USER_COLUMNS)):
-            out[i, j] = tmpl[USER_COLUMNS[j]]
+        fill_user_attributes(user_seed, users[i], p, es, wt, nt)
+        out[i, 0] = wt[W_USER]
+        for j in range(len(USER_ATTRIBUTES)):
+            out[i, 1 + j] = nt[USER_ATTRIBUTES[j]]
     return out
 
 

@@ -1,4 +1,4 @@
-"""Row writer shared by the session and order kernels.
+"""Row writer shared by the session and order kernels (a wide int64 and a narrow int16 matrix).
 
 Invariant: :func:`emit` copies a whole template row before setting the event's own
 fields, so a row never carries a value left over from an earlier journey, and
@@ -6,7 +6,7 @@ fields, so a row never carries a value left over from an earlier journey, and
 session columns; every other column starts as ``NULL``.
 """
 from ._jit import jit
-from .codes import C_EVENT_TS, C_EVENT_TYPE, C_INGEST_TS, C_NETWORK, C_SESSION, C_SOURCE, NULL
+from .codes import N_EVENT_TYPE, N_NETWORK, N_SOURCE, NULL, W_EVENT_TS, W_INGEST_TS, W_SESSION
 from .sampling import exponential, uniform, uniform_range
 
 _US_PER_HOUR = 3_600_000_000.0
@@ -27,28 +27,34 @@ def server_lag_us(st):
 
 
 @jit
-def reset_template(tmpl):
+def reset_template(wt, nt):
     """Every column NULL; the journey then fills in its user and session columns."""
-    for j in range(tmpl.shape[0]):
-        tmpl[j] = NULL
+    for j in range(wt.shape[0]):
+        wt[j] = NULL
+    for j in range(nt.shape[0]):
+        nt[j] = NULL
 
 
 @jit
-def server_template(client, server):
+def server_template(wt, nt, swt, snt):
     """The server-side twin of a client template: same user, no session, network or source."""
-    server[:] = client
-    server[C_SESSION] = NULL
-    server[C_NETWORK] = NULL
-    server[C_SOURCE] = NULL
+    swt[:] = wt
+    snt[:] = nt
+    swt[W_SESSION] = NULL
+    snt[N_NETWORK] = NULL
+    snt[N_SOURCE] = NULL
 
 
 @jit
-def emit(rows, r, tmpl, event_type, ts, lag):
-    """Write row ``r`` from ``tmpl`` with its event type and times; returns ``r + 1``."""
-    row = rows[r]
-    for j in range(tmpl.shape[0]):
-        row[j] = tmpl[j]
-    row[C_EVENT_TYPE] = event_type
-    row[C_EVENT_TS] = ts
-    row[C_INGEST_TS] = ts + lag
+def emit(wide, narrow, r, wt, nt, event_type, ts, lag):
+    """Write row ``r`` from the templates with its event type and times; returns ``r + 1``."""
+    w = wide[r]
+    for j in range(wt.shape[0]):
+        w[j] = wt[j]
+    n = narrow[r]
+    for j in range(nt.shape[0]):
+        n[j] = nt[j]
+    n[N_EVENT_TYPE] = event_type
+    w[W_EVENT_TS] = ts
+    w[W_INGEST_TS] = ts + lag
     return r + 1

@@ -11,9 +11,9 @@ import numpy as np
 from ._jit import jit
 from .calendar import order_multiplier, session_start_us
 from .codes import (ADD_TO_CART, ADD_TO_WISHLIST, APP_OPEN, APPLY_COUPON, BEGIN_CHECKOUT,
-                    C_CATEGORY, C_DISCOUNT, C_NETWORK, C_ORDER, C_PRODUCT, C_QUANTITY,
-                    C_SEARCH_TERM, C_SESSION, C_SOURCE, C_UNIT_PRICE, CATEGORY_VIEW, LOGIN,
-                    MAX_CART, MAX_SEARCHES, MAX_VIEWS, N_COLUMNS, ORDER_PLACED, PRODUCT_VIEW,
+                    CATEGORY_VIEW, LOGIN, MAX_CART, MAX_SEARCHES, MAX_VIEWS, N_CATEGORY, N_NARROW,
+                    N_NETWORK, N_QUANTITY, N_SEARCH_TERM, N_SOURCE, N_WIDE, ORDER_PLACED, PRODUCT_VIEW,
+                    W_DISCOUNT, W_ORDER, W_PRODUCT, W_SESSION, W_UNIT_PRICE,
                     REMOVE_FROM_CART, SEARCH, SESSION_END, VIEW_CART)
 from .entities import fill_user_attributes, product_price_kobo
 from .orders import pay_in_session, pick_provider, set_payment, simulate_fulfilment
@@ -26,19 +26,18 @@ ID_STRIDE = 1_000_000_000
 
 
 @jit
-def _client(st, p, rows, r, tmpl, event_type, t):
+def _client(st, p, wide, narrow, r, wt, nt, event_type, t):
     """Advance the session clock by a think time and write a client event."""
     t += int(exponential(st, p.mean_gap_us[event_type])) + 1
-    return emit(rows, r, tmpl, event_type, t, client_lag_us(st, p.late_share)), t
+    return emit(wide, narrow, r, wt, nt, event_type, t, client_lag_us(st, p.late_share)), t
 
 
 @jit
-def _product(rows, r, product, category, price, quantity):
-    row = rows[r]
-    row[C_PRODUCT] = product
-    row[C_CATEGORY] = category
-    row[C_UNIT_PRICE] = price
-    row[C_QUANTITY] = quantity
+def _product(wide, narrow, r, product, category, price, quantity):
+    wide[r, W_PRODUCT] = product
+    narrow[r, N_CATEGORY] = category
+    wide[r, W_UNIT_PRICE] = price
+    narrow[r, N_QUANTITY] = quantity
 
 
 @jit
@@ -48,21 +47,21 @@ def _price(st_product_seed, product, p, es):
 
 
 @jit
-def simulate_session(st, es, tmpl, stmpl, cart_p, cart_q, p, rows, r, session, order,
+def simulate_session(st, es, wt, nt, swt, snt, cart_p, cart_q, p, wide, narrow, r, session, order,
                      user_seed, product_seed, q0, q1):
     """One journey: a session and, if it places an order, that order's lifecycle.
 
     Returns ``(r, placed)`` where ``r`` is the next free row.
     """
     t = session_start_us(st, q0, q1, p)
-    reset_template(tmpl)
-    fill_user_attributes(user_seed, skewed_index(st, p.n_users, p.user_skew), p, es, tmpl)
-    tmpl[C_SESSION] = session
-    tmpl[C_NETWORK] = categorical(st, p.network_cum, 0, p.network_cum.shape[0])
-    tmpl[C_SOURCE] = categorical(st, p.source_cum, 0, p.source_cum.shape[0])
-    r = emit(rows, r, tmpl, APP_OPEN, t, client_lag_us(st, p.late_share))
+    reset_template(wt, nt)
+    fill_user_attributes(user_seed, skewed_index(st, p.n_users, p.user_skew), p, es, wt, nt)
+    wt[W_SESSION] = session
+    nt[N_NETWORK] = categorical(st, p.network_cum, 0, p.network_cum.shape[0])
+    nt[N_SOURCE] = categorical(st, p.source_cum, 0, p.source_cum.shape[0])
+    r = emit(wide, narrow, r, wt, nt, APP_OPEN, t, client_lag_us(st, p.late_share))
     if bernoulli(st, p.p_login):
-        r, t = _client(st, p, rows, r, tmpl, LOGIN, t)
+        r, t = _client(st, p, wide, narrow, r, wt, nt, LOGIN, t)
 
     searches = 0
     if bernoulli(st, p.p_search):
@@ -78,83 +77,83 @@ def simulate_session(st, es, tmpl, stmpl, cart_p, cart_q, p, rows, r, session, o
             searches -= 1
             focus = categorical(st, p.cat_cum, 0, ncat)
             r0 = r
-            r, t = _client(st, p, rows, r, tmpl, SEARCH, t)
-            rows[r0, C_CATEGORY] = focus
-            rows[r0, C_SEARCH_TERM] = categorical(st, p.term_cum, p.term_off[focus], p.term_off[focus + 1])
+            r, t = _client(st, p, wide, narrow, r, wt, nt, SEARCH, t)
+            narrow[r0, N_CATEGORY] = focus
+            narrow[r0, N_SEARCH_TERM] = categorical(st, p.term_cum, p.term_off[focus], p.term_off[focus + 1])
             continue
         views -= 1
         if not bernoulli(st, p.p_stay_in_category):
             focus = categorical(st, p.cat_cum, 0, ncat)
             if bernoulli(st, p.p_category_view):
                 r0 = r
-                r, t = _client(st, p, rows, r, tmpl, CATEGORY_VIEW, t)
-                rows[r0, C_CATEGORY] = focus
+                r, t = _client(st, p, wide, narrow, r, wt, nt, CATEGORY_VIEW, t)
+                narrow[r0, N_CATEGORY] = focus
         product = focus * p.products_per_category + skewed_index(st, p.products_per_category, p.product_skew)
         price = _price(product_seed, product, p, es)
         r0 = r
-        r, t = _client(st, p, rows, r, tmpl, PRODUCT_VIEW, t)
-        _product(rows, r0, product, focus, price, -1)
+        r, t = _client(st, p, wide, narrow, r, wt, nt, PRODUCT_VIEW, t)
+        _product(wide, narrow, r0, product, focus, price, -1)
         if bernoulli(st, p.p_wishlist):
             r0 = r
-            r, t = _client(st, p, rows, r, tmpl, ADD_TO_WISHLIST, t)
-            _product(rows, r0, product, focus, price, -1)
+            r, t = _client(st, p, wide, narrow, r, wt, nt, ADD_TO_WISHLIST, t)
+            _product(wide, narrow, r0, product, focus, price, -1)
         if n_cart < MAX_CART and bernoulli(st, p.p_add_to_cart):
             qty = p.qty_values[categorical(st, p.qty_cum, 0, p.qty_cum.shape[0])]
             cart_p[n_cart] = product
             cart_q[n_cart] = qty
             n_cart += 1
             r0 = r
-            r, t = _client(st, p, rows, r, tmpl, ADD_TO_CART, t)
-            _product(rows, r0, product, focus, price, qty)
+            r, t = _client(st, p, wide, narrow, r, wt, nt, ADD_TO_CART, t)
+            _product(wide, narrow, r0, product, focus, price, qty)
         elif n_cart > 0 and bernoulli(st, p.p_remove_from_cart):
             k = int(uniform(st) * n_cart)
             gone = cart_p[k]
             r0 = r
-            r, t = _client(st, p, rows, r, tmpl, REMOVE_FROM_CART, t)
-            _product(rows, r0, gone, gone // p.products_per_category, _price(product_seed, gone, p, es), cart_q[k])
+            r, t = _client(st, p, wide, narrow, r, wt, nt, REMOVE_FROM_CART, t)
+            _product(wide, narrow, r0, gone, gone // p.products_per_category, _price(product_seed, gone, p, es), cart_q[k])
             n_cart -= 1
             cart_p[k] = cart_p[n_cart]
             cart_q[k] = cart_q[n_cart]
 
     if n_cart > 0:
         if bernoulli(st, p.p_view_cart):
-            r, t = _client(st, p, rows, r, tmpl, VIEW_CART, t)
+            r, t = _client(st, p, wide, narrow, r, wt, nt, VIEW_CART, t)
         if bernoulli(st, min(1.0, p.p_begin_checkout * order_multiplier(t, p))):
             subtotal = np.int64(0)
             for i in range(n_cart):
                 subtotal += _price(product_seed, cart_p[i], p, es) * cart_q[i]
-            r, t = _client(st, p, rows, r, tmpl, BEGIN_CHECKOUT, t)
+            r, t = _client(st, p, wide, narrow, r, wt, nt, BEGIN_CHECKOUT, t)
             discount = np.int64(0)
             if bernoulli(st, p.p_apply_coupon):
                 pct = int(p.coupon_pct_min + uniform(st) * (p.coupon_pct_max - p.coupon_pct_min + 1))
                 discount = subtotal * pct // 100
                 r0 = r
-                r, t = _client(st, p, rows, r, tmpl, APPLY_COUPON, t)
-                rows[r0, C_DISCOUNT] = discount
+                r, t = _client(st, p, wide, narrow, r, wt, nt, APPLY_COUPON, t)
+                wide[r0, W_DISCOUNT] = discount
             if bernoulli(st, p.p_place_order):
                 total = subtotal - discount
                 method = categorical(st, p.method_cum, 0, p.method_cum.shape[0])
                 provider = pick_provider(st, p, method)
                 r0 = r
-                r, t = _client(st, p, rows, r, tmpl, ORDER_PLACED, t)
-                set_payment(rows, r0, order, total, method, provider)
-                rows[r0, C_DISCOUNT] = discount
+                r, t = _client(st, p, wide, narrow, r, wt, nt, ORDER_PLACED, t)
+                set_payment(wide, narrow, r0, order, total, method, provider)
+                wide[r0, W_DISCOUNT] = discount
                 paid = False
                 if method != p.pod_method:
-                    r, t, paid, method, provider = pay_in_session(st, p, rows, r, t, tmpl, order, total,
+                    r, t, paid, method, provider = pay_in_session(st, p, wide, narrow, r, t, wt, nt, order, total,
                                                                   method, provider)
-                r, t = _client(st, p, rows, r, tmpl, SESSION_END, t)
-                server_template(tmpl, stmpl)
-                stmpl[C_ORDER] = order
-                r = simulate_fulfilment(st, p, rows, r, t, stmpl, total, method, provider, paid)
+                r, t = _client(st, p, wide, narrow, r, wt, nt, SESSION_END, t)
+                server_template(wt, nt, swt, snt)
+                swt[W_ORDER] = order
+                r = simulate_fulfilment(st, p, wide, narrow, r, t, swt, snt, total, method, provider, paid)
                 return r, 1
-    r, t = _client(st, p, rows, r, tmpl, SESSION_END, t)
+    r, t = _client(st, p, wide, narrow, r, wt, nt, SESSION_END, t)
     return r, 0
 
 
 @jit
-def simulate_journeys(session_seed, user_seed, product_seed, chunk_index, q0, q1, n_rows, p, rows):
-    """Fill rows ``[0, n_rows)`` of ``rows`` (plus slack) with whole journeys.
+def simulate_journeys(session_seed, user_seed, product_seed, chunk_index, q0, q1, n_rows, p, wide, narrow):
+    """Fill rows ``[0, n_rows)`` of the ``wide`` and ``narrow`` matrices (plus slack) with whole journeys.
 
     Returns ``(rows_written, sessions, orders)``; ``rows_written >= n_rows`` and the
     rows past ``n_rows`` belong to the journey the chunk boundary cut.
@@ -162,8 +161,10 @@ def simulate_journeys(session_seed, user_seed, product_seed, chunk_index, q0, q1
     st = np.empty(1, np.uint64)
     st[0] = mix64(np.uint64(session_seed))
     es = np.empty(1, np.uint64)
-    tmpl = np.empty(N_COLUMNS, np.int64)
-    stmpl = np.empty(N_COLUMNS, np.int64)
+    wt = np.empty(N_WIDE, np.int64)
+    nt = np.empty(N_NARROW, np.int16)
+    swt = np.empty(N_WIDE, np.int64)
+    snt = np.empty(N_NARROW, np.int16)
     cart_p = np.empty(MAX_CART, np.int64)
     cart_q = np.empty(MAX_CART, np.int64)
     base = np.int64(chunk_index) * ID_STRIDE
@@ -171,7 +172,7 @@ def simulate_journeys(session_seed, user_seed, product_seed, chunk_index, q0, q1
     sessions = 0
     orders = 0
     while r < n_rows:
-        r, placed = simulate_session(st, es, tmpl, stmpl, cart_p, cart_q, p, rows, r, base + sessions,
+        r, placed = simulate_session(st, es, wt, nt, swt, snt, cart_p, cart_q, p, wide, narrow, r, base + sessions,
                                      base + orders, user_seed, product_seed, q0, q1)
         sessions += 1
         orders += placed
