@@ -81,8 +81,9 @@ def test_sizing_prediction_error(benchmark, tmp_path, quick):
     def once():
         for workers in (1, 2):
             predicted = sizing.predict(EVENTS, cal, local, 0.25, workers=workers, to_network=False).seconds
-            measured = run_process(temu_gen_cmd("--events", str(EVENTS), "--workers", str(workers), "--seed", "1",
-                                                "--run-id", "z", "--overwrite", "--output", str(tmp_path)))["seconds"]
+            measured = min(run_process(temu_gen_cmd("--events", str(EVENTS), "--workers", str(workers), "--seed",
+                                                    "1", "--run-id", "z", "--overwrite", "--output", str(tmp_path)))
+                           ["seconds"] for _ in range(3))  # best of 3, as the calibration does
             errors[workers] = {"predicted_s": predicted, "measured_s": measured,
                                "error": (predicted - measured) / measured}
 

@@ -72,7 +72,7 @@ def test_size_command_json_feeds_terraform(tmp_path):
 @pytest.mark.slow
 def test_predictions_match_measured_runs_on_this_machine():
     """Calibrate on small runs, predict a bigger one at 1 and 2 workers, run it, compare (generous bounds)."""
-    cal = sizing.calibrate(small=150_000, large=450_000, chunk=150_000)
+    cal = sizing.calibrate(small=150_000, large=450_000, chunk=150_000, repeats=2)
     local = sizing.this_machine()
     events = 600_000
     for workers in (1, 2):
@@ -80,9 +80,12 @@ def test_predictions_match_measured_runs_on_this_machine():
             continue
         predicted = sizing.predict(events, cal, local, 0.25, workers=workers, to_network=False).seconds
         with tempfile.TemporaryDirectory() as out:
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "temu_gen", "--no-progress", "--events", str(events), "--chunk-size",
-                            "150000", "--workers", str(workers), "--seed", "1", "--output", out], check=True,
-                           capture_output=True)
-            measured = time.perf_counter() - start
+            times = []
+            for _ in range(2):  # best of 2, as the calibration does
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "temu_gen", "--no-progress", "--events", str(events),
+                                "--chunk-size", "150000", "--workers", str(workers), "--seed", "1", "--output", out],
+                               check=True, capture_output=True)
+                times.append(time.perf_counter() - start)
+            measured = min(times)
         assert abs(predicted - measured) / measured < 0.4, (workers, predicted, measured)
