@@ -34,13 +34,30 @@ def s3_target():
     srv.stop()
 
 
+_CREATED: list = []
+
+
 def _bucket(endpoint, creds):
     s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
                       aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1",
                       config=Config(s3={"addressing_style": "path"}))
     name = f"bench-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=name)
+    _CREATED.append((s3, name))
     return name
+
+
+@pytest.fixture(autouse=True)
+def _empty_buckets():
+    """A single-node test server has little room: delete what each benchmark wrote."""
+    yield
+    while _CREATED:
+        s3, name = _CREATED.pop()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=name, Delete={"Objects": keys})
+        s3.delete_bucket(Bucket=name)
 
 
 def _mb(stdout: str) -> float:

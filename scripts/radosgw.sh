@@ -11,7 +11,15 @@ skip() { echo "$*" > "$dir/rgw.skip"; rm -f "$dir/rgw.env"; echo "radosgw tier s
 
 if [ "$cmd" = stop ]; then
   for p in "$dir"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+  for p in "$dir"/*.pid; do  # wait, so a restart never meets the old daemons on the same ports
+    [ -f "$p" ] || continue
+    for _ in $(seq 50); do kill -0 "$(cat "$p")" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$(cat "$p")" 2>/dev/null; rm -f "$p"
+  done
   exit 0
+fi
+if (exec 3<>/dev/tcp/127.0.0.1/6789) 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
+  skip "ports 6789 or $port already in use (another Ceph running?)"
 fi
 
 rm -f "$dir/rgw.env" "$dir/rgw.skip"
@@ -34,7 +42,7 @@ auth cluster required = none
 auth service required = none
 auth client required = none
 osd objectstore = memstore
-memstore device bytes = 2147483648
+memstore device bytes = 4294967296
 osd pool default size = 1
 osd pool default min size = 1
 osd crush chooseleaf type = 0
@@ -53,7 +61,7 @@ rgw crypt s3 kms encryption keys = testkey-1=YmluCmJvb3N0CmJvb3N0LWJ1aWxkCmNlcGg
 rgw dns name = 127.0.0.1
 CONF
 export CEPH_CONF=$conf
-c() { "$@" -c "$conf"; }
+c() { timeout 60 "$@" -c "$conf"; }  # a stuck cluster must become a skip, never a hang
 (
   set -e
   monmaptool --create --add a 127.0.0.1:6789 --fsid "$fsid" "$dir/monmap" >/dev/null

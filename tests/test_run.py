@@ -83,3 +83,24 @@ def test_run_ids_sort_by_time_and_are_checked():
     for bad in ("../x", "", "a b", "-x"):
         with pytest.raises(Exception, match="not allowed"):
             check_run_id(bad)
+
+
+def test_resume_of_a_local_run_is_byte_identical(smoke_cfg, smoke_run, tmp_path, monkeypatch):
+    from temu_gen.run import resume
+
+    real = pool.generate_chunk
+
+    def dies_at_two(spec, ctx):
+        if spec.index == 2:
+            raise MemoryError("simulated")
+        return real(spec, ctx)
+
+    monkeypatch.setattr(pool, "generate_chunk", dies_at_two)
+    with pytest.raises(RunFailed, match="--resume smoke"):
+        run(smoke_cfg, LocalDirSink(tmp_path), seed=11, run_id="smoke", workers=1, progress=False)
+    monkeypatch.setattr(pool, "generate_chunk", real)
+    summary = resume(LocalDirSink(tmp_path), "smoke", workers=1, progress=False)
+    assert summary.resumed_files == 2 and summary.events == 20_000
+    assert _files(tmp_path / "events" / "run_id=smoke") == _files(smoke_run[1])
+    with pytest.raises(OutputError, match="no run nope"):
+        resume(LocalDirSink(tmp_path), "nope", progress=False)
