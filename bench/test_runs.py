@@ -56,7 +56,7 @@ def test_sweep(benchmark, tmp_path, workers, chunk, quick):
 def test_jit_start(benchmark, tmp_path, cache, quick):
     """Process start to first chunk: 'cold' compiles every kernel into an empty cache, 'warm' loads it."""
     if cache == "cold" and quick:
-        pytest.skip("a cold compile takes ~45 s; full mode only")
+        pytest.skip("a cold compile takes about a minute; full mode only")
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba")} if cache == "cold" else {}
     counter = iter(range(100))
 

@@ -10,12 +10,12 @@ conf="$dir/ceph.conf"
 skip() { echo "$*" > "$dir/rgw.skip"; rm -f "$dir/rgw.env"; echo "radosgw tier skipped: $*" >&2; exit 0; }
 
 if [ "$cmd" = stop ]; then
-  for p in "$dir"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-  for p in "$dir"/*.pid; do  # wait, so a restart never meets the old daemons on the same ports
-    [ -f "$p" ] || continue
-    for _ in $(seq 50); do kill -0 "$(cat "$p")" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$(cat "$p")" 2>/dev/null; rm -f "$p"
-  done
+  # every daemon of this instance was started with -c $conf; wait until they are gone, so a restart never
+  # meets an old OSD (it would register with the new monitor and fail it with 'wrong fsid')
+  pkill -TERM -f -- "-c $conf" 2>/dev/null
+  for _ in $(seq 50); do pgrep -f -- "-c $conf" >/dev/null || break; sleep 0.2; done
+  pkill -KILL -f -- "-c $conf" 2>/dev/null
+  rm -f "$dir"/*.pid
   exit 0
 fi
 if (exec 3<>/dev/tcp/127.0.0.1/6789) 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
