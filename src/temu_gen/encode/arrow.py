@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from ..generate import ChunkArrays, GenContext
 from ..kernels import format_ids
-from ..model import FIELDS, ORDER_ID_PREFIX, PRODUCT_ID_BASE, USER_ID_BASE
+from ..model import ALL, FIELDS, ORDER_ID_PREFIX, PRODUCT_ID_BASE, USER_ID_BASE
 
 _TYPES = {
     "string": pa.string(), "int64": pa.int64(), "int16": pa.int16(), "int8": pa.int8(),
@@ -20,8 +20,8 @@ _TYPES = {
     "dictionary<values=string, indices=int8>": pa.dictionary(pa.int8(), pa.string()),
     "dictionary<values=string, indices=int16>": pa.dictionary(pa.int16(), pa.string()),
 }
-EVENT_SCHEMA = pa.schema([pa.field(f.name, _TYPES[f.type], nullable=f.present_on != frozenset(FIELDS[0].present_on)
-                                   or bool(f.sometimes)) for f in FIELDS])
+EVENT_SCHEMA = pa.schema([pa.field(f.name, _TYPES[f.type], nullable=f.present_on != ALL or bool(f.sometimes))
+                          for f in FIELDS])
 DICTIONARY_COLUMNS = tuple(f.name for f in FIELDS if f.vocab)
 UNSORTED_ID_COLUMNS = ("event_id", "session_id", "order_id")
 

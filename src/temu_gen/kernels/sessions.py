@@ -41,8 +41,8 @@ def _product(wide, narrow, r, product, category, price, quantity):
 
 
 @jit
-def _price(st_product_seed, product, p, es):
-    return product_price_kobo(st_product_seed, product, p.products_per_category, p.cat_mu, p.cat_sigma,
+def _price(product_seed, product, p, es):
+    return product_price_kobo(product_seed, product, p.products_per_category, p.cat_mu, p.cat_sigma,
                               p.min_price_naira, es)
 
 

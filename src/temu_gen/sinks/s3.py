@@ -170,12 +170,8 @@ class S3Sink:
 
     def upload(self, name: str, local_path: Path, part: PartInfo) -> dict:
         """Stream one file to S3 (multipart above the part size), with per-part SHA-256 checksums."""
-        extra = {"ChecksumAlgorithm": "SHA256",
+        extra = {"ChecksumAlgorithm": "SHA256", **self._sse_args(),
                  "Metadata": {"sha256": part.sha256, "rows": str(part.rows), "bytes": str(part.bytes)}}
-        if self.options.sse:
-            extra["ServerSideEncryption"] = self.options.sse
-        if self.options.sse_kms_key_id:
-            extra["SSEKMSKeyId"] = self.options.sse_kms_key_id
         config = TransferConfig(multipart_threshold=self.options.part_size, multipart_chunksize=self.options.part_size,
                                 max_concurrency=self.options.concurrency, use_threads=self.options.concurrency > 1)
         self.client.upload_file(str(local_path), self.bucket, self.key(name), ExtraArgs=extra, Config=config)
