@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from . import __version__
@@ -45,8 +46,6 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb"
 
 def _size(text: str) -> int:
     """'800MB', '6GiB', '16mib' or plain bytes."""
-    import re
-
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
     if not m or m.group(2).lower() not in _UNITS:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size; use e.g. 800MB, 6GiB or 16MiB")
@@ -95,8 +94,6 @@ def _schema_parser() -> argparse.ArgumentParser:
 
 
 def _duration(text: str) -> float:
-    import re
-
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|)\s*", text)
     if not m:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration; use e.g. 90s, 10m or 2h")
