@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from temu_gen import config, generate
+from temu_gen import config, generate, pool
 from temu_gen.plan import plan_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def cfg():
 @pytest.fixture(scope="session")
 def ctx(cfg):
     c = generate.make_context(cfg, 42)
-    generate.warm_up(c)  # JIT load happens here, outside every timed region
+    pool.warm_up(c)  # JIT load happens here, outside every timed region
     return c
 
 

@@ -115,7 +115,7 @@ def test_upload_stage(benchmark, s3_target, tmp_path, quick):
     """The uploader alone: one ~10 MB chunk file through S3Sink.upload (multipart, 5 MiB parts) to loopback S3."""
     import hashlib
 
-    from temu_gen.sinks import PartInfo
+    from temu_gen.sinks.base import Holder, PartRecord
     from temu_gen.sinks.s3 import S3Options, S3Sink
 
     server, endpoint, creds = s3_target
@@ -124,9 +124,10 @@ def test_upload_stage(benchmark, s3_target, tmp_path, quick):
     data = os.urandom(2_000_000 if quick else 10_000_000)
     path = tmp_path / "part-00000.parquet"
     path.write_bytes(data)
-    info = PartInfo(1, len(data), hashlib.sha256(data).hexdigest())
-    sink = S3Sink(f"s3://{_bucket(endpoint, creds)}/bench", S3Options(endpoint_url=endpoint, part_size=5 * 2**20),
-                  spool_dir=tmp_path)
-    sink.prepare("up", overwrite=True)
-    benchmark.pedantic(lambda: sink.upload("part-00000.parquet", path, info), rounds=3 if quick else 10)
+    info = PartRecord(0, "part-00000.parquet", 1, len(data), hashlib.sha256(data).hexdigest())
+    target = S3Sink(f"s3://{_bucket(endpoint, creds)}/bench", S3Options(endpoint_url=endpoint, part_size=5 * 2**20),
+                    spool_dir=tmp_path).open_run("up")
+    target.lock(Holder.me(), force=True)
+    benchmark.pedantic(lambda: target.upload(info, path), rounds=3 if quick else 10)
+    target.unlock()
     benchmark.extra_info.update(server=server, mb=len(data) / 1e6, mb_per_s=len(data) / 1e6 / benchmark.stats.stats.min)

@@ -7,7 +7,7 @@ import pytest
 
 from temu_gen import generate
 from temu_gen.encode import encode_chunk
-from temu_gen.kernels import simulate_journeys
+from temu_gen.kernels.sessions import simulate_journeys
 from temu_gen.pool import parquet_options
 
 
@@ -36,7 +36,7 @@ def test_generate_chunk(benchmark, spec, ctx):
 
 
 def test_arrow_encoding(benchmark, chunk, ctx):
-    benchmark(encode_chunk, chunk, ctx)
+    benchmark(encode_chunk, chunk.columns, chunk.spec.row_start, ctx.vocab, ctx.id_salt)
     _rate(benchmark, chunk.spec.n_rows)
 
 
@@ -44,7 +44,7 @@ def test_arrow_encoding(benchmark, chunk, ctx):
                                                    ("lz4", None, 500_000), ("none", None, 500_000),
                                                    ("zstd", 1, 100_000), ("zstd", 1, 250_000)])
 def test_parquet_writing(benchmark, chunk, ctx, cfg, codec, level, row_group):
-    table = encode_chunk(chunk, ctx)
+    table = encode_chunk(chunk.columns, chunk.spec.row_start, ctx.vocab, ctx.id_salt)
     opts = parquet_options(cfg.with_run(compression=codec, row_group_size=row_group))
     opts = type(opts)(**{**opts.__dict__, "compression_level": level})
 
@@ -61,7 +61,7 @@ def test_parquet_writing(benchmark, chunk, ctx, cfg, codec, level, row_group):
 def test_floor_pyarrow_rewrite(benchmark, chunk, ctx, tmp_path):
     """pyarrow alone rewriting the same chunk read back from Parquet, default settings: the I/O floor."""
     path = tmp_path / "c.parquet"
-    pq.write_table(encode_chunk(chunk, ctx), path)
+    pq.write_table(encode_chunk(chunk.columns, chunk.spec.row_start, ctx.vocab, ctx.id_salt), path)
     table = pq.read_table(path)
 
     def rewrite():
@@ -77,7 +77,10 @@ def test_chunk_end_to_end(benchmark, spec, ctx, cfg, tmp_path):
     opts = parquet_options(cfg)
 
     def one():
-        write_parquet(encode_chunk(generate.generate_chunk(spec, ctx), ctx), tmp_path / "p.parquet", opts, {})
+        c = generate.generate_chunk(spec, ctx)
+        path, _, _ = write_parquet(encode_chunk(c.columns, spec.row_start, ctx.vocab, ctx.id_salt), tmp_path,
+                                   "p.parquet", opts, {})
+        path.unlink()
 
     benchmark(one)
     _rate(benchmark, spec.n_rows)

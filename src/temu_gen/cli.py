@@ -1,18 +1,21 @@
 """Command line: ``temu-gen [run] [flags]`` generates a run; ``temu-gen schema`` prints the data dictionary.
 
 Invariant: bad input never produces a traceback: every user error becomes one line on
-stderr and a non-zero exit (2 bad input, 3 unusable output, 4 failed run, 130 interrupted).
+stderr and a non-zero exit (2 bad input, 3 unusable output or a locked run, 4 failed
+run, 70 internal error, 130 interrupted by Ctrl-C, 143 terminated by SIGTERM).
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
+import signal
 import sys
 
 from . import __version__
 from .config import COMPRESSIONS, load
-from .errors import RunFailed, TemuGenError
+from .errors import ConfigError, TemuGenError, Terminated
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,6 +58,31 @@ def _size(text: str) -> int:
     return value
 
 
+def _run_id(text: str) -> str:
+    from .run import check_run_id
+
+    try:
+        return check_run_id(text)
+    except TemuGenError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 3600 seconds")
+    return value
+
+
 def _run_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="temu-gen", description="Generate a synthetic Temu Nigeria event log as Parquet.")
     p.add_argument("--version", action="version", version=f"temu-gen {__version__}")
@@ -63,26 +91,35 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
                    help="worker processes (default: all cores; 1 runs in-process)")
     p.add_argument("--seed", type=_seed, help="run seed (default: random, recorded in the manifest)")
-    p.add_argument("--run-id", help="run id (default: UTC start time + random suffix)")
-    p.add_argument("--output", default="./output", help="destination folder or s3://BUCKET/PREFIX (default ./output)")
+    p.add_argument("--run-id", type=_run_id, help="run id (default: UTC start time + random suffix)")
+    p.add_argument("--output", type=_nonempty, default="./output",
+                   help="destination folder or s3://BUCKET/PREFIX (default ./output)")
     p.add_argument("--config", help="JSON config, full or partial, merged over the defaults")
     p.add_argument("--compression", choices=COMPRESSIONS, help="Parquet codec (default zstd level 1)")
     p.add_argument("--overwrite", action="store_true", help="replace a committed run with the same id")
-    p.add_argument("--resume", metavar="RUN_ID", help="finish a failed run: keep its verified parts, regenerate the "
-                   "rest from its recorded seed and config, then commit")
+    p.add_argument("--resume", metavar="RUN_ID", type=_run_id, help="finish a failed run: keep its verified parts, "
+                   "regenerate the rest from its recorded seed and config, then commit")
+    p.add_argument("--force-unlock", action="store_true", help="clear the run's lock left by a writer that is gone "
+                   "(only when no other process writes this run)")
     p.add_argument("--max-in-flight", type=_positive, help="chunks generated but not yet delivered (default workers+2)")
     p.add_argument("--max-memory", type=_size, help="RSS budget of the process tree (e.g. 6GiB); near it, no new "
                    "chunks start until uploads free memory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     s3 = p.add_argument_group("S3 output (--output s3://BUCKET/PREFIX; credentials from the standard AWS chain)")
-    s3.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"),
+    s3.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL") or None,
                     help="S3-compatible endpoint (default: AWS, or $AWS_ENDPOINT_URL)")
     s3.add_argument("--region", help="AWS region (default: AWS_REGION / profile)")
     s3.add_argument("--sse", choices=("AES256", "aws:kms"), help="server-side encryption (default: the bucket's)")
     s3.add_argument("--sse-kms-key-id", help="KMS key for --sse aws:kms (default: the AWS managed key)")
     s3.add_argument("--part-size", type=_size, default=16 * 2**20, help="multipart part size (default 16MiB, min 5MiB)")
     s3.add_argument("--upload-concurrency", type=_positive, default=8, help="parts uploaded in parallel (default 8)")
-    s3.add_argument("--spool-dir", help="local folder for chunks waiting for upload (default ~/.cache/temu-gen/spool)")
+    s3.add_argument("--spool-dir", type=_nonempty,
+                    help="local folder for chunks waiting for upload (default ~/.cache/temu-gen/spool)")
+    s3.add_argument("--s3-connect-timeout", type=_seconds, default=5.0, help="seconds to connect (default 5)")
+    s3.add_argument("--s3-read-timeout", type=_seconds, default=10.0,
+                    help="seconds to wait for any byte of an answer (default 10)")
+    s3.add_argument("--s3-deadline", type=_seconds, default=60.0, help="no request is retried after this many "
+                    "seconds since its first attempt, so a stalled endpoint fails in about a minute (default 60)")
     return p
 
 
@@ -127,19 +164,18 @@ def entry() -> None:
     """Console-script entry: run, flush, and skip interpreter teardown.
 
     Tearing down numba's and LLVM's state takes ~0.35 s after all files are already written,
-    closed and committed (pools joined, uploader stopped), so the CLI leaves with ``os._exit``.
+    closed and committed (pools joined, the uploader stopped), so the CLI leaves with ``os._exit``.
     """
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    tracker = sys.modules.get("multiprocessing.resource_tracker")
-    if tracker is not None and getattr(tracker._resource_tracker, "_pid", None) is not None:
-        sys.exit(code)  # named semaphores (the uploader's queues) must be released by normal finalisation
     os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command in ``argv``; every failure a user can cause is one line on stderr and an exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _log_warnings_as_lines()
     try:
         if argv[:1] == ["schema"]:
             return _schema(_schema_parser().parse_args(argv[1:]))
@@ -154,6 +190,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("temu-gen: interrupted", file=sys.stderr)
         return 130
+    except Terminated as e:
+        print(f"temu-gen: terminated by {signal.Signals(e.signum).name}", file=sys.stderr)
+        return e.exit_code
+    except OSError as e:
+        print(f"temu-gen: error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
+        return 3
+    except Exception as e:  # noqa: BLE001 - a bug: still one line, with how to see the traceback
+        if os.environ.get("TEMU_GEN_DEBUG"):
+            raise
+        print(f"temu-gen: internal error: {type(e).__name__}: {e} (rerun with TEMU_GEN_DEBUG=1 for the traceback, "
+              f"and please report it)", file=sys.stderr)
+        return 70
+
+
+def _log_warnings_as_lines() -> None:
+    log = logging.getLogger("temu_gen")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("temu-gen: warning: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.WARNING)
+        log.propagate = False
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -217,9 +275,23 @@ def _sink(args: argparse.Namespace):
 
         opts = S3Options(endpoint_url=args.endpoint_url, region=args.region, sse=args.sse,
                          sse_kms_key_id=args.sse_kms_key_id, part_size=args.part_size,
-                         concurrency=args.upload_concurrency)
+                         concurrency=args.upload_concurrency, connect_timeout_s=args.s3_connect_timeout,
+                         read_timeout_s=args.s3_read_timeout, deadline_s=args.s3_deadline)
         return S3Sink(args.output, opts, spool_dir=args.spool_dir)
     return LocalDirSink(args.output)
+
+
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    """--resume replays a recorded run: flags that would change it, or start it afresh, conflict with it."""
+    given = [f for f, v in (("--events", args.events), ("--chunk-size", args.chunk_size), ("--seed", args.seed),
+                            ("--config", args.config), ("--compression", args.compression)) if v is not None]
+    if given:
+        raise ConfigError(f"--resume replays the recorded run, so {', '.join(given)} cannot be given with it")
+    if args.overwrite:
+        raise ConfigError("--resume keeps the failed run's verified parts and --overwrite starts a run afresh; "
+                          "give one of them")
+    if args.run_id is not None and args.run_id != args.resume:
+        raise ConfigError(f"--resume {args.resume} and --run-id {args.run_id} name different runs; give --resume alone")
 
 
 def _skip_numba_blas_probe() -> None:
@@ -233,27 +305,21 @@ def _skip_numba_blas_probe() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.resume:
+        _check_resume_flags(args)
+    sink = _sink(args)
+    cfg = None if args.resume else load(args.config).with_run(events=args.events, chunk_size=args.chunk_size,
+                                                               compression=args.compression)
     _skip_numba_blas_probe()
+    from .lifeline import install_termination_handlers
     from .run import resume, run
 
-    sink = _sink(args)
+    install_termination_handlers()
     common = dict(workers=args.workers, max_in_flight=args.max_in_flight, max_memory=args.max_memory,
-                  progress=False if args.no_progress else None)
-    try:
-        if args.resume:
-            if any(v is not None for v in (args.events, args.chunk_size, args.seed, args.config, args.compression)):
-                print("temu-gen: error: --resume replays the recorded run; drop --events, --chunk-size, --seed, "
-                      "--config and --compression", file=sys.stderr)
-                return 2
-            summary = resume(sink, args.resume, **common)
-        else:
-            cfg = load(args.config).with_run(events=args.events, chunk_size=args.chunk_size,
-                                             compression=args.compression)
-            summary = run(cfg, sink, seed=args.seed, run_id=args.run_id, overwrite=args.overwrite, **common)
-    except RunFailed as e:
-        if isinstance(e.__cause__, KeyboardInterrupt):
-            print(f"temu-gen: error: {e}", file=sys.stderr)
-            return 130
-        raise
+                  progress=False if args.no_progress else None, force_unlock=args.force_unlock)
+    if args.resume:
+        summary = resume(sink, args.resume, **common)
+    else:
+        summary = run(cfg, sink, seed=args.seed, run_id=args.run_id, overwrite=args.overwrite, **common)
     print(summary.line())
     return 0

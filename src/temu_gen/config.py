@@ -8,10 +8,13 @@ the bad value and what was expected.
 from __future__ import annotations
 
 import copy
+import difflib
 import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,7 +26,11 @@ from .errors import ConfigError
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
 TIERS = ("lagos_ogun", "major_hub", "other", "rural")
-MAX_CHUNK_SIZE = 50_000_000
+MAX_CHUNK_SIZE = 10_000_000
+MAX_EVENTS = 100_000_000_000
+"""Event ids, part names (five digits) and planning all honour this many events."""
+MAX_CONFIG_BYTES = 16 * 2**20
+MAX_PARTS = 99_999  # part names carry five digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,21 +160,39 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
+def _reject_constant(name: str):
+    raise ConfigError(f"the config holds {name}, which is not a number in strict JSON; write a finite number")
+
+
+def read_json(text: str, source: str):
+    """Strict JSON: NaN and +-Infinity are refused, and so is nesting too deep to mean anything."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{source} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except RecursionError:
+        raise ConfigError(f"{source} is nested too deeply to be a config; check the file") from None
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
 def load(path: str | Path | None = None) -> RunConfig:
     """Load ``path`` (a full or partial config) over the defaults and validate it."""
     doc = default_document()
     if path is not None:
         p = Path(path)
         try:
+            size = p.stat().st_size
+            if size > MAX_CONFIG_BYTES:
+                raise ConfigError(f"config file {p} is {size:,} bytes; a config is at most "
+                                  f"{MAX_CONFIG_BYTES // 2**20} MiB")
             text = p.read_text("utf-8")
         except FileNotFoundError:
             raise ConfigError(f"config file {p} does not exist; pass an existing JSON file to --config") from None
         except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"config file {p} cannot be read ({e.__class__.__name__}: {e}); check the path and permissions") from None
-        try:
-            user = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"config file {p} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+            raise ConfigError(f"config file {p} cannot be read ({e.__class__.__name__}: {e}); check the path and "
+                              f"permissions") from None
+        user = read_json(text, f"config file {p}")
         if not isinstance(user, dict):
             raise ConfigError(f"config file {p}: top level is {type(user).__name__}, expected a JSON object")
         doc = merge(doc, user)
@@ -176,12 +201,15 @@ def load(path: str | Path | None = None) -> RunConfig:
 
 def parse(doc: dict, source: str = "config") -> RunConfig:
     """Validate a merged document against the schema and freeze it into a RunConfig."""
+    _check_finite(doc, "$", source)
     validator = jsonschema.Draft202012Validator(schema_document())
-    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.path), list(map(str, e.path))))
+    try:
+        errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.path), list(map(str, e.path))))
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a config") from None
     if errors:
-        e = errors[0]
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"{source}: {e.json_path} = {_short(e.instance)}: {e.message}{more}")
+        raise ConfigError(f"{source}: {describe_schema_error(errors[0])}{more}")
     r = doc["run"]
     run = RunSettings(r["events"], r["chunk_size"], r["compression"], r["compression_level"],
                       r["row_group_size"], r["late_ingest_share"])
@@ -216,20 +244,55 @@ def parse(doc: dict, source: str = "config") -> RunConfig:
     return cfg
 
 
+def _check_finite(value: Any, path: str, source: str, depth: int = 0) -> None:
+    """NaN and +-Infinity pass every JSON Schema bound (comparisons with NaN are false), so refuse them here."""
+    if depth > 64:
+        raise ConfigError(f"{source}: {path} is nested too deeply to be a config")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: {path} = {value}: not a finite number; write a finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{path}.{k}", source, depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{path}[{i}]", source, depth + 1)
+
+
 def _hash(doc: dict) -> str:
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _check_run(run: RunSettings) -> None:
-    if run.events < 1:
-        raise ConfigError(f"events = {run.events}: must be a positive number of events")
+    if not 1 <= run.events <= MAX_EVENTS:
+        raise ConfigError(f"events = {run.events}: must be between 1 and {MAX_EVENTS:,}")
     if not 1 <= run.chunk_size <= MAX_CHUNK_SIZE:
-        raise ConfigError(f"chunk_size = {run.chunk_size}: must be between 1 and {MAX_CHUNK_SIZE:,} rows")
+        raise ConfigError(f"chunk_size = {run.chunk_size}: must be between 1 and {MAX_CHUNK_SIZE:,} rows (a chunk "
+                          f"is held in a worker's memory whole)")
+    parts = -(-run.events // min(run.chunk_size, run.events))
+    if parts > MAX_PARTS:
+        raise ConfigError(f"events = {run.events:,} at chunk_size = {run.chunk_size:,} makes {parts:,} files; at "
+                          f"most {MAX_PARTS:,}: raise --chunk-size to {-(-run.events // MAX_PARTS):,} or more")
     if run.compression not in COMPRESSIONS:
         raise ConfigError(f"compression = {run.compression!r}: unknown codec; use one of {', '.join(COMPRESSIONS)}")
-    if run.row_group_size < 1:
-        raise ConfigError(f"row_group_size = {run.row_group_size}: must be a positive number of rows")
+    if not 1 <= run.row_group_size <= MAX_CHUNK_SIZE:
+        raise ConfigError(f"row_group_size = {run.row_group_size}: must be between 1 and {MAX_CHUNK_SIZE:,} rows")
+
+
+def describe_schema_error(e: jsonschema.ValidationError) -> str:
+    """One line for a schema violation: where, the user's value, and the fix (a close key for a typo)."""
+    if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+        allowed = list(e.schema.get("properties", {}))
+        patterns = list(e.schema.get("patternProperties", {}))
+        unknown = [k for k in e.instance if k not in allowed and not any(re.search(p, k) for p in patterns)]
+        if unknown:
+            key = unknown[0]
+            where = ".".join(map(str, e.absolute_path)) or "the top level"
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else (
+                f"known keys: {', '.join(allowed)}" if allowed else "keys here are names with a number")
+            return f"unknown key {key!r} in {where} (value {_short(e.instance[key])}); {hint}"
+    return f"{e.json_path} = {_short(e.instance)}: {e.message}"
 
 
 def _check_semantics(cfg: RunConfig, doc: dict) -> None:

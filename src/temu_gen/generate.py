@@ -11,7 +11,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .config import RunConfig
-from .kernels import simulate_journeys, split_columns
+from .kernels.columns import split_columns
+from .kernels.sessions import simulate_journeys
 from .kernels.codes import COLUMNS, JOURNEY_SLACK, N_NARROW, N_WIDE, NARROW_COLUMNS, WIDE_COLUMNS
 from .params import KernelParams, Vocabulary, build_params
 from .plan import ChunkSpec
@@ -82,15 +83,3 @@ def generate_chunk(spec: ChunkSpec, ctx: GenContext) -> ChunkArrays:
     columns.update(zip((NARROW_COLUMNS[j] for j in _PICKS16), out16))
     columns.update(zip((NARROW_COLUMNS[j] for j in _PICKS8), out8))
     return ChunkArrays(spec, columns, sessions, orders)
-
-
-def warm_up(ctx: GenContext) -> None:
-    """Load (or compile) every kernel in this process on a tiny chunk.
-
-    Called before the pool forks, so workers inherit compiled code instead of each
-    loading the cache again.
-    """
-    from .encode import encode_chunk  # encode depends on this module
-
-    spec = ChunkSpec(0, 0, 64, 64, 0)
-    encode_chunk(generate_chunk(spec, ctx), ctx)

@@ -15,6 +15,7 @@ machine, never assumed) and the instance catalog in ``config/instances.json``. T
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -198,8 +199,20 @@ def calibration_from_bench(doc: dict) -> Calibration:
 
 
 def load_calibration(path: Path) -> Calibration:
+    """A calibration saved by ``size --calibrate --save`` or a benchmark JSON, or a one-line ConfigError."""
     try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"calibration file {path} cannot be read ({e}); run with --calibrate") from None
-    return calibration_from_bench(doc) if "benchmarks" in doc else Calibration(**doc)
+        doc = json.loads(Path(path).read_text(), parse_constant=lambda c: float("nan"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ConfigError(f"calibration file {path} cannot be read ({type(e).__name__}: {e}); run with "
+                          f"--calibrate") from None
+    try:
+        cal = calibration_from_bench(doc) if "benchmarks" in doc else Calibration(**doc)
+        numbers = [v for v in asdict(cal).values() if isinstance(v, (int, float))]
+        ok = all(math.isfinite(v) and v >= 0 for v in numbers) and cal.events_per_s_per_core > 0
+    except (TypeError, KeyError, ValueError, IndexError, ZeroDivisionError, AttributeError):
+        ok = False
+    if not ok:
+        fields = ", ".join(f.name for f in dataclasses.fields(Calibration))
+        raise ConfigError(f"calibration file {path} is not a calibration (needs {fields}, finite and positive) "
+                          f"nor a benchmark JSON; run with --calibrate")
+    return cal

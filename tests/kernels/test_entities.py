@@ -2,7 +2,7 @@
 import numpy as np
 from scipy import stats
 
-from temu_gen.kernels import product_prices, user_table
+from temu_gen.kernels.entities import product_prices, user_table
 from temu_gen.kernels.codes import PLATFORMS
 from temu_gen.params import build_params
 

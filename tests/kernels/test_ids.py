@@ -1,7 +1,7 @@
 """Id formatting: fixed width, unique, null-aware, same as Python."""
 import numpy as np
 
-from temu_gen.kernels import format_ids
+from temu_gen.kernels.ids import format_ids
 
 
 def _strings(offsets, data):

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from temu_gen import generate
-from temu_gen.kernels import simulate_journeys
+from temu_gen.kernels.sessions import simulate_journeys
 from temu_gen.kernels.codes import JOURNEY_SLACK, N_EVENT_TYPE
 from temu_gen.plan import plan_chunks
 

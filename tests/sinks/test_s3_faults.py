@@ -59,13 +59,18 @@ def _wait_for_first_part(s3, bucket, proc, timeout=120):
     raise AssertionError("no part was uploaded in time")
 
 
-def _resume_is_exact(moto_server, bucket, tmp_path, reference):
+def _tree(pid: int, name: str) -> list[psutil.Process]:
+    """The run's processes called ``name`` (workers and the uploader name themselves)."""
+    return [c for c in psutil.Process(pid).children(recursive=True) if c.name() == name]
+
+
+def _resume_is_exact(moto_server, bucket, tmp_path, reference, *extra):
     s3 = moto_server.client()
     prefix = "p/events/run_id=f/"
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])}
     assert prefix + "_SUCCESS" not in keys and prefix + "_manifest.json" not in keys
     r = cli("--resume", "f", "--workers", "2", "--part-size", "5MiB", "--output", f"s3://{bucket}/p", "--spool-dir",
-            str(tmp_path / "spool"), endpoint=moto_server.endpoint)
+            str(tmp_path / "spool"), *extra, endpoint=moto_server.endpoint)
     assert r.returncode == 0, r.stderr
     assert "kept from the failed run" in r.stdout
     assert s3_files(s3, bucket, prefix) == reference
@@ -77,15 +82,8 @@ def test_killed_process_fails_cleanly_and_resume_is_exact(moto_server, bucket, r
     s3 = moto_server.client()
     proc = _start(bucket, tmp_path, moto_server.endpoint, workers=2)
     _wait_for_first_part(s3, bucket, proc)
-    uploader = int((tmp_path / "spool" / "f" / "uploader.pid").read_text())
-    me = psutil.Process(proc.pid)
-    if victim == "uploader":
-        target = uploader
-    else:
-        workers = [c for c in me.children() if c.pid != uploader and c.cmdline() == me.cmdline()]
-        assert workers, [c.cmdline() for c in me.children()]
-        target = workers[0].pid
-    os.kill(target, signal.SIGKILL)
+    name = "temu-gen-upload" if victim == "uploader" else "temu-gen-worker"
+    os.kill(_tree(proc.pid, name)[0].pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 4, err
     cause = "uploader process died" if victim == "uploader" else "worker process died"
@@ -99,11 +97,14 @@ def test_crashed_coordinator_leaves_nothing_committed_and_resumes(moto_server, b
     s3 = moto_server.client()
     proc = _start(bucket, tmp_path, moto_server.endpoint, workers=1)
     _wait_for_first_part(s3, bucket, proc)
-    uploader = psutil.Process(int((tmp_path / "spool" / "f" / "uploader.pid").read_text()))
+    (uploader,) = _tree(proc.pid, "temu-gen-upload")
     proc.kill()
-    proc.communicate(timeout=60)  # returns once the orphaned uploader has noticed and exited
-    uploader.wait(timeout=60)
-    _resume_is_exact(moto_server, bucket, tmp_path, reference)
+    proc.communicate(timeout=60)
+    uploader.wait(timeout=5)  # the kernel kills it with its parent (PR_SET_PDEATHSIG)
+    r = cli("--resume", "f", "--output", f"s3://{bucket}/p", "--spool-dir", str(tmp_path / "spool"),
+            endpoint=moto_server.endpoint)
+    assert r.returncode == 3 and "stale lock" in r.stderr and "--force-unlock" in r.stderr, r.stderr
+    _resume_is_exact(moto_server, bucket, tmp_path, reference, "--force-unlock")
 
 
 def test_ctrl_c_aborts_cleanly(moto_server, bucket, tmp_path):

@@ -93,9 +93,8 @@ def test_dropping_abort_from_the_policy_is_caught(iam_server, tmp_path):
         s3 = srv.client(**keys[user])
         key = f"{PREFIX}/events/run_id=abort-{user}/part-00000.parquet"
         s3.create_multipart_upload(Bucket=BUCKET, Key=key)
-        sink = S3Sink(f"s3://{BUCKET}/{PREFIX}", S3Options(endpoint_url=srv.endpoint), spool_dir=tmp_path)
-        sink.for_run(f"abort-{user}")
-        sink._client = srv.client(**keys[user])
-        sink.abort()
+        target = S3Sink(f"s3://{BUCKET}/{PREFIX}", S3Options(endpoint_url=srv.endpoint),
+                        spool_dir=tmp_path).open_run(f"abort-{user}")
+        target._abort_uploads(srv.client(**keys[user]))  # what abort() does, with this user's credentials
         open_uploads = s3.list_multipart_uploads(Bucket=BUCKET, Prefix=key).get("Uploads", [])
         assert len(open_uploads) == expect_open, user

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from temu_gen.errors import OutputError
-from temu_gen.sinks import PartInfo
+from temu_gen.errors import ConfigError, OutputError, RunLocked
+from temu_gen.sinks.base import Holder, PartExpectation, PartRecord
 from temu_gen.sinks.s3 import S3Options, S3Sink, parse_s3_uri
 
 
@@ -35,9 +36,9 @@ def test_malformed_uris_are_refused(uri):
 
 
 def test_options_are_checked(tmp_path):
-    with pytest.raises(OutputError, match="minimum"):
+    with pytest.raises(ConfigError, match="minimum"):
         S3Sink("s3://ng-events/x", S3Options(part_size=2**20))
-    with pytest.raises(OutputError, match="needs --sse aws:kms"):
+    with pytest.raises(ConfigError, match="needs --sse aws:kms"):
         S3Sink("s3://ng-events/x", S3Options(sse_kms_key_id="k"))
 
 
@@ -45,55 +46,75 @@ def _part(tmp_path, size=6 * 2**20 + 123):
     data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     p = tmp_path / "part-00000.parquet"
     p.write_bytes(data)
-    return p, PartInfo(10, len(data), hashlib.sha256(data).hexdigest())
+    return p, PartRecord(0, "part-00000.parquet", 10, len(data), hashlib.sha256(data).hexdigest())
 
 
-def test_upload_is_multipart_with_checksums_and_sse(aws, tmp_path):
-    sink = S3Sink("s3://ng-events/load/ng", S3Options(sse="AES256", part_size=5 * 2**20), spool_dir=tmp_path)
-    sink.prepare("r1", overwrite=False)
-    path, info = _part(tmp_path)
-    assert sink.upload("part-00000.parquet", path, info) == {"parts": 2}
+def _open(aws, uri, run_id, tmp_path, **opts):
+    target = S3Sink(uri, S3Options(**opts), spool_dir=tmp_path).open_run(run_id)
+    target.lock(Holder.me())
+    return target
+
+
+class _Gate:
+    def check(self):
+        pass
+
+
+def test_upload_is_multipart_with_checksums_sse_and_a_record(aws, tmp_path):
+    target = _open(aws, "s3://ng-events/load/ng", "r1", tmp_path, sse="AES256", part_size=5 * 2**20)
+    path, rec = _part(tmp_path)
+    done = target.upload(rec, path)
+    assert done.upload_parts == 2 and done.etag.endswith('-2"') and done.checksum_sha256
     key = "load/ng/events/run_id=r1/part-00000.parquet"
     head = aws.head_object(Bucket="ng-events", Key=key, ChecksumMode="ENABLED")
-    assert head["ETag"].endswith('-2"') and head["ServerSideEncryption"] == "AES256"
-    assert head["Metadata"]["sha256"] == info.sha256 and head["ChecksumSHA256"]
-    assert sink.existing_parts() == {"part-00000.parquet": info}
+    assert head["ServerSideEncryption"] == "AES256" and head["Metadata"]["sha256"] == rec.sha256
+    record = json.loads(aws.get_object(Bucket="ng-events", Key="load/ng/events/run_id=r1/_parts/part-00000.parquet.json")
+                        ["Body"].read())
+    assert PartRecord.from_json(record) == done._replace(upload_seconds=0.0)
 
 
-def test_commit_order_and_overwrite_protection(aws, tmp_path):
-    sink = S3Sink("s3://ng-events/p", spool_dir=tmp_path)
-    sink.prepare("r2", overwrite=False)
-    sink.write_plan(b'{"seed": 1}')
-    sink.commit(b"{}")
-    keys = [o["Key"] for o in aws.list_objects_v2(Bucket="ng-events", Prefix="p/")["Contents"]]
-    assert "p/events/run_id=r2/_SUCCESS" in keys and "p/events/run_id=r2/_manifest.json" in keys
-    with pytest.raises(OutputError, match="--overwrite"):
-        S3Sink("s3://ng-events/p", spool_dir=tmp_path).prepare("r2", overwrite=False)
-    again = S3Sink("s3://ng-events/p", spool_dir=tmp_path)
-    again.prepare("r2", overwrite=True)
+def test_commit_order_overwrite_protection_and_lock_release(aws, tmp_path):
+    target = _open(aws, "s3://ng-events/p", "r2", tmp_path)
+    target.write_plan(b'{"seed": 1}')
+    target.commit(b"{}", _Gate())
+    keys = {o["Key"] for o in aws.list_objects_v2(Bucket="ng-events", Prefix="p/")["Contents"]}
+    assert keys == {"p/events/run_id=r2/_SUCCESS", "p/events/run_id=r2/_manifest.json", "p/events/run_id=r2/_run.json"}
+    again = _open(aws, "s3://ng-events/p", "r2", tmp_path)
+    assert again.is_committed()
+    again.reset()
     assert not again.is_committed()
+    keys = {o["Key"] for o in aws.list_objects_v2(Bucket="ng-events", Prefix="p/")["Contents"]}
+    assert keys == {"p/events/run_id=r2/_lock"}
+
+
+def test_a_second_writer_is_refused_with_the_holder(aws, tmp_path):
+    first = _open(aws, "s3://ng-events/p", "r5", tmp_path)
+    with pytest.raises(RunLocked, match=r"being written by pid \d+ on host"):
+        _open(aws, "s3://ng-events/p", "r5", tmp_path)
+    first.unlock()
+    _open(aws, "s3://ng-events/p", "r5", tmp_path)  # free again
 
 
 def test_abort_leaves_no_open_multipart_uploads(aws, tmp_path):
-    sink = S3Sink("s3://ng-events/p", spool_dir=tmp_path)
-    sink.prepare("r3", overwrite=False)
+    target = _open(aws, "s3://ng-events/p", "r3", tmp_path)
     for i in range(3):
         aws.create_multipart_upload(Bucket="ng-events", Key=f"p/events/run_id=r3/part-{i:05d}.parquet")
     aws.create_multipart_upload(Bucket="ng-events", Key="other/keep-me")
-    assert sink.abort() == 3
+    assert target.abort() == 3
     left = [u["Key"] for u in aws.list_multipart_uploads(Bucket="ng-events").get("Uploads", [])]
     assert left == ["other/keep-me"]
+    assert not (tmp_path / "r3").exists()  # the spool is gone too
+    assert "Contents" not in aws.list_objects_v2(Bucket="ng-events", Prefix="p/events/run_id=r3/_lock")
 
 
-def test_resume_ignores_parts_without_verification(aws, tmp_path):
-    sink = S3Sink("s3://ng-events/p", spool_dir=tmp_path)
-    sink.prepare("r4", overwrite=False)
-    aws.put_object(Bucket="ng-events", Key="p/events/run_id=r4/part-00001.parquet", Body=b"torn")  # no metadata
-    path, info = _part(tmp_path, 1000)
-    sink.upload("part-00000.parquet", path, info)
-    assert set(sink.existing_parts()) == {"part-00000.parquet"}
+def test_resume_keeps_nothing_without_a_record(aws, tmp_path):
+    target = _open(aws, "s3://ng-events/p", "r4", tmp_path)
+    aws.put_object(Bucket="ng-events", Key="p/events/run_id=r4/part-00001.parquet", Body=b"torn")  # no record
+    exp = [PartExpectation(1, "part-00001.parquet", 4, {})]
+    assert target.verify(exp) == {}
+    assert "Contents" not in aws.list_objects_v2(Bucket="ng-events", Prefix="p/events/run_id=r4/part-")
 
 
 def test_missing_bucket_is_one_line(aws, tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
-        S3Sink("s3://no-such-bucket/x", spool_dir=tmp_path).prepare("r", overwrite=False)
+        _open(aws, "s3://no-such-bucket/x", "r", tmp_path)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ..generate import ChunkArrays, GenContext
-from ..kernels import format_ids
+from ..kernels.ids import format_ids
 from ..model import ALL, FIELDS, ORDER_ID_PREFIX, PRODUCT_ID_BASE, USER_ID_BASE
 
 _TYPES = {
@@ -62,25 +61,27 @@ def _primitive(values: np.ndarray, type_: pa.DataType) -> pa.Array:
     return pa.Array.from_buffers(type_, values.size, [validity, pa.py_buffer(np.ascontiguousarray(values))], nulls)
 
 
-def encode_chunk(chunk: ChunkArrays, ctx: GenContext) -> pa.Table:
-    """The chunk as a table of :data:`EVENT_SCHEMA`, rows in the chunk's (time) order."""
-    cols = chunk.columns
-    n = chunk.spec.n_rows
-    salt_hex = f"{ctx.id_salt & 0xFFFFFFFF:08x}"
+def encode_chunk(cols: dict[str, np.ndarray], row_start: int, vocab, id_salt: int) -> pa.Table:
+    """Kernel columns (rows ``row_start ..`` of the run) as a table of :data:`EVENT_SCHEMA`, in their order.
+
+    ``vocab`` names every code column's values (a :class:`~temu_gen.params.Vocabulary`).
+    """
+    n = len(cols["event_type"])
+    salt_hex = f"{id_salt & 0xFFFFFFFF:08x}"
     arrays = []
     for f, field in zip(FIELDS, EVENT_SCHEMA):
         if f.name == "event_id":
-            rows = np.arange(chunk.spec.row_start, chunk.spec.row_start + n, dtype=np.int64)
+            rows = np.arange(row_start, row_start + n, dtype=np.int64)
             arrays.append(_strings(rows, salt_hex, 12, 16, False, 0))
             continue
         src = cols[_SOURCE.get(f.name, f.name)]
         if f.name == "session_id":
-            arrays.append(_strings(src, "", 16, 16, True, ctx.id_salt))
+            arrays.append(_strings(src, "", 16, 16, True, id_salt))
         elif f.name == "order_id":
             arrays.append(_strings(src, ORDER_ID_PREFIX, 14, 10, False, 0))
         elif f.vocab:
             indices = _primitive(src, field.type.index_type)
-            dictionary = pa.array(getattr(ctx.vocab, f.vocab), pa.string())
+            dictionary = pa.array(getattr(vocab, f.vocab), pa.string())
             arrays.append(pa.DictionaryArray.from_arrays(indices, dictionary, safe=False))
         elif f.type.startswith("decimal"):
             arrays.append(_decimal(src))

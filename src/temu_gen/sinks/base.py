@@ -1,25 +1,65 @@
 """The Sink protocol: how a run's files reach their destination, and how a run commits.
 
-Invariant: a destination only ever shows a run as finished once ``_SUCCESS`` exists,
-and a sink writes ``_SUCCESS`` strictly after every part and ``_manifest.json``.
+Invariant: a destination only ever shows a run as finished once ``_SUCCESS`` exists; a
+target writes ``_SUCCESS`` strictly after every part and ``_manifest.json``, and only
+while it holds the run's lock. A part counts as delivered only once its
+:class:`PartRecord` (size and SHA-256) is recorded durably at the destination, and
+``--resume`` keeps a part only if its bytes and Parquet metadata prove it is the part
+this run would write.
 """
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
+import secrets
+import socket
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, Sequence
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
 RUN_PLAN = "_run.json"
 """Written first: seed, config and sizes, so ``--resume`` can regenerate missing chunks exactly."""
+LOCK = "_lock"
+"""Held while a process writes the run: created exclusively, removed at commit or abort."""
+MAX_PARTS = 99_999
+"""Part names carry five digits so they sort in chunk order."""
 
 
-class PartInfo(NamedTuple):
-    """What the manifest records about one part file."""
+class PartRecord(NamedTuple):
+    """One part file, from the worker that wrote it to the manifest that lists it."""
 
+    chunk: int
+    name: str
     rows: int
     bytes: int
     sha256: str
+    etag: str = ""
+    """S3 only: the object's ETag once its upload completed."""
+    checksum_sha256: str = ""
+    """S3 only: the server's SHA-256 checksum of the object (composite for multipart uploads)."""
+    upload_parts: int = 0
+    upload_seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self._asdict().items() if v not in ("", 0, 0.0) or k in ("chunk", "rows")}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> PartRecord:
+        return cls(int(doc["chunk"]), str(doc["name"]), int(doc["rows"]), int(doc["bytes"]), str(doc["sha256"]),
+                   str(doc.get("etag", "")), str(doc.get("checksum_sha256", "")), int(doc.get("upload_parts", 0)),
+                   float(doc.get("upload_seconds", 0.0)))
+
+
+class PartExpectation(NamedTuple):
+    """What a kept part must prove on ``--resume``: its name, rows and Parquet key-value metadata."""
+
+    chunk: int
+    name: str
+    rows: int
+    metadata: dict[str, str]
 
 
 def part_name(index: int) -> str:
@@ -32,31 +72,139 @@ def run_prefix(run_id: str) -> str:
     return f"events/run_id={run_id}"
 
 
-class Sink(Protocol):
-    """A destination for one run."""
+def metadata_mismatch(found: dict[bytes, bytes] | None, expected: dict[str, str]) -> str | None:
+    """Which expected key-value pair a part's Parquet footer lacks (None = all match)."""
+    found = found or {}
+    for key, value in expected.items():
+        got = found.get(key.encode())
+        if got is None or got.decode(errors="replace") != value:
+            return f"{key} is {got.decode(errors='replace') if got else 'missing'}, expected {value}"
+    return None
 
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a run's lock: enough to find the process, or to tell it is gone."""
+
+    host: str
+    pid: int
+    started: str
+    nonce: str
+    pid_create_time: float = 0.0
+
+    @classmethod
+    def me(cls) -> Holder:
+        import psutil
+
+        return cls(socket.gethostname(), os.getpid(), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                   secrets.token_hex(8), psutil.Process().create_time())
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def parse(cls, data: bytes) -> Holder | None:
+        try:
+            doc = json.loads(data)
+            return cls(str(doc["host"]), int(doc["pid"]), str(doc["started"]), str(doc["nonce"]),
+                       float(doc.get("pid_create_time", 0.0)))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def is_gone(self) -> bool | None:
+        """True if the holder is provably not running (same host, pid dead or reused); None = cannot tell."""
+        if self.host != socket.gethostname():
+            return None
+        import psutil
+
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.pid_create_time) > 1.0
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.Error:
+            return None
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on host {self.host} since {self.started}"
+
+
+def locked_message(run_id: str, where: str, holder: Holder | None) -> str:
+    """The one-line refusal for a run that another writer holds, with how to proceed."""
+    if holder is None:
+        return (f"run {run_id} at {where} has an unreadable lock ({LOCK}); if no process is writing this run, "
+                f"rerun with --force-unlock")
+    gone = holder.is_gone()
+    if gone:
+        return (f"run {run_id} at {where} is locked by {holder.describe()}, which is no longer running (a stale "
+                f"lock); if no other process writes this run, rerun with --force-unlock")
+    if gone is None:
+        return (f"run {run_id} at {where} is locked by {holder.describe()}; wait for it to finish, or if that "
+                f"process is gone, rerun with --force-unlock")
+    return (f"run {run_id} at {where} is being written by {holder.describe()}; wait for it to finish or stop it, "
+            f"or choose another --run-id")
+
+
+class Delivery(Protocol):
+    """Moves written parts to the destination and reports each exactly once."""
+
+    def submit(self, record: PartRecord, path: Path) -> None:
+        """Hand over a finished part file at ``path`` (a temp file the delivery now owns)."""
+
+    def poll(self, timeout: float) -> list[PartRecord]:
+        """Parts delivered since the last poll (waits up to ``timeout`` for the first)."""
+
+    def close(self, ok: bool) -> None:
+        """Stop delivering; with ``ok`` after every part was delivered, else at once."""
+
+
+class RunTarget(Protocol):
+    """One run at a destination: everything ``run`` does to it goes through these calls."""
+
+    run_id: str
     location: str
     """Human-readable address of the run (a folder or an ``s3://`` URI)."""
     staging_dir: Path
-    """Local folder where workers write finished part files before :meth:`put`."""
-
-    def prepare(self, run_id: str, overwrite: bool, resume: bool = False) -> None:
-        """Check the destination is usable and the run is not already committed.
-
-        Without ``resume``, parts left by an earlier uncommitted attempt under the same id are removed.
-        """
-
-    def write_plan(self, plan: bytes) -> None:
-        """Record the run's plan (``_run.json``) before any part."""
+    """Local folder where workers write finished part files before delivery."""
 
     def read_plan(self) -> dict | None:
-        """The recorded plan of the prepared run id, or None."""
+        """The recorded ``_run.json`` (None if there is none); creates nothing."""
 
-    def existing_parts(self) -> dict[str, PartInfo]:
-        """Complete, verified parts already at the destination (for ``--resume``)."""
+    def lock(self, holder: Holder, force: bool = False) -> None:
+        """Become the run's only writer, or raise RunLocked naming the holder."""
 
-    def commit(self, manifest: bytes) -> None:
-        """Write the manifest, then ``_SUCCESS``."""
+    def unlock(self) -> None:
+        """Release the lock if this process holds it."""
+
+    def is_committed(self) -> bool:
+        """Whether ``_SUCCESS`` exists."""
+
+    def reset(self) -> None:
+        """Un-commit (``_SUCCESS`` first) and remove everything of an earlier attempt but the lock."""
+
+    def write_plan(self, plan: bytes) -> None:
+        """Record the run's plan before any part."""
+
+    def verify(self, expected: Sequence[PartExpectation]) -> dict[int, PartRecord]:
+        """Parts already there that are provably the expected ones; removes every other part."""
+
+    def delivery(self, max_in_flight: int) -> Delivery:
+        """Start delivering parts written into :attr:`staging_dir`."""
+
+    def commit(self, manifest: bytes, gate) -> None:
+        """Write the manifest, call ``gate.check()``, then ``_SUCCESS``; release the lock."""
 
     def abort(self) -> int:
-        """Clean up after a failed run; never leaves ``_SUCCESS`` behind. Returns uploads aborted."""
+        """Clean up after a failed run (never leaves ``_SUCCESS``); returns uploads aborted."""
+
+
+class Sink(Protocol):
+    """A destination (a folder, a bucket prefix) that holds runs."""
+
+    location: str
+
+    def open_run(self, run_id: str) -> RunTarget:
+        """The target for run ``run_id``; touches nothing until a call on it does."""
+
+
+__all__ = ["MANIFEST", "SUCCESS", "RUN_PLAN", "LOCK", "MAX_PARTS", "PartRecord", "PartExpectation", "Holder",
+           "Delivery", "RunTarget", "Sink", "part_name", "run_prefix", "metadata_mismatch", "locked_message"]

@@ -1,87 +1,208 @@
-"""LocalDirSink: a run written to ``<root>/events/run_id=<id>/`` on the local disk.
+"""LocalDirSink: runs written to ``<root>/events/run_id=<id>/`` on the local disk.
 
-Invariant: workers write parts straight into the run folder through a temp file and a
-rename, so no partial part ever carries its final name; the manifest goes in the same
-way, and ``_SUCCESS`` is created last.
+Invariant: workers write parts as unique temp files in the run folder; only the
+coordinator renames one to its final name, and a part counts as delivered once its
+record is appended to ``_journal`` and fsynced. ``--resume`` keeps a part only if its
+bytes hash to the journalled SHA-256 and its Parquet footer names this run, seed,
+chunk and config. Every write goes through :mod:`temu_gen.files`, so nothing is ever
+written through a planted link.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
+import stat
 from pathlib import Path
+from typing import Sequence
 
-from ..errors import OutputError
-from .base import MANIFEST, RUN_PLAN, SUCCESS, PartInfo, run_prefix
+from ..errors import OutputError, RunLocked
+from ..files import fsync_dir, remove, remove_stale_temps, write_atomic, write_new
+from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, Holder, PartExpectation, PartRecord, locked_message,
+                   metadata_mismatch, run_prefix)
+
+JOURNAL = "_journal"
+"""One JSON line per delivered part, appended and fsynced before the part counts."""
+_OURS = ("part-", "_", ".")
 
 
 class LocalDirSink:
-    """Writes a run into a local folder."""
+    """A local folder that holds runs."""
 
     def __init__(self, root: str | Path):
+        if not str(root).strip():
+            raise OutputError("--output is empty; pass a folder or s3://BUCKET/PREFIX")
         self.root = Path(root)
-        self.staging_dir = self.root
         self.location = str(self.root)
 
-    def prepare(self, run_id: str, overwrite: bool, resume: bool = False) -> None:
-        if self.root.exists() and not self.root.is_dir():
-            raise OutputError(f"output {self.root} is a file, not a folder; pass a folder to --output")
-        run_dir = self.root / run_prefix(run_id)
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            probe = run_dir / ".write-probe"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as e:
-            raise OutputError(f"output {self.root} is not writable ({e.strerror or e}); choose another --output") from None
-        if (run_dir / SUCCESS).exists():
-            if not overwrite:
-                raise OutputError(f"run {run_id} is already committed in {run_dir}; pass --overwrite to replace it "
-                                  f"or choose another --run-id")
-            shutil.rmtree(run_dir)
-            run_dir.mkdir(parents=True)
-        elif not resume:
-            for stale in run_dir.glob("*"):  # parts of an earlier, uncommitted attempt
-                if stale.is_file():
-                    stale.unlink()
-        self.staging_dir = run_dir
-        self.location = str(run_dir)
+    def open_run(self, run_id: str) -> LocalRun:
+        return LocalRun(self.root, run_id)
 
-    def put(self, name: str, local_path: Path) -> None:
-        if local_path != self.staging_dir / name:
-            os.replace(local_path, self.staging_dir / name)
 
-    def write_plan(self, plan: bytes) -> None:
-        tmp = self.staging_dir / f".{RUN_PLAN}.tmp"
-        tmp.write_bytes(plan)
-        os.replace(tmp, self.staging_dir / RUN_PLAN)
+class LocalRun:
+    """One run's folder."""
+
+    def __init__(self, root: Path, run_id: str):
+        self.root = root
+        self.run_id = run_id
+        self.dir = root / run_prefix(run_id)
+        self.staging_dir = self.dir
+        self.location = str(self.dir)
+        self._holder: Holder | None = None
 
     def read_plan(self) -> dict | None:
-        path = self.staging_dir / RUN_PLAN
-        return json.loads(path.read_text()) if path.exists() else None
+        path = self.dir / RUN_PLAN
+        try:
+            return json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            raise OutputError(f"the recorded plan {path} cannot be read ({type(e).__name__}: {e}); this run cannot "
+                              f"be resumed: start a new run") from None
 
-    def existing_parts(self) -> dict[str, PartInfo]:
-        """Parts on disk whose Parquet footer reads back (writes are atomic, so a named part is whole)."""
-        import pyarrow.parquet as pq
+    # --- the lock ----------------------------------------------------------------------------------------------
+    def _make_dir(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise OutputError(f"output {self.root} is a file, not a folder; pass a folder to --output")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"output {self.root} is not writable ({e.strerror or e}); choose another --output") \
+                from None
+        if self.dir.is_symlink() or not self.dir.is_dir():
+            raise OutputError(f"run folder {self.dir} is a link or not a folder; remove it or choose another --run-id")
 
-        found = {}
-        for path in sorted(self.staging_dir.glob("part-*.parquet")):
+    def lock(self, holder: Holder, force: bool = False) -> None:
+        self._make_dir()
+        path = self.dir / LOCK
+        for _ in range(2):
             try:
-                rows = pq.ParquetFile(path).metadata.num_rows
-            except Exception:  # noqa: BLE001 - unreadable means regenerate it
-                continue
-            data = path.read_bytes()
-            found[path.name] = PartInfo(rows, len(data), hashlib.sha256(data).hexdigest())
-        return found
+                write_new(path, holder.to_bytes())
+                self._holder = holder
+                return
+            except FileExistsError:
+                if not force:
+                    raise RunLocked(locked_message(self.run_id, str(self.dir), _read_holder(path))) from None
+                remove(path)
+                force = False  # clear once, deliberately; a second collision is a live writer
+            except OSError as e:
+                raise OutputError(f"output {self.dir} is not writable ({e.strerror or e}); choose another --output") \
+                    from None
+        raise RunLocked(locked_message(self.run_id, str(self.dir), _read_holder(path)))
 
-    def commit(self, manifest: bytes) -> None:
-        tmp = self.staging_dir / f".{MANIFEST}.tmp"
-        tmp.write_bytes(manifest)
-        os.replace(tmp, self.staging_dir / MANIFEST)
-        (self.staging_dir / SUCCESS).write_bytes(b"")
+    def unlock(self) -> None:
+        if self._holder is not None and _read_holder(self.dir / LOCK) == self._holder:
+            remove(self.dir / LOCK)
+        self._holder = None
+
+    # --- state -------------------------------------------------------------------------------------------------
+    def is_committed(self) -> bool:
+        return os.path.lexists(self.dir / SUCCESS)
+
+    def reset(self) -> None:
+        for name in (SUCCESS, MANIFEST):  # un-commit first: readers never see a mix of old and new
+            remove(self.dir / name)
+        fsync_dir(self.dir)
+        for e in os.scandir(self.dir):
+            if e.name != LOCK and e.name.startswith(_OURS) and not e.is_dir(follow_symlinks=False):
+                remove(Path(e.path))
+
+    def write_plan(self, plan: bytes) -> None:
+        write_atomic(self.dir / RUN_PLAN, plan)
+
+    def verify(self, expected: Sequence[PartExpectation]) -> dict[int, PartRecord]:
+        remove(self.dir / SUCCESS)
+        remove_stale_temps(self.dir)
+        journal = _read_journal(self.dir / JOURNAL)
+        kept: dict[int, PartRecord] = {}
+        wanted = {e.name: e for e in expected}
+        for e in os.scandir(self.dir):
+            if not e.name.startswith("part-"):
+                continue
+            exp, rec = wanted.get(e.name), journal.get(e.name)
+            if exp is not None and rec is not None and _proves(Path(e.path), rec, exp):
+                kept[exp.chunk] = rec
+            else:
+                remove(Path(e.path))
+        # the journal from here on lists exactly the verified parts
+        write_atomic(self.dir / JOURNAL, b"".join(_journal_line(r) for r in sorted(kept.values())))
+        return kept
+
+    # --- delivery and commit -----------------------------------------------------------------------------------
+    def delivery(self, max_in_flight: int):
+        from ..delivery import InlineDelivery
+
+        return InlineDelivery(self.place)
+
+    def place(self, record: PartRecord, path: Path) -> PartRecord:
+        """Give a written temp file its final name, then journal it: now it counts as delivered."""
+        os.replace(path, self.dir / record.name)
+        fsync_dir(self.dir)
+        fd = os.open(self.dir / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+            os.write(fd, _journal_line(record))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return record
+
+    def commit(self, manifest: bytes, gate) -> None:
+        write_atomic(self.dir / MANIFEST, manifest)
+        gate.check()
+        remove(self.dir / SUCCESS)
+        write_new(self.dir / SUCCESS, b"")
+        fsync_dir(self.dir)
+        remove(self.dir / JOURNAL)  # the manifest now records every part
+        self.unlock()
 
     def abort(self) -> int:
-        for tmp in self.staging_dir.glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
+        remove_stale_temps(self.dir)
+        self.unlock()
         return 0
+
+
+def _read_holder(path: Path) -> Holder | None:
+    try:
+        return Holder.parse(path.read_bytes())
+    except OSError:
+        return None
+
+
+def _journal_line(record: PartRecord) -> bytes:
+    return (json.dumps(record.to_json(), sort_keys=True) + "\n").encode()
+
+
+def _read_journal(path: Path) -> dict[str, PartRecord]:
+    """Records by part name; a torn last line (a crash mid-append) is ignored."""
+    out: dict[str, PartRecord] = {}
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return out
+    for line in lines:
+        try:
+            rec = PartRecord.from_json(json.loads(line))
+        except (ValueError, KeyError, TypeError):
+            continue
+        out[rec.name] = rec
+    return out
+
+
+def _proves(path: Path, rec: PartRecord, exp: PartExpectation) -> bool:
+    """The file is a regular file with the journalled size and digest, and its footer names this run and chunk."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != rec.bytes or rec.rows != exp.rows or rec.chunk != exp.chunk:
+            return False
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+        if h.hexdigest() != rec.sha256:
+            return False
+        import pyarrow.parquet as pq
+
+        meta = pq.read_metadata(path)
+        return meta.num_rows == exp.rows and metadata_mismatch(meta.metadata, exp.metadata) is None
+    except Exception:  # noqa: BLE001 - anything unreadable is regenerated, never kept
+        return False

@@ -1,0 +1,77 @@
+"""Local file writes that can neither be half-seen nor redirected.
+
+Invariant: a file appears under its final name only complete and flushed to disk (temp
+file, fsync, rename, fsync of the folder); temp files are created with
+O_EXCL|O_NOFOLLOW under unique names, so a planted file or symlink is never written
+through; stale temp entries (dangling links included) are removed without following
+them.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+TMP_SUFFIX = ".tmp"
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def temp_path(folder: Path, name: str) -> Path:
+    """A fresh hidden temp name for ``name`` in ``folder`` (unique per process and call)."""
+    return folder / f".{name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}"
+
+
+def write_new(path: Path, data: bytes | memoryview, fsync: bool = True) -> None:
+    """Create ``path`` (which must not exist, and is never followed if it is a link) holding ``data``."""
+    fd = os.open(path, _FLAGS, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Replace ``path`` with ``data`` in one step: readers see the old file or the new one, never a part."""
+    tmp = temp_path(path.parent, path.name)
+    try:
+        write_new(tmp, data, fsync)
+        os.replace(tmp, path)
+    except BaseException:
+        remove(tmp)
+        raise
+    if fsync:
+        fsync_dir(path.parent)
+
+
+def remove(path: Path) -> None:
+    """Unlink ``path`` if it exists, without following it (a dangling link is removed too)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Remove every hidden temp entry in ``folder`` (files, links, dangling links); returns how many."""
+    n = 0
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    for e in entries:
+        if e.name.startswith(".") and e.name.endswith(TMP_SUFFIX) and not e.is_dir(follow_symlinks=False):
+            remove(Path(e.path))
+            n += 1
+    return n

@@ -1,0 +1,73 @@
+"""Scheduling: feed chunk tasks to an executor and finished parts to a delivery, with bounded memory.
+
+Invariant: at most ``max_in_flight`` chunks are generated but not yet delivered (and,
+with ``max_memory``, none starts while the process tree is near that budget), so memory
+and spool disk stay flat however large the run. Every finished part is handed to the
+delivery before a failure is reported, and :class:`Progress` records what was delivered
+even when the loop ends in an exception, so the error can say which chunks made it.
+"""
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from tqdm import tqdm
+
+from .monitor import RssMonitor
+from .plan import ChunkSpec
+from .sinks.base import Delivery, PartRecord
+
+_MEMORY_HEADROOM = 0.85  # hold back new chunks once the tree uses this share of --max-memory
+_TICK = 0.05
+
+
+@dataclass
+class Progress:
+    """What a run has delivered so far (filled in as it goes)."""
+
+    records: dict[int, PartRecord] = field(default_factory=dict)
+    sessions: int = 0
+    orders: int = 0
+    spool_bytes: int = 0
+    peak_spool_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_in_flight: int
+    max_memory: int | None = None
+
+
+def run_chunks(todo: Iterator[ChunkSpec], task, executor, delivery: Delivery, limits: Limits, monitor: RssMonitor,
+               progress: Progress, bar: tqdm) -> None:
+    """Run ``task`` on every spec of ``todo`` and deliver each part; returns when all are delivered."""
+    futures: dict[Future, int] = {}
+    in_flight: dict[int, int] = {}  # chunk index -> spool bytes (0 while generating)
+    pending = next(todo, None)
+    while pending is not None or in_flight:
+        while pending is not None and len(in_flight) < limits.max_in_flight:
+            if limits.max_memory and in_flight and monitor.sample() > _MEMORY_HEADROOM * limits.max_memory:
+                break  # near the budget: wait until deliveries free memory
+            in_flight[pending.index] = 0
+            futures[executor.submit(task, pending)] = pending.index
+            pending = next(todo, None)
+        done = executor.wait(futures, timeout=_TICK) if futures else set()
+        failure = None
+        for fut in sorted(done, key=futures.pop):  # deliver every success before reporting a failure
+            if fut.exception() is not None:
+                failure = failure or fut.exception()
+                continue
+            out = fut.result()
+            progress.sessions += out.sessions
+            progress.orders += out.orders
+            in_flight[out.record.chunk] = out.record.bytes
+            progress.spool_bytes += out.record.bytes
+            progress.peak_spool_bytes = max(progress.peak_spool_bytes, progress.spool_bytes)
+            delivery.submit(out.record, out.path)
+        for record in delivery.poll(timeout=0.0 if futures else _TICK):
+            progress.records[record.chunk] = record
+            progress.spool_bytes -= in_flight.pop(record.chunk)
+            bar.update(record.rows)
+        if failure is not None:
+            raise failure

@@ -1,0 +1,291 @@
+"""S3Run: one run at ``s3://bucket/prefix/events/run_id=<id>/``, written by one process at a time.
+
+Invariant: the run's ``_lock`` object is created with ``If-None-Match: *`` before anything
+else is written and removed at commit or abort; a part counts as delivered once its
+record (size, SHA-256, ETag and the server's checksum) is stored under ``_parts/``; on
+``--resume`` a part is kept only if the object's ETag, size and checksum equal its
+record and its Parquet footer names this run, seed, chunk and config. ``_SUCCESS`` is
+written only by :meth:`S3Run.commit`, after the manifest, which comes after every part.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import OutputError, RunLocked
+from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, Holder, PartExpectation, PartRecord, locked_message,
+                   metadata_mismatch, run_prefix)
+from .s3 import S3Options, call, describe_error, error_code, make_client
+
+RECORDS = "_parts/"
+_log = logging.getLogger("temu_gen")
+_NOT_FOUND = ("NoSuchKey", "404", "NotFound")
+_PRECONDITION = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+
+
+class S3Run:
+    """The run's objects; it pickles (without its client), so the uploader process gets its own copy."""
+
+    def __init__(self, bucket: str, prefix: str, run_id: str, options: S3Options, spool_root: Path):
+        self.bucket, self.run_id, self.options = bucket, run_id, options
+        self.base = f"{prefix}/{run_prefix(run_id)}/" if prefix else f"{run_prefix(run_id)}/"
+        self.location = f"s3://{bucket}/{self.base}".rstrip("/")
+        self.staging_dir = spool_root / run_id
+        self._client = None
+        self._holder: Holder | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_client": None}
+
+    @property
+    def client(self):
+        if self._client is None:
+            try:
+                self._client = make_client(self.options)
+            except BotoCoreError as e:
+                raise OutputError(describe_error(e, self.location)) from None
+        return self._client
+
+    def key(self, name: str) -> str:
+        return self.base + name
+
+    def _get(self, name: str) -> bytes | None:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.key(name))["Body"].read()
+        except ClientError as e:
+            if error_code(e) in _NOT_FOUND:
+                return None
+            raise OutputError(describe_error(e, self.location)) from None
+        except BotoCoreError as e:
+            raise OutputError(describe_error(e, self.location)) from None
+
+    def _put(self, name: str, body: bytes, **extra) -> dict:
+        return call(self.client.put_object, self.location, Bucket=self.bucket, Key=self.key(name), Body=body,
+                    **self._sse_args(), **extra)
+
+    def _list(self, sub: str = "") -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        kw = {"Bucket": self.bucket, "Prefix": self.key(sub)}
+        while True:
+            page = call(self.client.list_objects_v2, self.location, **kw)
+            out.update((o["Key"][len(self.base):], o) for o in page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                return out
+            kw["ContinuationToken"] = page["NextContinuationToken"]
+
+    def _delete(self, names) -> None:
+        names = list(names)
+        for i in range(0, len(names), 1000):
+            batch = [{"Key": self.key(n)} for n in names[i:i + 1000]]
+            call(self.client.delete_objects, self.location, Bucket=self.bucket, Delete={"Objects": batch,
+                                                                                        "Quiet": True})
+
+    # --- plan and lock -----------------------------------------------------------------------------------------
+    def read_plan(self) -> dict | None:
+        body = self._get(RUN_PLAN)
+        if body is None:
+            return None
+        try:
+            return json.loads(body)
+        except ValueError as e:
+            raise OutputError(f"the recorded plan {self.location}/{RUN_PLAN} is not valid JSON ({e}); this run "
+                              f"cannot be resumed: start a new run") from None
+
+    def lock(self, holder: Holder, force: bool = False) -> None:
+        if force:
+            self._delete([LOCK])
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.key(LOCK), Body=holder.to_bytes(), IfNoneMatch="*",
+                                   **self._sse_args())
+        except ClientError as e:
+            if error_code(e) in _PRECONDITION:
+                body = self._get(LOCK)
+                raise RunLocked(locked_message(self.run_id, self.location, Holder.parse(body or b""))) from None
+            raise OutputError(describe_error(e, self.location)) from None
+        except BotoCoreError as e:
+            raise OutputError(describe_error(e, self.location)) from None
+        self._holder = holder
+        self._check_exclusive(holder)
+        shutil.rmtree(self.staging_dir, ignore_errors=True)  # an earlier attempt's spool: regenerable
+        try:
+            self.staging_dir.mkdir(parents=True)
+        except OSError as e:
+            self.unlock()
+            raise OutputError(f"spool folder {self.staging_dir} is not writable ({e.strerror}); pass --spool-dir") \
+                from None
+
+    def _check_exclusive(self, holder: Holder) -> None:
+        """A second conditional create must fail; servers that ignore If-None-Match make the lock advisory."""
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.key(LOCK), Body=holder.to_bytes(), IfNoneMatch="*",
+                                   **self._sse_args())
+        except ClientError as e:
+            if error_code(e) in _PRECONDITION:
+                return
+            raise OutputError(describe_error(e, self.location)) from None
+        _log.warning("the S3 endpoint ignores conditional writes (If-None-Match), so the lock on run %s is "
+                     "advisory: make sure no other process writes it", self.run_id)
+        if Holder.parse(self._get(LOCK) or b"") != holder:
+            raise RunLocked(locked_message(self.run_id, self.location, Holder.parse(self._get(LOCK) or b"")))
+
+    def unlock(self, client=None) -> None:
+        if self._holder is None:
+            return
+        client = client or self.client
+        try:
+            body = client.get_object(Bucket=self.bucket, Key=self.key(LOCK))["Body"].read()
+            if Holder.parse(body) == self._holder:
+                client.delete_object(Bucket=self.bucket, Key=self.key(LOCK))
+        except (BotoCoreError, ClientError):
+            pass  # best effort: a lock left behind is reported as stale, never silently taken
+        self._holder = None
+
+    # --- state -------------------------------------------------------------------------------------------------
+    def is_committed(self) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.key(SUCCESS))
+            return True
+        except ClientError as e:
+            if error_code(e) in _NOT_FOUND:
+                return False
+            raise OutputError(describe_error(e, self.location)) from None
+        except BotoCoreError as e:
+            raise OutputError(describe_error(e, self.location)) from None
+
+    def reset(self) -> None:
+        self._delete([SUCCESS, MANIFEST])  # un-commit first: readers never see a mix of old and new
+        self._delete(n for n in self._list() if n != LOCK)
+
+    def write_plan(self, plan: bytes) -> None:
+        self._put(RUN_PLAN, plan, ContentType="application/json")
+
+    def verify(self, expected: Sequence[PartExpectation]) -> dict[int, PartRecord]:
+        self._abort_uploads(self.client)  # a crashed run's uploads can never complete now
+        records = {}
+        for name, _ in self._list(RECORDS).items():
+            try:
+                rec = PartRecord.from_json(json.loads(self._get(name) or b""))
+                records[rec.name] = (name, rec)
+            except (ValueError, KeyError, TypeError):
+                continue
+        kept: dict[int, PartRecord] = {}
+        wanted = {e.name: e for e in expected}
+        doomed = []
+        for name, obj in self._list("part-").items():
+            exp, (rec_name, rec) = wanted.get(name), records.get(name, (None, None))
+            if exp is not None and rec is not None and self._proves(obj["Size"], rec, exp):
+                kept[exp.chunk] = rec
+            else:
+                doomed.append(name)
+        doomed += [rn for n, (rn, _) in records.items() if n not in {r.name for r in kept.values()}]
+        self._delete(doomed)
+        return kept
+
+    def _proves(self, size: int, rec: PartRecord, exp: PartExpectation) -> bool:
+        if size != rec.bytes or rec.rows != exp.rows or rec.chunk != exp.chunk or not rec.etag:
+            return False
+        head = call(self.client.head_object, self.location, Bucket=self.bucket, Key=self.key(rec.name),
+                    ChecksumMode="ENABLED")
+        if head.get("ETag") != rec.etag or head.get("ContentLength") != rec.bytes:
+            return False
+        if rec.checksum_sha256 and _base64(head.get("ChecksumSHA256", "")) != _base64(rec.checksum_sha256):
+            return False
+        rows, kv = self._footer(rec.name, rec.bytes)
+        return rows == exp.rows and metadata_mismatch(kv, exp.metadata) is None
+
+    def _footer(self, name: str, size: int):
+        """The part's row count and key-value metadata, read from its footer with two ranged GETs."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        def tail(n: int) -> bytes:
+            return call(self.client.get_object, self.location, Bucket=self.bucket, Key=self.key(name),
+                        Range=f"bytes={size - n}-{size - 1}")["Body"].read()
+
+        end = tail(min(size, 8))
+        if len(end) < 8 or end[-4:] != b"PAR1":
+            return -1, None
+        n = int.from_bytes(end[:4], "little") + 8
+        if n > size - 4:
+            return -1, None
+        try:
+            meta = pq.read_metadata(pa.BufferReader(b"PAR1" + tail(n)))
+        except (pa.ArrowException, OSError):
+            return -1, None
+        return meta.num_rows, meta.metadata
+
+    # --- delivery and commit -----------------------------------------------------------------------------------
+    def delivery(self, max_in_flight: int):
+        from ..delivery import UploaderDelivery
+
+        return UploaderDelivery(self)
+
+    def upload(self, record: PartRecord, path: Path) -> PartRecord:
+        """Stream one file to S3 (multipart above the part size, SHA-256 per part), then record it.
+
+        Runs in the uploader process. The record object is what makes the part count.
+        """
+        o = self.options
+        extra = {"ChecksumAlgorithm": "SHA256", **self._sse_args(),
+                 "Metadata": {"sha256": record.sha256, "rows": str(record.rows), "chunk": str(record.chunk)}}
+        config = TransferConfig(multipart_threshold=o.part_size, multipart_chunksize=o.part_size,
+                                max_concurrency=o.concurrency, use_threads=o.concurrency > 1)
+        self.client.upload_file(str(path), self.bucket, self.key(record.name), ExtraArgs=extra, Config=config)
+        head = self.client.head_object(Bucket=self.bucket, Key=self.key(record.name), ChecksumMode="ENABLED")
+        done = record._replace(etag=head["ETag"], checksum_sha256=head.get("ChecksumSHA256", ""),
+                               upload_parts=-(-record.bytes // o.part_size) if record.bytes >= o.part_size else 1)
+        self.client.put_object(Bucket=self.bucket, Key=self.key(f"{RECORDS}{record.name}.json"),
+                               Body=json.dumps(done.to_json()).encode(), **self._sse_args())
+        return done
+
+    def commit(self, manifest: bytes, gate) -> None:
+        self._put(MANIFEST, manifest, ContentType="application/json", ChecksumAlgorithm="SHA256")
+        gate.check()
+        self._put(SUCCESS, b"")
+        try:
+            self._delete(self._list(RECORDS))  # the manifest now records every part
+        except OutputError as e:
+            _log.warning("run committed, but its part records were not removed (%s)", e)
+        self.unlock()
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
+
+    def abort(self) -> int:
+        """Abort this run's open multipart uploads, drop its spool and release the lock (best effort, quickly)."""
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
+        try:
+            quick = make_client(self.options, quick=True)
+        except BotoCoreError:
+            return 0
+        aborted = self._abort_uploads(quick)
+        self.unlock(quick)
+        return aborted
+
+    def _abort_uploads(self, client) -> int:
+        aborted = 0
+        try:
+            uploads = client.list_multipart_uploads(Bucket=self.bucket, Prefix=self.base).get("Uploads", [])
+            for u in uploads:
+                client.abort_multipart_upload(Bucket=self.bucket, Key=u["Key"], UploadId=u["UploadId"])
+                aborted += 1
+        except (BotoCoreError, ClientError):
+            pass  # the bucket's lifecycle rule aborts what is left after a few days; --resume aborts it too
+        return aborted
+
+    def _sse_args(self) -> dict:
+        args = {}
+        if self.options.sse:
+            args["ServerSideEncryption"] = self.options.sse
+        if self.options.sse_kms_key_id:
+            args["SSEKMSKeyId"] = self.options.sse_kms_key_id
+        return args
+
+
+def _base64(checksum: str) -> str:
+    """A checksum without the ``-N`` part count that S3 appends for multipart objects."""
+    return checksum.split("-", 1)[0]
