@@ -33,6 +33,18 @@ def _positive(text: str) -> int:
     return value
 
 
+MAX_WORKERS = 1024
+"""More worker processes than any machine has cores only add memory; a typo such as 100000 would fork that many."""
+
+
+def _workers(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{value} is more than {MAX_WORKERS:,} worker processes; use at most the "
+                                         f"machine's cores ({os.cpu_count() or 1} here)")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -88,7 +100,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"temu-gen {__version__}")
     p.add_argument("--events", type=_positive, help="events in the run (default from config: 2,100,000)")
     p.add_argument("--chunk-size", type=_positive, help="rows per Parquet file (default 500,000)")
-    p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
+    p.add_argument("--workers", type=_workers, default=min(os.cpu_count() or 1, MAX_WORKERS),
                    help="worker processes (default: all cores; 1 runs in-process)")
     p.add_argument("--seed", type=_seed, help="run seed (default: random, recorded in the manifest)")
     p.add_argument("--run-id", type=_run_id, help="run id (default: UTC start time + random suffix)")
@@ -305,16 +317,17 @@ def _skip_numba_blas_probe() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .lifeline import install_termination_handlers
+
+    install_termination_handlers()  # first: SIGTERM while loading still ends in one line and exit 143
     if args.resume:
         _check_resume_flags(args)
     sink = _sink(args)
     cfg = None if args.resume else load(args.config).with_run(events=args.events, chunk_size=args.chunk_size,
                                                                compression=args.compression)
     _skip_numba_blas_probe()
-    from .lifeline import install_termination_handlers
     from .run import resume, run
 
-    install_termination_handlers()
     common = dict(workers=args.workers, max_in_flight=args.max_in_flight, max_memory=args.max_memory,
                   progress=False if args.no_progress else None, force_unlock=args.force_unlock)
     if args.resume:

@@ -22,7 +22,11 @@ def temp_path(folder: Path, name: str) -> Path:
 
 
 def write_new(path: Path, data: bytes | memoryview, fsync: bool = True) -> None:
-    """Create ``path`` (which must not exist, and is never followed if it is a link) holding ``data``."""
+    """Create ``path`` (which must not exist, and is never followed if it is a link) holding ``data``.
+
+    If the data cannot be written (a full disk), the half-written file is removed: a lock
+    or a marker is either complete or absent.
+    """
     fd = os.open(path, _FLAGS, 0o644)
     try:
         view = memoryview(data)
@@ -30,8 +34,11 @@ def write_new(path: Path, data: bytes | memoryview, fsync: bool = True) -> None:
             view = view[os.write(fd, view):]
         if fsync:
             os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        remove(path)
+        raise
+    os.close(fd)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -79,6 +79,9 @@ def resume(sink: Sink, run_id: str, *, force_unlock: bool = False, workers: int 
     target.lock(Holder.me(), force=force_unlock)
     specs = plan_chunks(cfg.run.events, cfg.run.chunk_size, seed)
     with _failing(target, run_id, len(specs)):
+        if target.read_plan() != doc:  # another writer replaced the plan between our read and our lock
+            raise OutputError(f"the recorded plan of run {run_id} at {target.location} changed while this process "
+                              f"was taking the run's lock; rerun --resume {run_id} to replay the current plan")
         if target.is_committed():
             raise OutputError(f"run {run_id} at {target.location} is already committed; nothing to resume")
         base = run_metadata(cfg, seed, run_id)

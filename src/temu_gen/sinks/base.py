@@ -72,6 +72,25 @@ def run_prefix(run_id: str) -> str:
     return f"events/run_id={run_id}"
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number in strict JSON")
+
+
+def parse_plan(data: bytes, where: str) -> object:
+    """A recorded ``_run.json`` as strict JSON (no NaN or Infinity), or a one-line OutputError.
+
+    Deep nesting (a RecursionError in the parser) is refused like any other bad file.
+    """
+    from ..errors import OutputError
+
+    try:
+        return json.loads(data, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        why = "it is nested too deeply" if isinstance(e, RecursionError) else f"{type(e).__name__}: {e}"
+        raise OutputError(f"the recorded plan {where} is not valid JSON ({why}); this run cannot be resumed: "
+                          f"start a new run") from None
+
+
 def metadata_mismatch(found: dict[bytes, bytes] | None, expected: dict[str, str]) -> str | None:
     """Which expected key-value pair a part's Parquet footer lacks (None = all match)."""
     found = found or {}
@@ -108,7 +127,7 @@ class Holder:
             doc = json.loads(data)
             return cls(str(doc["host"]), int(doc["pid"]), str(doc["started"]), str(doc["nonce"]),
                        float(doc.get("pid_create_time", 0.0)))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return None
 
     def is_gone(self) -> bool | None:
@@ -121,15 +140,27 @@ class Holder:
             return abs(psutil.Process(self.pid).create_time() - self.pid_create_time) > 1.0
         except psutil.NoSuchProcess:
             return True
-        except psutil.Error:
+        except (psutil.Error, ValueError, OverflowError):  # a pid that cannot be a process: cannot tell
             return None
 
     def describe(self) -> str:
-        return f"pid {self.pid} on host {self.host} since {self.started}"
+        return f"pid {self.pid} on host {_printable(self.host)} since {_printable(self.started)}"
 
 
-def locked_message(run_id: str, where: str, holder: Holder | None) -> str:
-    """The one-line refusal for a run that another writer holds, with how to proceed."""
+def _printable(text: str) -> str:
+    """``text`` as it is, or quoted if it holds anything that could break a one-line message."""
+    return text if text.isprintable() else repr(text)
+
+
+def locked_message(run_id: str, where: str, holder: Holder | None, forced: bool = False) -> str:
+    """The one-line refusal for a run that another writer holds, with how to proceed.
+
+    ``forced``: ``--force-unlock`` was given, so the message never asks for it again.
+    """
+    if forced and (holder is None or holder.is_gone() is not False):
+        who = holder.describe() if holder is not None else "another process"
+        return (f"run {run_id} at {where} was locked again by {who} while --force-unlock cleared the old lock; "
+                f"another process is writing this run: wait for it to finish, or choose another --run-id")
     if holder is None:
         return (f"run {run_id} at {where} has an unreadable lock ({LOCK}); if no process is writing this run, "
                 f"rerun with --force-unlock")
@@ -142,6 +173,13 @@ def locked_message(run_id: str, where: str, holder: Holder | None) -> str:
                 f"process is gone, rerun with --force-unlock")
     return (f"run {run_id} at {where} is being written by {holder.describe()}; wait for it to finish or stop it, "
             f"or choose another --run-id")
+
+
+def lost_lock_message(run_id: str, where: str, holder: Holder | None) -> str:
+    """Why a run that was about to commit did not: its lock was cleared (and maybe taken) by another process."""
+    now = f"now held by {holder.describe()}" if holder is not None else "no longer there"
+    return (f"run {run_id} at {where} lost its lock ({LOCK} {now}; was it cleared with --force-unlock while this "
+            f"run was writing?), so it was not committed; another process may be writing this run")
 
 
 class Delivery(Protocol):
@@ -207,4 +245,5 @@ class Sink(Protocol):
 
 
 __all__ = ["MANIFEST", "SUCCESS", "RUN_PLAN", "LOCK", "MAX_PARTS", "PartRecord", "PartExpectation", "Holder",
-           "Delivery", "RunTarget", "Sink", "part_name", "run_prefix", "metadata_mismatch", "locked_message"]
+           "Delivery", "RunTarget", "Sink", "part_name", "run_prefix", "metadata_mismatch", "locked_message",
+           "lost_lock_message", "parse_plan"]

@@ -19,7 +19,7 @@ from typing import Sequence
 from ..errors import OutputError, RunLocked
 from ..files import fsync_dir, remove, remove_stale_temps, write_atomic, write_new
 from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, Holder, PartExpectation, PartRecord, locked_message,
-                   metadata_mismatch, run_prefix)
+                   lost_lock_message, metadata_mismatch, parse_plan, run_prefix)
 
 JOURNAL = "_journal"
 """One JSON line per delivered part, appended and fsynced before the part counts."""
@@ -53,12 +53,13 @@ class LocalRun:
     def read_plan(self) -> dict | None:
         path = self.dir / RUN_PLAN
         try:
-            return json.loads(path.read_bytes())
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as e:
+        except OSError as e:
             raise OutputError(f"the recorded plan {path} cannot be read ({type(e).__name__}: {e}); this run cannot "
                               f"be resumed: start a new run") from None
+        return parse_plan(data, str(path))
 
     # --- the lock ----------------------------------------------------------------------------------------------
     def _make_dir(self) -> None:
@@ -81,14 +82,21 @@ class LocalRun:
                 self._holder = holder
                 return
             except FileExistsError:
-                if not force:
-                    raise RunLocked(locked_message(self.run_id, str(self.dir), _read_holder(path))) from None
+                other = _read_holder(path)
+                if not force or (other is not None and other.is_gone() is False):  # never take a live writer's
+                    raise RunLocked(locked_message(self.run_id, str(self.dir), other)) from None
                 remove(path)
                 force = False  # clear once, deliberately; a second collision is a live writer
             except OSError as e:
                 raise OutputError(f"output {self.dir} is not writable ({e.strerror or e}); choose another --output") \
                     from None
-        raise RunLocked(locked_message(self.run_id, str(self.dir), _read_holder(path)))
+        raise RunLocked(locked_message(self.run_id, str(self.dir), _read_holder(path), forced=True))
+
+    def _check_held(self) -> None:
+        """Just before the commit: the lock must still be this process's (not cleared by --force-unlock)."""
+        now = _read_holder(self.dir / LOCK)
+        if self._holder is None or now != self._holder:
+            raise RunLocked(lost_lock_message(self.run_id, str(self.dir), now))
 
     def unlock(self) -> None:
         if self._holder is not None and _read_holder(self.dir / LOCK) == self._holder:
@@ -147,6 +155,7 @@ class LocalRun:
         return record
 
     def commit(self, manifest: bytes, gate) -> None:
+        self._check_held()
         write_atomic(self.dir / MANIFEST, manifest)
         gate.check()
         remove(self.dir / SUCCESS)
@@ -156,7 +165,8 @@ class LocalRun:
         self.unlock()
 
     def abort(self) -> int:
-        remove_stale_temps(self.dir)
+        if self._holder is not None and _read_holder(self.dir / LOCK) == self._holder:
+            remove_stale_temps(self.dir)  # not once another process holds the run: its temp files are its own
         self.unlock()
         return 0
 

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import OutputError, RunLocked
 from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, Holder, PartExpectation, PartRecord, locked_message,
-                   metadata_mismatch, run_prefix)
+                   lost_lock_message, metadata_mismatch, parse_plan, run_prefix)
 from .s3 import S3Options, call, describe_error, error_code, make_client
 
 RECORDS = "_parts/"
@@ -89,24 +89,24 @@ class S3Run:
     # --- plan and lock -----------------------------------------------------------------------------------------
     def read_plan(self) -> dict | None:
         body = self._get(RUN_PLAN)
-        if body is None:
-            return None
-        try:
-            return json.loads(body)
-        except ValueError as e:
-            raise OutputError(f"the recorded plan {self.location}/{RUN_PLAN} is not valid JSON ({e}); this run "
-                              f"cannot be resumed: start a new run") from None
+        return None if body is None else parse_plan(body, f"{self.location}/{RUN_PLAN}")
 
     def lock(self, holder: Holder, force: bool = False) -> None:
         if force:
-            self._delete([LOCK])
+            body = self._get(LOCK)
+            other = Holder.parse(body) if body is not None else None
+            if other is not None and other.is_gone() is False:  # never take a live writer's lock
+                raise RunLocked(locked_message(self.run_id, self.location, other))
+            if body is not None:
+                self._delete([LOCK])
         try:
             self.client.put_object(Bucket=self.bucket, Key=self.key(LOCK), Body=holder.to_bytes(), IfNoneMatch="*",
                                    **self._sse_args())
         except ClientError as e:
             if error_code(e) in _PRECONDITION:
                 body = self._get(LOCK)
-                raise RunLocked(locked_message(self.run_id, self.location, Holder.parse(body or b""))) from None
+                raise RunLocked(locked_message(self.run_id, self.location, Holder.parse(body or b""), forced=force)) \
+                    from None
             raise OutputError(describe_error(e, self.location)) from None
         except BotoCoreError as e:
             raise OutputError(describe_error(e, self.location)) from None
@@ -160,6 +160,7 @@ class S3Run:
 
     def reset(self) -> None:
         self._delete([SUCCESS, MANIFEST])  # un-commit first: readers never see a mix of old and new
+        self._abort_uploads(self.client)  # an earlier attempt that crashed can never complete its uploads
         self._delete(n for n in self._list() if n != LOCK)
 
     def write_plan(self, plan: bytes) -> None:
@@ -194,8 +195,12 @@ class S3Run:
                     ChecksumMode="ENABLED")
         if head.get("ETag") != rec.etag or head.get("ContentLength") != rec.bytes:
             return False
-        if rec.checksum_sha256 and _base64(head.get("ChecksumSHA256", "")) != _base64(rec.checksum_sha256):
+        checksum = head.get("ChecksumSHA256", "")
+        if rec.checksum_sha256 and _base64(checksum) != _base64(rec.checksum_sha256):
             return False
+        single_put = "-" not in rec.etag  # a multipart object's ETag (and checksum) end in -<parts>
+        if checksum and single_put and checksum != _hex_to_base64(rec.sha256):
+            return False  # one PUT: the server's checksum is the SHA-256 of the very bytes, so it must be ours
         rows, kv = self._footer(rec.name, rec.bytes)
         return rows == exp.rows and metadata_mismatch(kv, exp.metadata) is None
 
@@ -245,6 +250,9 @@ class S3Run:
         return done
 
     def commit(self, manifest: bytes, gate) -> None:
+        now = Holder.parse(self._get(LOCK) or b"")
+        if self._holder is None or now != self._holder:  # cleared by --force-unlock while this run wrote
+            raise RunLocked(lost_lock_message(self.run_id, self.location, now))
         self._put(MANIFEST, manifest, ContentType="application/json", ChecksumAlgorithm="SHA256")
         gate.check()
         self._put(SUCCESS, b"")
@@ -256,14 +264,33 @@ class S3Run:
         shutil.rmtree(self.staging_dir, ignore_errors=True)
 
     def abort(self) -> int:
-        """Abort this run's open multipart uploads, drop its spool and release the lock (best effort, quickly)."""
-        shutil.rmtree(self.staging_dir, ignore_errors=True)
+        """Abort this run's open multipart uploads, drop its spool and release the lock (best effort, quickly).
+
+        Touches nothing once another process provably holds the run's lock (it was cleared with
+        --force-unlock): its uploads and spool are not this run's to remove.
+        """
+        holder, self._holder = self._holder, None
         try:
             quick = make_client(self.options, quick=True)
         except BotoCoreError:
+            quick = None
+        lock = None
+        if quick is not None:
+            try:
+                lock = quick.get_object(Bucket=self.bucket, Key=self.key(LOCK))["Body"].read()
+            except (BotoCoreError, ClientError):
+                pass  # gone, or the endpoint is not answering: clean up what is this run's
+        if lock is not None and Holder.parse(lock) != holder:
+            return 0
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
+        if quick is None:
             return 0
         aborted = self._abort_uploads(quick)
-        self.unlock(quick)
+        if lock is not None:
+            try:
+                quick.delete_object(Bucket=self.bucket, Key=self.key(LOCK))
+            except (BotoCoreError, ClientError):
+                pass  # best effort: a lock left behind is reported as stale, never silently taken
         return aborted
 
     def _abort_uploads(self, client) -> int:
@@ -284,6 +311,16 @@ class S3Run:
         if self.options.sse_kms_key_id:
             args["SSEKMSKeyId"] = self.options.sse_kms_key_id
         return args
+
+
+def _hex_to_base64(digest: str) -> str:
+    """A hex SHA-256 as S3 writes it (base64); '' if it is not hex."""
+    import base64
+
+    try:
+        return base64.b64encode(bytes.fromhex(digest)).decode()
+    except ValueError:
+        return ""
 
 
 def _base64(checksum: str) -> str:
