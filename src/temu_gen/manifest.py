@@ -76,7 +76,7 @@ def read_plan_document(doc: object, run_id: str, where: str) -> tuple[RunConfig,
     try:
         cfg = parse(doc["config"], source=f"{bad}: config")
     except ConfigError as e:
-        raise OutputError(str(e)) from None
+        raise OutputError(f"{e}; this run cannot be resumed: start a new run") from None
     return cfg, seed
 
 
