@@ -1,6 +1,7 @@
-"""Shared fixtures: configs, and whole runs generated once per test session."""
+"""Shared fixtures: configs, whole runs generated once per test session, and a loopback S3 server."""
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -11,6 +12,7 @@ from temu_gen.run import run
 from temu_gen.sinks import LocalDirSink
 
 from paths import ROOT, SMOKE  # noqa: F401 - re-exported for fixtures below
+from s3_servers import MotoServer
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +46,18 @@ def mid_run(default_cfg, tmp_path_factory):
     summary = run(cfg, LocalDirSink(root), seed=5, run_id="mid", workers=2, progress=False)
     run_dir = root / "events" / "run_id=mid"
     return summary, run_dir, read_run(run_dir)
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto over HTTP on 127.0.0.1 for the session (S3 tiers, locks, signals, chaos)."""
+    srv = MotoServer()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def bucket(moto_server):
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    moto_server.client().create_bucket(Bucket=name)
+    return name

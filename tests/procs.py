@@ -19,6 +19,15 @@ from s3_servers import CREDS
 WORKER, UPLOADER = "temu-gen-worker", "temu-gen-upload"
 
 
+def cli(*args: str, endpoint: str | None = None, env: dict | None = None, timeout: float = 300):
+    """Run ``python -m temu_gen ARGS`` to the end; S3 credentials for loopback servers in its environment."""
+    full_env = {**os.environ, **CREDS, **(env or {})}
+    full_env.pop("AWS_ENDPOINT_URL", None)
+    extra = ["--endpoint-url", endpoint] if endpoint else []
+    return subprocess.run([sys.executable, "-m", "temu_gen", "--no-progress", *extra, *args], capture_output=True,
+                          text=True, env=full_env, timeout=timeout)
+
+
 def start(*args: str, endpoint: str | None = None) -> subprocess.Popen:
     """``python -m temu_gen ARGS`` in its own session; S3 credentials for loopback servers in its environment."""
     env = {**os.environ, **CREDS}

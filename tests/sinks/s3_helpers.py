@@ -1,34 +1,8 @@
 """Helpers for the S3 tiers: run the CLI against an endpoint, hash what landed."""
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
-import sys
-
-from s3_servers import CREDS
-
-
-def cli(*args, endpoint=None, env=None, timeout=300):
-    full_env = {**os.environ, **CREDS, **(env or {})}
-    full_env.pop("AWS_ENDPOINT_URL", None)
-    extra = ["--endpoint-url", endpoint] if endpoint else []
-    return subprocess.run([sys.executable, "-m", "temu_gen", "--no-progress", *extra, *args], capture_output=True,
-                          text=True, env=full_env, timeout=timeout)
-
-
-def s3_files(client, bucket, prefix) -> dict[str, str]:
-    """name -> sha256 of the part objects under a run prefix."""
-    out = {}
-    for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
-        name = o["Key"].rsplit("/", 1)[1]
-        if name.startswith("part-"):
-            out[name] = hashlib.sha256(client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()).hexdigest()
-    return out
-
-
-def local_files(run_dir) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run_dir.glob("part-*.parquet"))}
+from outcomes import local_files, s3_files  # noqa: F401 - re-exported
+from procs import cli
 
 
 def reference_run(out, events: int, chunk: int, seed: int, run_id: str):

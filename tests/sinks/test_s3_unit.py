@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 
 import boto3
 import pytest
@@ -118,3 +119,56 @@ def test_resume_keeps_nothing_without_a_record(aws, tmp_path):
 def test_missing_bucket_is_one_line(aws, tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
         _open(aws, "s3://no-such-bucket/x", "r", tmp_path)
+
+
+def test_force_unlock_clears_a_stale_lock_but_never_a_live_one(aws, tmp_path):
+    key = "p/events/run_id=r6/_lock"
+    stale = Holder(socket.gethostname(), 2**22 + 1, "2026-11-27T16:49:12+00:00", "old", 1.0)  # above pid_max
+    aws.put_object(Bucket="ng-events", Key=key, Body=stale.to_bytes())
+    with pytest.raises(RunLocked, match=r"no longer running \(a stale lock\).*rerun with --force-unlock"):
+        _open(aws, "s3://ng-events/p", "r6", tmp_path)
+    target = S3Sink("s3://ng-events/p", S3Options(), spool_dir=tmp_path).open_run("r6")
+    me = Holder.me()
+    target.lock(me, force=True)
+    assert Holder.parse(aws.get_object(Bucket="ng-events", Key=key)["Body"].read()) == me
+    again = S3Sink("s3://ng-events/p", S3Options(), spool_dir=tmp_path).open_run("r6")
+    with pytest.raises(RunLocked) as e:
+        again.lock(Holder.me(), force=True)  # the holder (this process) is alive: --force-unlock does not take it
+    assert "is being written by pid" in str(e.value) and "--force-unlock" not in str(e.value)
+    assert Holder.parse(aws.get_object(Bucket="ng-events", Key=key)["Body"].read()) == me
+
+
+def test_a_run_that_lost_its_lock_neither_commits_nor_cleans_up_the_new_writers_run(aws, tmp_path):
+    target = _open(aws, "s3://ng-events/p", "r7", tmp_path)
+    other = Holder("elsewhere.example", 7, "2026-11-27T16:49:12+00:00", "theirs", 1.0)
+    aws.put_object(Bucket="ng-events", Key="p/events/run_id=r7/_lock", Body=other.to_bytes())  # --force-unlock'ed
+    upload = aws.create_multipart_upload(Bucket="ng-events", Key="p/events/run_id=r7/part-00000.parquet")
+    (tmp_path / "r7" / "theirs.parquet").write_bytes(b"x")
+    with pytest.raises(RunLocked, match=r"lost its lock \(_lock now held by pid 7 on host elsewhere.example"):
+        target.commit(b"{}", _Gate())
+    assert target.abort() == 0
+    keys = {o["Key"] for o in aws.list_objects_v2(Bucket="ng-events", Prefix="p/")["Contents"]}
+    assert keys == {"p/events/run_id=r7/_lock"}  # no manifest, no _SUCCESS, the other writer's lock kept
+    assert [u["UploadId"] for u in aws.list_multipart_uploads(Bucket="ng-events")["Uploads"]] == [upload["UploadId"]]
+    assert (tmp_path / "r7" / "theirs.parquet").exists()
+
+
+def test_a_fresh_run_aborts_the_uploads_a_crashed_attempt_left_open(aws, tmp_path):
+    aws.create_multipart_upload(Bucket="ng-events", Key="p/events/run_id=r8/part-00000.parquet")
+    aws.put_object(Bucket="ng-events", Key="p/events/run_id=r8/_parts/part-00000.parquet.json", Body=b"{}")
+    target = _open(aws, "s3://ng-events/p", "r8", tmp_path)
+    target.reset()
+    assert not aws.list_multipart_uploads(Bucket="ng-events").get("Uploads")
+    keys = {o["Key"] for o in aws.list_objects_v2(Bucket="ng-events", Prefix="p/")["Contents"]}
+    assert keys == {"p/events/run_id=r8/_lock"}
+
+
+@pytest.mark.parametrize("body,needle", [(b"[" * 100_000, "nested too deeply"), (b'{"seed": NaN}', "NaN is not a number"),
+                                         (b"{", "JSONDecodeError")])
+def test_a_bad_recorded_plan_is_one_line(aws, tmp_path, body, needle):
+    aws.put_object(Bucket="ng-events", Key="p/events/run_id=r9/_run.json", Body=body)
+    target = S3Sink("s3://ng-events/p", S3Options(), spool_dir=tmp_path).open_run("r9")
+    with pytest.raises(OutputError, match="the recorded plan s3://ng-events/p/events/run_id=r9/_run.json is not "
+                                          "valid JSON") as e:
+        target.read_plan()
+    assert needle in str(e.value) and "\n" not in str(e.value)
