@@ -1,0 +1,169 @@
+"""--resume of a local run keeps a part only if it is provably the part this run writes; anything else is regenerated.
+
+A failed run leaves parts 0-2 of 4 journalled in ``_journal``; each case damages part 1 the
+way a disk, a careless copy or an adversary would, and the resumed run must be
+byte-identical to the clean run (``smoke_run``: seed 11, run id "smoke"), keeping parts 0
+and 2 and regenerating part 1, with a manifest that lists the files' real digests.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+
+import pytest
+
+from outcomes import committed_local, local_files
+from procs import cli, one_line, start, wait_until
+from temu_gen import pool
+from temu_gen.errors import RunFailed
+from temu_gen.run import resume, run
+from temu_gen.sinks import LocalDirSink
+
+PART = "part-00001.parquet"
+
+
+@pytest.fixture(scope="module")
+def foreign(smoke_cfg, tmp_path_factory):
+    """Run folders that hold parts this run must never keep: another seed, and another run id of the same length."""
+    root = tmp_path_factory.mktemp("foreign")
+    run(smoke_cfg, LocalDirSink(root), seed=12, run_id="smoke", workers=1, progress=False)
+    run(smoke_cfg, LocalDirSink(root), seed=11, run_id="smoka", workers=1, progress=False)
+    return {"seed": root / "events" / "run_id=smoke", "run_id": root / "events" / "run_id=smoka"}
+
+
+def fail_after_three_parts(cfg, root, monkeypatch, run_id="smoke", seed=11):
+    """Run until chunk 3 fails: parts 0, 1 and 2 are delivered and journalled, nothing is committed."""
+    real = pool.generate_chunk
+
+    def dies_at_three(spec, ctx):
+        if spec.index == 3:
+            raise MemoryError("simulated")
+        return real(spec, ctx)
+
+    monkeypatch.setattr(pool, "generate_chunk", dies_at_three)
+    with pytest.raises(RunFailed, match="chunks delivered: 0, 1, 2 of 4"):
+        run(cfg, LocalDirSink(root), seed=seed, run_id=run_id, workers=1, progress=False)
+    monkeypatch.setattr(pool, "generate_chunk", real)
+    return root / "events" / f"run_id={run_id}"
+
+
+def _journal_says(run_dir, name: str, data: bytes) -> None:
+    """Rewrite the journal line of ``name`` to claim ``data``'s size and digest (an adversary's edit)."""
+    lines = []
+    for line in (run_dir / "_journal").read_bytes().splitlines():
+        rec = json.loads(line)
+        if rec["name"] == name:
+            rec.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+        lines.append(json.dumps(rec, sort_keys=True).encode() + b"\n")
+    (run_dir / "_journal").write_bytes(b"".join(lines))
+
+
+def _flip(data: bytes) -> bytes:
+    mid = len(data) // 2
+    return data[:mid] + bytes(b ^ 0xFF for b in data[mid:mid + 8]) + data[mid + 8:]
+
+
+def truncated(run_dir, foreign, outside):
+    path = run_dir / PART
+    path.write_bytes(path.read_bytes()[:-1000])
+
+
+def flipped_bytes(run_dir, foreign, outside):
+    path = run_dir / PART
+    path.write_bytes(_flip(path.read_bytes()))
+
+
+def foreign_seed_with_its_digest(run_dir, foreign, outside):
+    data = (foreign["seed"] / PART).read_bytes()
+    (run_dir / PART).write_bytes(data)
+    _journal_says(run_dir, PART, data)
+
+
+def foreign_run_of_the_same_size(run_dir, foreign, outside):
+    data = (foreign["run_id"] / PART).read_bytes()  # same seed, another run id: same size, same rows
+    assert len(data) == (run_dir / PART).stat().st_size
+    (run_dir / PART).write_bytes(data)
+    _journal_says(run_dir, PART, data)
+
+
+def another_chunk_renamed(run_dir, foreign, outside):
+    data = (run_dir / "part-00002.parquet").read_bytes()
+    (run_dir / PART).write_bytes(data)
+    _journal_says(run_dir, PART, data)
+
+
+def not_journalled(run_dir, foreign, outside):
+    """The coordinator died between renaming the part and journalling it."""
+    lines = [line for line in (run_dir / "_journal").read_bytes().splitlines(keepends=True) if PART.encode() not in line]
+    (run_dir / "_journal").write_bytes(b"".join(lines))
+
+
+def torn_journal(run_dir, foreign, outside):
+    """The coordinator died mid-append of part 1's line (so part 2 was never journalled either)."""
+    data = (run_dir / "_journal").read_bytes()
+    line0, line1, _ = data.splitlines(keepends=True)
+    (run_dir / "_journal").write_bytes(line0 + line1[:len(line1) // 2])
+
+
+def dangling_link(run_dir, foreign, outside):
+    os.unlink(run_dir / PART)
+    os.symlink(outside / "nowhere.parquet", run_dir / PART)
+
+
+def link_to_the_right_bytes(run_dir, foreign, outside):
+    shutil.copy(run_dir / PART, outside / PART)
+    os.unlink(run_dir / PART)
+    os.symlink(outside / PART, run_dir / PART)
+
+
+@pytest.mark.parametrize("damage,kept", [(truncated, 2), (flipped_bytes, 2), (foreign_seed_with_its_digest, 2),
+                                         (foreign_run_of_the_same_size, 2), (another_chunk_renamed, 2),
+                                         (not_journalled, 2), (torn_journal, 1), (dangling_link, 2),
+                                         (link_to_the_right_bytes, 2)],
+                         ids=lambda v: getattr(v, "__name__", str(v)))
+def test_a_damaged_part_is_regenerated(smoke_cfg, smoke_run, foreign, tmp_path, monkeypatch, damage, kept):
+    run_dir = fail_after_three_parts(smoke_cfg, tmp_path / "out", monkeypatch)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    damage(run_dir, foreign, outside)
+    planted = {p.name: p.read_bytes() for p in outside.iterdir()}
+    summary = resume(LocalDirSink(tmp_path / "out"), "smoke", workers=1, progress=False)
+    assert summary.resumed_files == kept and summary.events == 20_000  # part 0 (and 2) kept, the rest generated
+    reference = local_files(smoke_run[1])
+    committed_local(run_dir, reference)
+    assert {p.name: p.read_bytes() for p in outside.iterdir()} == planted  # nothing written through a link
+
+
+def test_kill_9_then_flipped_and_foreign_parts_are_regenerated(default_cfg, tmp_path):
+    """Issue 8, first row: kill -9 a run, flip 8 bytes in one part, copy in another seed's part, --resume."""
+    events, chunk = 600_000, 50_000
+    ref_root, other_root, out = tmp_path / "ref", tmp_path / "other", tmp_path / "out"
+    cfg = default_cfg.with_run(events=events, chunk_size=chunk)
+    run(cfg, LocalDirSink(ref_root), seed=3, run_id="k", workers=2, progress=False)
+    run(default_cfg.with_run(events=2 * chunk, chunk_size=chunk), LocalDirSink(other_root), seed=4, run_id="k",
+        workers=1, progress=False)
+    reference = local_files(ref_root / "events" / "run_id=k")
+
+    run_dir = out / "events" / "run_id=k"
+    proc = start("--events", str(events), "--chunk-size", str(chunk), "--seed", "3", "--run-id", "k", "--workers", "1",
+                 "--output", str(out))
+    wait_until((run_dir / "part-00002.parquet").exists, proc, what="three parts were written")
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    journalled = {json.loads(line)["name"] for line in (run_dir / "_journal").read_bytes().splitlines()}
+    assert {"part-00000.parquet", "part-00001.parquet"} <= journalled and "_SUCCESS" not in os.listdir(run_dir)
+
+    (run_dir / "part-00000.parquet").write_bytes(_flip((run_dir / "part-00000.parquet").read_bytes()))
+    shutil.copy(other_root / "events" / "run_id=k" / PART, run_dir / PART)
+
+    args = ["--resume", "k", "--workers", "2", "--output", str(out)]
+    r = cli(*args)
+    assert r.returncode == 3 and "(a stale lock); if no other process writes this run, rerun with --force-unlock" in \
+        one_line(r.stderr)
+    r = cli(*args, "--force-unlock")
+    assert r.returncode == 0, r.stderr
+    assert f"{events:,} events, {events // chunk} files, {len(journalled) - 2} kept from the failed run" in r.stdout
+    committed_local(run_dir, reference)
