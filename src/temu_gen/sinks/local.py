@@ -105,7 +105,11 @@ class LocalRun:
 
     # --- state -------------------------------------------------------------------------------------------------
     def is_committed(self) -> bool:
-        return os.path.lexists(self.dir / SUCCESS)
+        """``_SUCCESS`` is a regular file (a planted link, dangling or not, commits nothing and is removed)."""
+        try:
+            return stat.S_ISREG(os.lstat(self.dir / SUCCESS).st_mode)
+        except FileNotFoundError:
+            return False
 
     def reset(self) -> None:
         for name in (SUCCESS, MANIFEST):  # un-commit first: readers never see a mix of old and new
