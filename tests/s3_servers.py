@@ -63,8 +63,11 @@ class FaultyProxy:
     was lost, and a seeded RNG makes a test's fault pattern repeatable.
     """
 
-    def __init__(self, upstream_port: int, p503: float = 0.1, p500: float = 0.05, pdrop: float = 0.05, seed: int = 0):
-        self.counts = {"503": 0, "500": 0, "drop": 0, "ok": 0}
+    def __init__(self, upstream_port: int, p503: float = 0.1, p500: float = 0.05, pdrop: float = 0.05, seed: int = 0,
+                 hold=None):
+        """``hold(method, path)``: seconds to hold a request before forwarding it (None = never answer it)."""
+        self.counts = {"503": 0, "500": 0, "drop": 0, "ok": 0, "held": 0}
+        self.released = threading.Event()
         rng = random.Random(seed)
         lock = threading.Lock()
         proxy = self
@@ -89,6 +92,13 @@ class FaultyProxy:
 
             def _handle(self):
                 body = self._body()
+                wait = hold(self.command, self.path) if hold else 0
+                if wait != 0:
+                    with lock:
+                        proxy.counts["held"] += 1
+                    if proxy.released.wait(wait) or wait is None:  # stopped, or a stalled endpoint: no answer
+                        self.close_connection = True
+                        return
                 with lock:
                     r = rng.random()
                 fault = "503" if r < p503 else "500" if r < p503 + p500 else "drop" if r < p503 + p500 + pdrop else None
@@ -132,5 +142,40 @@ class FaultyProxy:
         self.thread.start()
 
     def stop(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+class StalledServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers: a hung S3 endpoint."""
+
+    def __init__(self):
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.held: list = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def stop(self) -> None:
+        import socket
+
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() above
+        except OSError:
+            pass
+        self.sock.close()
+        for conn in self.held:
+            conn.close()

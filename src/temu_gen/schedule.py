@@ -14,6 +14,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
+from .lifeline import deferred_signals
 from .monitor import RssMonitor
 from .plan import ChunkSpec
 from .sinks.base import Delivery, PartRecord
@@ -54,20 +55,24 @@ def run_chunks(todo: Iterator[ChunkSpec], task, executor, delivery: Delivery, li
             pending = next(todo, None)
         done = executor.wait(futures, timeout=_TICK) if futures else set()
         failure = None
-        for fut in sorted(done, key=futures.pop):  # deliver every success before reporting a failure
-            if fut.exception() is not None:
-                failure = failure or fut.exception()
-                continue
-            out = fut.result()
-            progress.sessions += out.sessions
-            progress.orders += out.orders
-            in_flight[out.record.chunk] = out.record.bytes
-            progress.spool_bytes += out.record.bytes
-            progress.peak_spool_bytes = max(progress.peak_spool_bytes, progress.spool_bytes)
-            delivery.submit(out.record, out.path)
-        for record in delivery.poll(timeout=0.0 if futures else _TICK):
-            progress.records[record.chunk] = record
-            progress.spool_bytes -= in_flight.pop(record.chunk)
-            bar.update(record.rows)
+        # A part that reaches the destination is counted in the same breath: a signal waits until both are done,
+        # so a failure message names every chunk that --resume will find.
+        with deferred_signals() as gate:
+            for fut in sorted(done, key=futures.pop):  # deliver every success before reporting a failure
+                if fut.exception() is not None:
+                    failure = failure or fut.exception()
+                    continue
+                out = fut.result()
+                progress.sessions += out.sessions
+                progress.orders += out.orders
+                in_flight[out.record.chunk] = out.record.bytes
+                progress.spool_bytes += out.record.bytes
+                progress.peak_spool_bytes = max(progress.peak_spool_bytes, progress.spool_bytes)
+                delivery.submit(out.record, out.path)
+            for record in delivery.poll(timeout=0.0 if futures else _TICK):
+                progress.records[record.chunk] = record
+                progress.spool_bytes -= in_flight.pop(record.chunk)
+                bar.update(record.rows)
+        gate.check()
         if failure is not None:
             raise failure

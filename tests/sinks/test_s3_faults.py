@@ -52,7 +52,8 @@ def _start(bucket, tmp_path, endpoint, workers):
 def _wait_for_first_part(s3, bucket, proc, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if s3.list_objects_v2(Bucket=bucket, Prefix="p/events/run_id=f/part-").get("Contents"):
+        # a part counts once its record is stored: waiting for the object alone races the record's upload
+        if s3.list_objects_v2(Bucket=bucket, Prefix="p/events/run_id=f/_parts/").get("Contents"):
             return
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
@@ -89,6 +90,7 @@ def test_killed_process_fails_cleanly_and_resume_is_exact(moto_server, bucket, r
     cause = "uploader process died" if victim == "uploader" else "worker process died"
     assert cause in err and "not committed" in err and len(err.strip().splitlines()) == 1, err
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads") is None
+    assert not (tmp_path / "spool" / "f").exists()  # a failed run removes its spool files
     _resume_is_exact(moto_server, bucket, tmp_path, reference)
 
 

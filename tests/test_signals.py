@@ -1,0 +1,92 @@
+"""Clean shutdown on every signal: one line, the documented exit code, nothing committed, nothing left running.
+
+SIGTERM (what systemd sends on stop) and SIGHUP unwind the coordinator like Ctrl-C; a
+signal to the whole process group (a terminal's Ctrl-C, systemd's control-group stop)
+does too. However the coordinator ends, kill -9 included, its workers and uploader die
+with it and nothing writes into the run folder or the spool afterwards.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from outcomes import not_committed_local
+from procs import UPLOADER, WORKER, named, one_line, snapshot, start, survivors, tree, wait_until
+from s3_servers import FaultyProxy
+
+EVENTS, CHUNK = 1_200_000, 50_000  # 24 parts: seconds of work left when the first part lands
+
+
+def _start_local(tmp_path):
+    proc = start("--events", str(EVENTS), "--chunk-size", str(CHUNK), "--seed", "5", "--run-id", "s", "--workers", "2",
+                 "--output", str(tmp_path))
+    run_dir = tmp_path / "events" / "run_id=s"
+    wait_until((run_dir / "part-00000.parquet").exists, proc, what="the first part landed")
+    children = tree(proc.pid)
+    assert len(named(children, WORKER)) == 2, [(c.pid, c.name()) for c in children]
+    return proc, run_dir, children
+
+
+@pytest.mark.parametrize("sig,group,code,cause", [
+    (signal.SIGTERM, False, 143, "terminated by SIGTERM"),
+    (signal.SIGHUP, False, 129, "terminated by SIGHUP"),
+    (signal.SIGTERM, True, 143, "terminated by SIGTERM"),  # systemd's stop: every process of the unit
+    (signal.SIGINT, True, 130, "interrupted"),  # a terminal's Ctrl-C
+], ids=["SIGTERM", "SIGHUP", "SIGTERM-group", "Ctrl-C-group"])
+def test_a_signal_stops_a_local_run_cleanly(tmp_path, sig, group, code, cause):
+    proc, run_dir, children = _start_local(tmp_path)
+    os.killpg(proc.pid, sig) if group else os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    line = one_line(err)
+    assert line.startswith(f"temu-gen: error: run s failed ({cause}); chunks delivered: 0")
+    assert line.endswith(f" of {EVENTS // CHUNK}; not committed (no _SUCCESS); resume with --resume s")
+    assert survivors(children) == []
+    left = not_committed_local(run_dir)
+    assert "_lock" not in left and not [n for n in left if n.startswith(".")]  # lock released, temp files removed
+    before = snapshot(run_dir)
+    time.sleep(1.0)
+    assert snapshot(run_dir) == before
+
+
+def test_kill_9_of_the_coordinator_takes_its_workers_with_it(tmp_path):
+    proc, run_dir, children = _start_local(tmp_path)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert survivors(children, timeout=3.0) == []  # PR_SET_PDEATHSIG: the kernel kills them with their parent
+    before = snapshot(run_dir)
+    time.sleep(1.0)
+    assert snapshot(run_dir) == before  # nothing writes into the run folder any more
+    assert "_lock" in not_committed_local(run_dir)  # a stale lock: --resume says so and how to clear it
+
+
+def test_sigterm_aborts_open_uploads_and_tidies_the_spool(moto_server, bucket, tmp_path):
+    """Parts are held 2 s at the proxy, so the first file's multipart upload is open when SIGTERM arrives."""
+    proxy = FaultyProxy(moto_server.port, p503=0, p500=0, pdrop=0,
+                        hold=lambda method, path: 2.0 if method == "PUT" and "partNumber=" in path else 0)
+    s3 = moto_server.client()
+    spool = tmp_path / "spool"
+    try:
+        proc = start("--events", "900000", "--chunk-size", "300000", "--seed", "5", "--run-id", "t", "--workers", "2",
+                     "--part-size", "5MiB", "--output", f"s3://{bucket}/p", "--spool-dir", str(spool),
+                     endpoint=proxy.endpoint)
+        wait_until(lambda: s3.list_multipart_uploads(Bucket=bucket).get("Uploads"), proc, what="an upload opened")
+        children = tree(proc.pid)
+        assert named(children, UPLOADER) and named(children, WORKER)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proxy.stop()
+    assert proc.returncode == 143, err
+    assert one_line(err) == ("temu-gen: error: run t failed (terminated by SIGTERM); chunks delivered: none of 3; not "
+                             "committed (no _SUCCESS); aborted 1 open multipart upload(s)")
+    assert survivors(children) == []
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    keys = lambda: sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))  # noqa: E731
+    assert keys() == ["p/events/run_id=t/_run.json"]  # no part, no _SUCCESS, no lock
+    assert not (spool / "t").exists()  # a failed run removes its spool files
+    time.sleep(1.0)
+    assert keys() == ["p/events/run_id=t/_run.json"] and not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
