@@ -185,6 +185,11 @@ class ProcessPool:
                 future, fn, args = self._queue.popleft()
                 slot.future = future
                 slot.conn.send((fn, args))
+        if self._queue and not any(s.process.is_alive() for s in self._slots):
+            # every worker died while idle: fail what waits, or the caller would wait for ever
+            why = WorkerDied(_death(self._slots[0].process))
+            while self._queue:
+                self._queue.popleft()[0].set_exception(why)
 
     def wait(self, futures: Iterable[Future], timeout: float) -> set[Future]:
         """Collect answers (waiting up to ``timeout`` for the first); returns the futures now done."""
