@@ -50,7 +50,9 @@ def test_chaos(benchmark, tmp_path, quick, where, request):
                 bucket = f"chaos-{uuid.uuid4().hex[:10]}"
                 srv.client().create_bucket(Bucket=bucket)
                 target = Target(root, srv.client(), bucket, srv.endpoint)
-            outcomes.append(trial(random.Random(f"bench-{where}-{i}"), target, shape, 17, reference, duration))
+            rng = random.Random(f"bench-{where}-{i}")
+            kind = rng.choice(["coordinator", "worker"] + (["uploader"] if srv is not None else []))
+            outcomes.append(trial(rng, target, shape, 17, reference, duration, kind))
 
     benchmark.pedantic(series, rounds=1)
     benchmark.extra_info.update(
