@@ -97,8 +97,8 @@ def another_chunk_renamed(run_dir, foreign, outside):
 
 def not_journalled(run_dir, foreign, outside):
     """The coordinator died between renaming the part and journalling it."""
-    lines = [line for line in (run_dir / "_journal").read_bytes().splitlines(keepends=True) if PART.encode() not in line]
-    (run_dir / "_journal").write_bytes(b"".join(lines))
+    lines = (run_dir / "_journal").read_bytes().splitlines(keepends=True)
+    (run_dir / "_journal").write_bytes(b"".join(line for line in lines if PART.encode() not in line))
 
 
 def torn_journal(run_dir, foreign, outside):

@@ -97,8 +97,8 @@ def test_a_real_full_disk_fails_in_one_line_and_resumes(smoke_run, tiny_disk):
     mount((need + manifest - 2) * page)
     r = cli(*SMOKE_ARGS, "--output", str(mnt))
     assert r.returncode == 4
-    assert one_line(r.stderr) == ("temu-gen: error: run smoke failed (No space left on device); chunks delivered: 0, 1, "
-                                  "2, 3 of 4; not committed (no _SUCCESS); resume with --resume smoke")
+    assert one_line(r.stderr) == ("temu-gen: error: run smoke failed (No space left on device); chunks delivered: "
+                                  "0, 1, 2, 3 of 4; not committed (no _SUCCESS); resume with --resume smoke")
     run_dir = mnt / "events" / "run_id=smoke"
     assert not_committed_local(run_dir) == ["_journal", "_run.json", *sorted(local_files(ref))]  # no lock, no temps
     mount(4 * 2**20, remount=True)

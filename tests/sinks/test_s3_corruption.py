@@ -124,9 +124,10 @@ def record_without_object(s3, bucket, data, foreign):
     s3.delete_object(Bucket=bucket, Key=PART)
 
 
-@pytest.mark.parametrize("damage", [truncated, flipped_bytes_same_size, flipped_bytes_and_a_record_that_vouches_for_them,
-                                    foreign_part_of_the_same_size, copy_object_from_another_seeds_run,
-                                    object_without_metadata, object_without_record, record_without_object],
+@pytest.mark.parametrize("damage", [truncated, flipped_bytes_same_size,
+                                    flipped_bytes_and_a_record_that_vouches_for_them, foreign_part_of_the_same_size,
+                                    copy_object_from_another_seeds_run, object_without_metadata,
+                                    object_without_record, record_without_object],
                          ids=lambda f: f.__name__)
 def test_a_damaged_part_is_regenerated(smoke_cfg, smoke_run, foreign, moto_server, bucket, s3_env, tmp_path,
                                        monkeypatch, damage):

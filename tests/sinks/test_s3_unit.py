@@ -163,8 +163,8 @@ def test_a_fresh_run_aborts_the_uploads_a_crashed_attempt_left_open(aws, tmp_pat
     assert keys == {"p/events/run_id=r8/_lock"}
 
 
-@pytest.mark.parametrize("body,needle", [(b"[" * 100_000, "nested too deeply"), (b'{"seed": NaN}', "NaN is not a number"),
-                                         (b"{", "JSONDecodeError")])
+@pytest.mark.parametrize("body,needle", [(b"[" * 100_000, "nested too deeply"),
+                                         (b'{"seed": NaN}', "NaN is not a number"), (b"{", "JSONDecodeError")])
 def test_a_bad_recorded_plan_is_one_line(aws, tmp_path, body, needle):
     aws.put_object(Bucket="ng-events", Key="p/events/run_id=r9/_run.json", Body=body)
     target = S3Sink("s3://ng-events/p", S3Options(), spool_dir=tmp_path).open_run("r9")
