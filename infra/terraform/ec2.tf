@@ -13,8 +13,13 @@ data "aws_ec2_instance_type_offerings" "runner" {
   }
 }
 
+# Of the zones that offer the type, those available without opt-in (local zones need one): a closed set of names.
 data "aws_availability_zones" "usable" {
   state = "available"
+  filter {
+    name   = "zone-name"
+    values = data.aws_ec2_instance_type_offerings.runner.locations
+  }
   filter {
     name   = "opt-in-status"
     values = ["opt-in-not-required"]
