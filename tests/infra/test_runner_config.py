@@ -13,9 +13,7 @@ import re
 
 import pytest
 
-from tfhelp import RUNNER_CONFIG, TF, terraform_apply
-
-ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+from tfhelp import TF, module_call, terraform_apply
 
 
 def _fake_artifacts(root, arches=("x86_64",), python="3.11"):
@@ -29,17 +27,6 @@ def _fake_artifacts(root, arches=("x86_64",), python="3.11"):
                 "architectures": {a: {"requirements": "requirements.txt", "files": f} for a, f in files.items()}}
     (root / "artifacts.json").write_text(json.dumps(manifest))
     return root
-
-
-def module_call(artifacts_dir, **overrides) -> str:
-    args = {"instance_type": "c6i.2xlarge", "supported_architectures": ["i386", "x86_64"], "offered_zones": ZONES,
-            "usable_zones": ZONES[:2], "requested_zone": None, "artifacts_dir": str(artifacts_dir),
-            "artifacts_prefix": "artifacts", "bucket": "temu-gen-events-123456789012-eu-west-1",
-            "events_prefix": "temu-gen", "region": "eu-west-1", "run_mode": "once", "schedule": "daily",
-            "spot": False, "generator_args": "--events 2100000", "cloudwatch_logs": False,
-            "log_group": "/temu-gen/generator"} | overrides
-    body = "\n".join(f"  {k} = {json.dumps(v) if v is not None else 'null'}" for k, v in args.items())
-    return f'module "rc" {{\n  source = "{RUNNER_CONFIG}"\n{body}\n}}\noutput "rc" {{\n  value = module.rc\n}}\n'
 
 
 def evaluate(tmp_path, artifacts_dir, **overrides):

@@ -20,6 +20,7 @@ TF = ROOT / "infra" / "terraform"
 RUNNER_CONFIG = TF / "modules" / "runner-config"
 IN_CI = os.environ.get("CI") == "true"
 ENV = {**os.environ, "TF_CLI_CONFIG_FILE": "/dev/null", "CHECKPOINT_DISABLE": "1"}
+ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 
 
 def tool(name: str, env_var: str) -> str:
@@ -70,3 +71,15 @@ def terraform_apply(workdir: Path, main_tf: str, *args: str) -> tuple[subprocess
         return r, {}
     out = subprocess.run([tf, "output", "-json"], cwd=workdir, env=ENV, check=True, capture_output=True, text=True)
     return r, {k: v["value"] for k, v in json.loads(out.stdout).items()}
+
+
+def module_call(artifacts_dir, **overrides) -> str:
+    """A root module calling modules/runner-config with made-up AWS facts, its outputs as output "rc"."""
+    args = {"instance_type": "c6i.2xlarge", "supported_architectures": ["i386", "x86_64"], "offered_zones": ZONES,
+            "usable_zones": ZONES[:2], "requested_zone": None, "artifacts_dir": str(artifacts_dir),
+            "artifacts_prefix": "artifacts", "bucket": "temu-gen-events-123456789012-eu-west-1",
+            "events_prefix": "temu-gen", "region": "eu-west-1", "run_mode": "once", "schedule": "daily",
+            "spot": False, "generator_args": "--events 2100000", "cloudwatch_logs": False,
+            "log_group": "/temu-gen/generator"} | overrides
+    body = "\n".join(f"  {k} = {json.dumps(v) if v is not None else 'null'}" for k, v in args.items())
+    return f'module "rc" {{\n  source = "{RUNNER_CONFIG}"\n{body}\n}}\noutput "rc" {{\n  value = module.rc\n}}\n'
