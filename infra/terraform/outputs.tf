@@ -77,3 +77,8 @@ output "run_committed_topic_arn" {
   description = "SNS topic that gets a message when a run writes _SUCCESS."
   value       = aws_sns_topic.runs.arn
 }
+
+output "region" {
+  description = "The stack's region (for the aws CLI)."
+  value       = var.region
+}
