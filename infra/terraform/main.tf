@@ -70,25 +70,26 @@ resource "aws_kms_key" "events" {
         Resource  = "*"
         Condition = { StringEquals = { "kms:EncryptionContext:aws:sns:topicArn" = local.topic_arn } }
       },
-      ], var.spot ? [
-      {
-        # Spot starts the stopped instance again after an interruption: it needs the disk's key, through EC2 only
-        Sid       = "SpotRestartsTheEncryptedDisk"
-        Effect    = "Allow"
-        Principal = { AWS = local.spot_role }
-        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
-        Resource  = "*"
-        Condition = { StringEquals = { "kms:ViaService" = "ec2.${var.region}.${local.dns}" } }
-      },
-      {
-        Sid       = "SpotAttachesTheEncryptedDisk"
-        Effect    = "Allow"
-        Principal = { AWS = local.spot_role }
-        Action    = "kms:CreateGrant"
-        Resource  = "*"
-        Condition = { Bool = { "kms:GrantIsForAWSResource" = "true" } }
-      },
-    ] : [])
+      # a conditional cannot choose between tuples of different lengths; a filtered for expression can
+      ], [for statement in [
+        {
+          # Spot starts the stopped instance again after an interruption: it needs the disk's key, through EC2 only
+          Sid       = "SpotRestartsTheEncryptedDisk"
+          Effect    = "Allow"
+          Principal = { AWS = local.spot_role }
+          Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+          Resource  = "*"
+          Condition = { StringEquals = { "kms:ViaService" = "ec2.${var.region}.${local.dns}" } }
+        },
+        {
+          Sid       = "SpotAttachesTheEncryptedDisk"
+          Effect    = "Allow"
+          Principal = { AWS = local.spot_role }
+          Action    = "kms:CreateGrant"
+          Resource  = "*"
+          Condition = { Bool = { "kms:GrantIsForAWSResource" = "true" } }
+        },
+    ] : statement if var.spot])
   })
   depends_on = [aws_iam_service_linked_role.spot]
 }
