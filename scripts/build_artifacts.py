@@ -17,6 +17,7 @@ Layout (read by ``infra/terraform``)::
     dist/constraints.txt                       name==version of every runtime dependency, from the tested env
     dist/<arch>/requirements.txt               every wheel below with --hash=sha256:..., the package included
     dist/<arch>/*.whl                          manylinux wheels for that CPU (x86_64 or arm64)
+    dist/<arch>/constraints.txt                a copy of the pins, uploaded with the wheels
     dist/artifacts.json                        versions, Python, commit, and each file's SHA-256
 """
 from __future__ import annotations
@@ -130,6 +131,8 @@ def build_wheelhouse(out: Path, arch: str, python: str, wheel: Path, pins: dict[
              "--only-binary=:all:", "--implementation", "cp", "--python-version", python, *platform_args,
              "--target", tmp, "-r", str(house / "requirements.txt"))
     hashes["requirements.txt"] = sha256(house / "requirements.txt")
+    shutil.copy2(out / "constraints.txt", house / "constraints.txt")  # travels with the wheels, for the record
+    hashes["constraints.txt"] = sha256(house / "constraints.txt")
     return hashes
 
 

@@ -36,62 +36,64 @@ locals {
   })
 }
 
+# Who may use the key, and only for what; the Spot statements exist only with spot = true.
+locals {
+  kms_statements = concat([
+    {
+      Sid       = "AccountAdministers"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:${local.partition}:iam::${local.account}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    },
+    {
+      Sid       = "CloudWatchLogsEncrypts"
+      Effect    = "Allow"
+      Principal = { Service = "logs.${var.region}.${local.dns}" }
+      Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+      Resource  = "*"
+      Condition = {
+        ArnLike = { "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/${var.name}/*" }
+      }
+    },
+    {
+      # EventBridge publishes run notifications to the encrypted topic: only for that topic
+      Sid       = "EventBridgePublishesToTheTopic"
+      Effect    = "Allow"
+      Principal = { Service = "events.${local.dns}" }
+      Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+      Resource  = "*"
+      Condition = { StringEquals = { "kms:EncryptionContext:aws:sns:topicArn" = local.topic_arn } }
+    },
+    # a conditional cannot choose between tuples of different lengths; a filtered for expression can
+    ], [for statement in [
+      {
+        # Spot starts the stopped instance again after an interruption: it needs the disk's key, through EC2 only
+        Sid       = "SpotRestartsTheEncryptedDisk"
+        Effect    = "Allow"
+        Principal = { AWS = local.spot_role }
+        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+        Resource  = "*"
+        Condition = { StringEquals = { "kms:ViaService" = "ec2.${var.region}.${local.dns}" } }
+      },
+      {
+        Sid       = "SpotAttachesTheEncryptedDisk"
+        Effect    = "Allow"
+        Principal = { AWS = local.spot_role }
+        Action    = "kms:CreateGrant"
+        Resource  = "*"
+        Condition = { Bool = { "kms:GrantIsForAWSResource" = "true" } }
+      },
+  ] : statement if var.spot])
+}
+
 # --- KMS: one customer key for the bucket, EBS, logs, Athena results and the SNS topic; rotated yearly ---------------
 resource "aws_kms_key" "events" {
   description             = "${var.name}: encrypts the event-log bucket, the runner's disk, its logs and notifications"
   enable_key_rotation     = true
   deletion_window_in_days = 14
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = concat([
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsEncrypts"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${var.region}.${local.dns}" }
-        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = { "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/${var.name}/*" }
-        }
-      },
-      {
-        # EventBridge publishes run notifications to the encrypted topic: only for that topic
-        Sid       = "EventBridgePublishesToTheTopic"
-        Effect    = "Allow"
-        Principal = { Service = "events.${local.dns}" }
-        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
-        Resource  = "*"
-        Condition = { StringEquals = { "kms:EncryptionContext:aws:sns:topicArn" = local.topic_arn } }
-      },
-      # a conditional cannot choose between tuples of different lengths; a filtered for expression can
-      ], [for statement in [
-        {
-          # Spot starts the stopped instance again after an interruption: it needs the disk's key, through EC2 only
-          Sid       = "SpotRestartsTheEncryptedDisk"
-          Effect    = "Allow"
-          Principal = { AWS = local.spot_role }
-          Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
-          Resource  = "*"
-          Condition = { StringEquals = { "kms:ViaService" = "ec2.${var.region}.${local.dns}" } }
-        },
-        {
-          Sid       = "SpotAttachesTheEncryptedDisk"
-          Effect    = "Allow"
-          Principal = { AWS = local.spot_role }
-          Action    = "kms:CreateGrant"
-          Resource  = "*"
-          Condition = { Bool = { "kms:GrantIsForAWSResource" = "true" } }
-        },
-    ] : statement if var.spot])
-  })
-  depends_on = [aws_iam_service_linked_role.spot]
+  policy                  = jsonencode({ Version = "2012-10-17", Statement = local.kms_statements })
+  depends_on              = [aws_iam_service_linked_role.spot]
 }
 
 resource "aws_kms_alias" "events" {
