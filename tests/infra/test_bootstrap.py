@@ -164,7 +164,7 @@ def test_the_package_comes_only_from_the_artifact(once, dist):
 
 def test_kernels_are_compiled_before_the_timed_run(once):
     r, _ = once
-    warm = [c for c in r.calls("runuser")]
+    warm = r.calls("runuser")
     assert len(warm) == 1 and warm[0]["args"][:3] == ["-u", "temu-gen", "--"]
     assert "--run-id" in warm[0]["args"] and "warm-up" in warm[0]["args"]
     run_started = next(c["t"] for c in r.calls("systemd") if c["args"] == ["run", "temu-gen.service"])
