@@ -14,7 +14,8 @@ REGION=${REGION:-eu-west-1}
 EVENTS=${EVENTS:-2100000}
 TIMEOUT_S=${TIMEOUT_S:-1800}
 export AWS_REGION=$REGION AWS_DEFAULT_REGION=$REGION
-tfvars=(-var "region=$REGION" -var "generator_args=--events $EVENTS" -var "force_destroy=true")
+tfvars=(-var "region=$REGION" -var "generator_args=--events $EVENTS" -var "force_destroy=true"
+        -var "artifacts_dir=$repo/dist")
 queue_url=""
 
 cleanup() {
@@ -24,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-python3 "$repo/scripts/build_artifacts.py"
+python3 "$repo/scripts/build_artifacts.py" --out "$repo/dist"
 terraform -chdir="$here" init -input=false
 terraform -chdir="$here" apply -auto-approve -input=false "${tfvars[@]}"
 bucket=$(terraform -chdir="$here" output -raw bucket)
