@@ -190,7 +190,7 @@ def _size_cmd(args: argparse.Namespace) -> int:
     best = next((p for p in ranked if p.meets_constraints), None)
     arch = next((i.arch for i in instances if best and i.name == best.instance), None)
     if args.format == "json":
-        # instance_type and architecture are what Terraform needs (it derives the AMI from the type and checks both)
+        # Terraform takes instance_type and derives the same architecture from it (AMI and wheelhouse)
         doc = {"events": args.events, "region": args.region, "deadline_s": args.deadline, "budget_usd": args.budget,
                "calibration": dataclasses.asdict(cal), "catalog": catalog,
                "instance_type": best.instance if best else None, "architecture": arch,
