@@ -1,35 +1,54 @@
 #!/usr/bin/env bash
-# End-to-end smoke test against a real AWS account: apply, wait for a committed run, check it, destroy.
-# Needs: terraform, the aws CLI, python3, and credentials allowed to create the stack.
-# It cannot run in this project's CI (no AWS access, no provider download); run it by hand:
-#   SSH_CIDR=203.0.113.7/32 infra/smoke.sh
+# End-to-end smoke test against a real AWS account: build the artifacts, apply, wait for a committed run, query it in
+# Athena, check the manifest and the SNS message, destroy everything.
+# Needs: terraform, the aws CLI, python3 with this project's test venv active (the build pins that environment), and
+# credentials allowed to create the stack. It cannot run in this project's CI (no AWS access, no provider download).
+# Cost: about 10-15 minutes of the instance (c6i.2xlarge: ~$0.38/h in eu-west-1, so ~$0.10), a few cents of S3,
+# KMS, CloudWatch and Athena requests; the KMS key is scheduled for deletion (14 days, not billed while pending).
+#   infra/smoke.sh                       # defaults: eu-west-1, 2.1M events
+#   REGION=af-south-1 EVENTS=21000000 infra/smoke.sh
 set -euo pipefail
-here=$(cd "$(dirname "$0")/terraform" && pwd)
-: "${SSH_CIDR:?set SSH_CIDR to your address, e.g. 203.0.113.7/32}"
-REGION=${REGION:-af-south-1}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+here=$repo/infra/terraform
+REGION=${REGION:-eu-west-1}
 EVENTS=${EVENTS:-2100000}
 TIMEOUT_S=${TIMEOUT_S:-1800}
-tfvars=(-var "region=$REGION" -var "ssh_cidr=$SSH_CIDR" -var "generator_args=--events $EVENTS" -var "force_destroy=true")
+export AWS_REGION=$REGION AWS_DEFAULT_REGION=$REGION
+tfvars=(-var "region=$REGION" -var "generator_args=--events $EVENTS" -var "force_destroy=true"
+        -var "artifacts_dir=$repo/dist")
+queue_url=""
 
-cleanup() { echo "destroying..."; terraform -chdir="$here" destroy -auto-approve -input=false "${tfvars[@]}"; }
+cleanup() {
+  [ -n "$queue_url" ] && aws sqs delete-queue --queue-url "$queue_url" || true
+  echo "destroying..."
+  terraform -chdir="$here" destroy -auto-approve -input=false "${tfvars[@]}"
+}
 trap cleanup EXIT
 
+python3 "$repo/scripts/build_artifacts.py" --out "$repo/dist"
 terraform -chdir="$here" init -input=false
 terraform -chdir="$here" apply -auto-approve -input=false "${tfvars[@]}"
 bucket=$(terraform -chdir="$here" output -raw bucket)
+topic=$(terraform -chdir="$here" output -raw run_committed_topic_arn)
 prefix=$(terraform -chdir="$here" output -raw events_path | sed "s#^s3://$bucket/##")
 
-echo "waiting up to ${TIMEOUT_S}s for s3://$bucket/$prefix/events/run_id=*/_SUCCESS ..."
-deadline=$((SECONDS + TIMEOUT_S))
-while :; do
-  key=$(aws s3api list-objects-v2 --region "$REGION" --bucket "$bucket" --prefix "$prefix/events/" \
-        --query "Contents[?ends_with(Key, '/_SUCCESS')].Key | [0]" --output text)
-  [ "$key" != "None" ] && [ -n "$key" ] && break
-  [ $SECONDS -ge $deadline ] && { echo "no _SUCCESS after ${TIMEOUT_S}s"; exit 1; }
-  sleep 20
-done
+# A queue on the topic, to see the message a pipeline would get (subscribed while the runner is still installing)
+queue_url=$(aws sqs create-queue --queue-name "temu-gen-smoke-$RANDOM" --query QueueUrl --output text)
+queue_arn=$(aws sqs get-queue-attributes --queue-url "$queue_url" --attribute-names QueueArn --query Attributes.QueueArn --output text)
+policy=$(printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"sns.amazonaws.com"},"Action":"sqs:SendMessage","Resource":"%s","Condition":{"ArnEquals":{"aws:SourceArn":"%s"}}}]}' "$queue_arn" "$topic")
+aws sqs set-queue-attributes --queue-url "$queue_url" --attributes "$(python3 -c 'import json,sys; print(json.dumps({"Policy": sys.argv[1]}))' "$policy")"
+aws sns subscribe --topic-arn "$topic" --protocol sqs --notification-endpoint "$queue_arn" --attributes RawMessageDelivery=true > /dev/null
+
+echo "waiting up to ${TIMEOUT_S}s for a committed run, then querying it in Athena..."
+rows=$(WAIT_S=$TIMEOUT_S "$repo/infra/query.sh")
+echo "$rows"
+total=$(echo "$rows" | awk 'NR > 1 { n += $2 } END { print n + 0 }')
+[ "$total" -eq "$EVENTS" ] || { echo "Athena counted $total events, expected $EVENTS"; exit 1; }
+
+key=$(aws s3api list-objects-v2 --bucket "$bucket" --prefix "$prefix/events/" \
+      --query "Contents[?ends_with(Key, '/_SUCCESS')].Key | [0]" --output text)
 run_dir=${key%/_SUCCESS}
-aws s3 cp --region "$REGION" "s3://$bucket/$run_dir/_manifest.json" /tmp/temu-gen-manifest.json
+aws s3 cp --only-show-errors "s3://$bucket/$run_dir/_manifest.json" /tmp/temu-gen-manifest.json
 python3 - "$EVENTS" <<'PY'
 import json, sys
 m = json.load(open("/tmp/temu-gen-manifest.json"))
@@ -37,3 +56,17 @@ assert m["events"] == int(sys.argv[1]), m["events"]
 assert sum(f["rows"] for f in m["files"]) == m["events"]
 print(f"OK: run {m['run_id']}: {m['events']:,} events in {len(m['files'])} files, seed {m['seed']}")
 PY
+
+message=""
+for _ in $(seq 15); do
+  message=$(aws sqs receive-message --queue-url "$queue_url" --wait-time-seconds 20 --query 'Messages[0].Body' --output text)
+  [ "$message" != None ] && [ -n "$message" ] && break
+done
+case $message in
+  *"s3://$bucket/$key"*) echo "OK: SNS announced it: $message" ;;
+  *) echo "no SNS message naming s3://$bucket/$key (got: $message)"; exit 1 ;;
+esac
+state=$(aws ec2 describe-instances --instance-ids "$(terraform -chdir="$here" output -raw instance_id)" \
+        --query 'Reservations[0].Instances[0].State.Name' --output text)
+case $state in stopping | stopped) echo "OK: the runner powered off after the run ($state)" ;;
+  *) echo "the runner is still $state after its run"; exit 1 ;; esac

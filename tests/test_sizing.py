@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from paths import ROOT
 from temu_gen import sizing
 
 CAL = sizing.Calibration(events_per_s_per_core=500_000, startup_s=1.0, base_rss_mib=250, worker_rss_mib=300,
@@ -54,6 +55,37 @@ def test_cost_bills_at_least_a_minute_and_ranking_respects_constraints():
     assert [p.cost_usd for p in ok] == sorted(p.cost_usd for p in ok)
     with pytest.raises(Exception, match="no prices"):
         sizing.load_catalog("mars-east-1")
+
+
+def test_burstable_types_are_left_out_unless_asked_for():
+    names = {i.name for i in sizing.load_catalog("eu-west-1")[0]}
+    with_t = {i.name for i in sizing.load_catalog("eu-west-1", include_burstable=True)[0]}
+    assert with_t - names == {"t3.large", "t3.xlarge"}
+    assert not any(sizing.is_burstable(n) for n in names) and "c7g.2xlarge" in names
+    assert [sizing.is_burstable(n) for n in ("t3.large", "t4g.micro", "t3a.nano", "c6i.large", "m6i.2xlarge")] == \
+        [True, True, True, False, False]
+
+
+def _size_json(tmp_path, *args):
+    cal = tmp_path / "cal.json"
+    cal.write_text(json.dumps(dataclasses.asdict(CAL)))
+    r = subprocess.run([sys.executable, "-m", "temu_gen", "size", "--from", str(cal), "--format", "json", *args],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_size_json_gives_terraform_the_type_and_its_architecture(tmp_path):
+    catalog = json.loads((ROOT / "config" / "instances.json").read_text())["instances"]
+    doc = _size_json(tmp_path, "--events", "21000000")
+    assert doc["region"] == "eu-west-1" and doc["include_burstable"] is False
+    assert doc["architecture"] == catalog[doc["instance_type"]]["arch"]
+    assert not any(p["instance"].startswith("t3") for p in doc["predictions"])
+    # Graviton is cheapest per event here (full cores): the recommendation must say arm64, so Terraform's AMI matches
+    arm = _size_json(tmp_path, "--events", "210000000", "--deadline", "20m")
+    assert arm["instance_type"].startswith("c7g") and arm["architecture"] == "arm64"
+    burst = _size_json(tmp_path, "--events", "21000000", "--include-burstable")
+    assert {p["instance"] for p in burst["predictions"]} >= {"t3.large", "t3.xlarge"}
 
 
 def test_size_command_json_feeds_terraform(tmp_path):

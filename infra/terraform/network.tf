@@ -1,5 +1,5 @@
-# Network: a small dedicated VPC (default) or the account's default VPC.
-# Dedicated: one public subnet, flow logs, and an S3 gateway endpoint so chunk uploads stay on the AWS network.
+# Network: a small dedicated VPC (default) or the account's default VPC, in the zone module.runner_config chose.
+# Dedicated: one public subnet, flow logs, and an S3 gateway endpoint so artifacts and uploads stay on the AWS network.
 
 resource "aws_vpc" "main" {
   count                = var.create_vpc ? 1 : 0
@@ -19,7 +19,7 @@ resource "aws_subnet" "public" {
   count             = var.create_vpc ? 1 : 0
   vpc_id            = aws_vpc.main[0].id
   cidr_block        = var.vpc_cidr
-  availability_zone = var.availability_zone
+  availability_zone = module.runner_config.availability_zone
   tags              = { Name = "${var.name}-public" }
 }
 
@@ -46,7 +46,7 @@ resource "aws_route_table_association" "public" {
 resource "aws_vpc_endpoint" "s3" {
   count             = var.create_vpc ? 1 : 0
   vpc_id            = aws_vpc.main[0].id
-  service_name      = "com.amazonaws.${var.region}.s3"
+  service_name      = "com.amazonaws.${var.region}.s3" # the same name in every partition
   vpc_endpoint_type = "Gateway"
   route_table_ids   = [aws_route_table.public[0].id]
 }
@@ -58,6 +58,7 @@ resource "aws_cloudwatch_log_group" "flow_logs" {
   kms_key_id        = aws_kms_key.events.arn
 }
 
+# Only flow logs of this account's VPCs in this region may use the role (no confused deputy).
 data "aws_iam_policy_document" "flow_logs_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -65,12 +66,22 @@ data "aws_iam_policy_document" "flow_logs_assume" {
       type        = "Service"
       identifiers = ["vpc-flow-logs.amazonaws.com"]
     }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:ec2:${var.region}:${local.account}:vpc-flow-log/*"]
+    }
   }
 }
 
 resource "aws_iam_role" "flow_logs" {
   count              = var.create_vpc ? 1 : 0
-  name               = "${var.name}-flow-logs"
+  name               = "${local.iam_suffix}-flow-logs"
   assume_role_policy = data.aws_iam_policy_document.flow_logs_assume.json
 }
 
@@ -111,14 +122,19 @@ data "aws_subnets" "default" {
     name   = "default-for-az"
     values = ["true"]
   }
+  filter {
+    name   = "availability-zone"
+    values = [module.runner_config.availability_zone]
+  }
 }
 
 locals {
   vpc_id    = var.create_vpc ? aws_vpc.main[0].id : data.aws_vpc.default[0].id
-  subnet_id = var.create_vpc ? aws_subnet.public[0].id : sort(data.aws_subnets.default[0].ids)[0]
+  subnet_id = var.create_vpc ? aws_subnet.public[0].id : one(data.aws_subnets.default[0].ids)
 }
 
-# SSH from one CIDR only; out: HTTPS only (S3, SSM, package mirrors, PyPI) - the instance needs nothing else.
+
+# SSH from one CIDR only (and only with a key); out: HTTPS only (S3, dnf mirrors, SSM, CloudWatch): no package index.
 resource "aws_security_group" "runner" {
   name        = "${var.name}-runner"
   description = "temu-gen runner: SSH from ssh_cidr only, HTTPS out"
@@ -137,7 +153,7 @@ resource "aws_vpc_security_group_ingress_rule" "ssh" {
 
 resource "aws_vpc_security_group_egress_rule" "https" {
   security_group_id = aws_security_group.runner.id
-  description       = "HTTPS to S3, SSM, CloudWatch and package repositories"
+  description       = "HTTPS to S3, SSM, CloudWatch and the Amazon Linux repositories"
   cidr_ipv4         = "0.0.0.0/0"
   ip_protocol       = "tcp"
   from_port         = 443

@@ -1,32 +1,35 @@
+# Where the data lives and who hears about it. The runner's variables are in variables-runner.tf.
+# Every validation here is exercised by tests/infra/test_terraform.py, evaluated by terraform itself.
+
 variable "region" {
   description = <<-EOT
-    AWS region. Default af-south-1 (Cape Town): the only AWS region in Africa, so launch-test data for Nigerian
-    traffic stays on the continent, next to where a production pipeline for Nigerian users would live. It is an
-    opt-in region (enable it in the account first) and ~15-20% dearer than eu-west-1; eu-west-1 or eu-west-3 are the
-    cheaper alternatives with similar latency from Lagos.
+    AWS region. Default eu-west-1 (Ireland): enabled in every account, all services used here, and among the
+    cheapest. af-south-1 (Cape Town) is the region closest to Nigeria and keeps the data in Africa, but it is an
+    opt-in region: enable it first (Account settings > AWS Regions, or aws account enable-region
+    --region-name af-south-1; it takes minutes) and expect prices about 6% above eu-west-1.
   EOT
   type        = string
-  default     = "af-south-1"
+  default     = "eu-west-1"
 
   validation {
-    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
-    error_message = "region must look like af-south-1 or eu-west-1."
+    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like eu-west-1 or af-south-1."
   }
 }
 
 variable "name" {
-  description = "Name prefix for every resource."
+  description = "Name prefix of every resource (2-24 characters, so derived bucket and IAM names stay in their limits)."
   type        = string
   default     = "temu-gen"
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,30}$", var.name))
-    error_message = "name must be 2-31 lowercase letters, digits or hyphens."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,22}[a-z0-9]$", var.name))
+    error_message = "name must be 2-24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen."
   }
 }
 
 variable "bucket_name" {
-  description = "Bucket for the event logs; empty = '<name>-events-<account id>-<region>'."
+  description = "Bucket for the event logs; empty = '<name>-events-<account id>-<region>' (at most 59 characters)."
   type        = string
   default     = ""
 
@@ -45,10 +48,14 @@ variable "events_prefix" {
     condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._/-]*[A-Za-z0-9]$", var.events_prefix)) && !strcontains(var.events_prefix, "//")
     error_message = "events_prefix must be a key prefix without leading/trailing slashes, e.g. 'temu-gen' or 'load-tests/ng'."
   }
+  validation {
+    condition     = !can(regex("^(artifacts|athena-results)(/|$)", var.events_prefix))
+    error_message = "events_prefix must not be under artifacts/ or athena-results/: those prefixes hold the runner's code and Athena's results."
+  }
 }
 
 variable "force_destroy" {
-  description = "Let 'terraform destroy' delete a bucket that still holds objects (all versions)."
+  description = "Let 'terraform destroy' delete buckets that still hold objects (all versions)."
   type        = bool
   default     = false
 }
@@ -76,130 +83,69 @@ variable "abort_incomplete_multipart_days" {
 }
 
 variable "access_log_bucket" {
-  description = "Existing bucket that receives S3 server access logs for the events bucket; empty = no access logging."
+  description = "Bucket for S3 server access logs of the events bucket; empty = create '<name>-logs-<account>-<region>'."
   type        = string
   default     = ""
-}
-
-variable "instance_type" {
-  description = "EC2 instance type; `python -m temu_gen size --format json` recommends one."
-  type        = string
-  default     = "c6i.2xlarge"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.instance_type))
-    error_message = "instance_type must look like c6i.2xlarge."
+    condition     = var.access_log_bucket == "" || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.access_log_bucket))
+    error_message = "access_log_bucket must be empty or a valid S3 bucket name."
   }
 }
 
-variable "architecture" {
-  description = "CPU architecture of the AMI: x86_64 or arm64 (must match instance_type, e.g. c7g = arm64)."
-  type        = string
-  default     = "x86_64"
+variable "access_log_days" {
+  description = "Days the created access-log bucket keeps logs."
+  type        = number
+  default     = 365
 
   validation {
-    condition     = contains(["x86_64", "arm64"], var.architecture)
-    error_message = "architecture must be x86_64 or arm64."
+    condition     = var.access_log_days >= 1
+    error_message = "access_log_days must be at least 1."
   }
 }
 
-variable "root_volume_gb" {
-  description = "Size of the encrypted gp3 root volume (holds the spool of chunks waiting for upload)."
+variable "log_retention_days" {
+  description = "Retention of the CloudWatch log groups (flow logs, generator logs); one of CloudWatch's allowed values."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch's values: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 (or 0 = forever)."
+  }
+}
+
+variable "athena_bytes_scanned_limit" {
+  description = "Most bytes one Athena query in the workgroup may scan (billed at about $5 per TB); Athena's minimum is 10 MB."
+  type        = number
+  default     = 10737418240
+
+  validation {
+    condition     = var.athena_bytes_scanned_limit >= 10485760
+    error_message = "athena_bytes_scanned_limit must be at least 10485760 (10 MB), Athena's minimum."
+  }
+}
+
+variable "athena_results_days" {
+  description = "Days Athena query results are kept under athena-results/."
   type        = number
   default     = 30
 
   validation {
-    condition     = var.root_volume_gb >= 8 && var.root_volume_gb <= 1024
-    error_message = "root_volume_gb must be between 8 and 1024."
+    condition     = var.athena_results_days >= 1
+    error_message = "athena_results_days must be at least 1."
   }
 }
 
-variable "ssh_cidr" {
-  description = "The one CIDR allowed to SSH in (e.g. your office /32). Never 0.0.0.0/0."
-  type        = string
-
-  validation {
-    condition     = can(cidrhost(var.ssh_cidr, 0)) && !contains(["0.0.0.0/0", "::/0"], var.ssh_cidr)
-    error_message = "ssh_cidr must be a valid, specific CIDR such as 203.0.113.7/32; 0.0.0.0/0 and ::/0 are refused."
-  }
-}
-
-variable "ssh_public_key" {
-  description = "OpenSSH public key for the key pair; empty = no key pair (use SSM Session Manager instead)."
+variable "notification_email" {
+  description = "E-mail address subscribed to the run-committed SNS topic (it must confirm); empty = no subscription."
   type        = string
   default     = ""
 
   validation {
-    condition     = var.ssh_public_key == "" || can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) ", var.ssh_public_key))
-    error_message = "ssh_public_key must be an OpenSSH public key (ssh-ed25519 ..., ssh-rsa ...), not a private key."
+    condition     = var.notification_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.notification_email))
+    error_message = "notification_email must be empty or an e-mail address."
   }
-}
-
-variable "enable_ssm" {
-  description = "Attach AmazonSSMManagedInstanceCore so Session Manager can replace SSH."
-  type        = bool
-  default     = true
-}
-
-variable "create_vpc" {
-  description = <<-EOT
-    true: a small dedicated VPC (one public subnet, flow logs, S3 gateway endpoint so uploads never cross the
-    internet gateway). false: the account's default VPC (fewer resources, but shared and without the endpoint).
-  EOT
-  type        = bool
-  default     = true
-}
-
-variable "availability_zone" {
-  description = "AZ of the dedicated subnet (e.g. af-south-1a); null lets AWS choose. Pick one that offers instance_type."
-  type        = string
-  default     = null
-}
-
-variable "vpc_cidr" {
-  description = "CIDR of the dedicated VPC (create_vpc = true)."
-  type        = string
-  default     = "10.42.0.0/24"
-
-  validation {
-    condition     = can(cidrhost(var.vpc_cidr, 0))
-    error_message = "vpc_cidr must be a valid CIDR."
-  }
-}
-
-variable "package_spec" {
-  description = "What pip installs on the instance: a PyPI requirement or a VCS URL of this project."
-  type        = string
-  default     = "temu-gen"
-}
-
-variable "generator_args" {
-  description = "Extra arguments for the generator (the output is always the bucket); e.g. '--events 21000000'."
-  type        = string
-  default     = "--events 2100000"
-
-  validation {
-    condition     = !can(regex("[;&|`$<>\\\\]", var.generator_args))
-    error_message = "generator_args must not contain shell metacharacters."
-  }
-}
-
-variable "schedule" {
-  description = "systemd OnCalendar expression to run on a timer (e.g. 'hourly'); empty = run once at boot."
-  type        = string
-  default     = ""
-}
-
-variable "cloudwatch_logs" {
-  description = "Ship the generator's journal to CloudWatch Logs (installs the CloudWatch agent)."
-  type        = bool
-  default     = false
-}
-
-variable "log_retention_days" {
-  description = "Retention of the CloudWatch log groups (flow logs, generator logs)."
-  type        = number
-  default     = 365
 }
 
 variable "tags" {

@@ -164,7 +164,9 @@ def _size_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=_positive, default=2_100_000, help="events in the run (default 2,100,000)")
     p.add_argument("--deadline", type=_duration, help="longest acceptable wall time (e.g. 10m)")
     p.add_argument("--budget", type=_money, help="most a run may cost, in USD")
-    p.add_argument("--region", default="af-south-1", help="pricing region (default af-south-1)")
+    p.add_argument("--region", default="eu-west-1", help="pricing region (default eu-west-1, Terraform's default)")
+    p.add_argument("--include-burstable", action="store_true", help="also rank burstable T types (left out by "
+                   "default: a CPU-bound run soon exhausts their CPU credits)")
     p.add_argument("--calibrate", action="store_true", help="measure this machine now (about 40 s)")
     p.add_argument("--from", dest="source", help="calibration JSON (from --save, or bench/results/*.json)")
     p.add_argument("--save", help="where to save the calibration (default ~/.cache/temu-gen/calibration.json)")
@@ -253,13 +255,16 @@ def _size_cmd(args: argparse.Namespace) -> int:
         target = Path(args.save) if args.save else default
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(dataclasses.asdict(cal), indent=1))
-    instances, smt, catalog = sizing.load_catalog(args.region)
+    instances, smt, catalog = sizing.load_catalog(args.region, include_burstable=args.include_burstable)
     ranked = sizing.rank(args.events, cal, instances, smt, args.deadline, args.budget)
     best = next((p for p in ranked if p.meets_constraints), None)
+    arch = next((i.arch for i in instances if best and i.name == best.instance), None)
     if args.format == "json":
+        # Terraform takes instance_type and derives the same architecture from it (AMI and wheelhouse)
         doc = {"events": args.events, "region": args.region, "deadline_s": args.deadline, "budget_usd": args.budget,
                "calibration": dataclasses.asdict(cal), "catalog": catalog,
-               "instance_type": best.instance if best else None,
+               "instance_type": best.instance if best else None, "architecture": arch,
+               "include_burstable": args.include_burstable,
                "recommended": dataclasses.asdict(best) if best else None,
                "predictions": [dataclasses.asdict(p) for p in ranked]}
         print(json.dumps(doc, indent=1, default=lambda x: None))
@@ -275,7 +280,10 @@ def _size_cmd(args: argparse.Namespace) -> int:
         print(f"{mark:2}{p.instance:14}{inst.vcpus:>5}{p.workers:>8}{p.seconds:>9.1f}s{p.events_per_s:>12,.0f}"
               f"{p.peak_memory_mib / 1024:>8.1f}GiB{p.cost_usd:>9.4f}  {p.bottleneck}")
     print("* recommended (cheapest that meets the deadline and budget); x does not meet them. "
-          "Terraform: -var instance_type=" + (best.instance if best else "<none fits>"))
+          "Terraform: -var instance_type=" + (f"{best.instance}  ({arch}; Terraform picks the AMI to match)" if best
+                                               else "<none fits>"))
+    if not args.include_burstable:
+        print("burstable T types left out (CPU credits run out on a CPU-bound run); --include-burstable ranks them")
     return 0 if best else 1
 
 

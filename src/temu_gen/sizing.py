@@ -11,7 +11,10 @@ machine, never assumed) and the instance catalog in ``config/instances.json``. T
 * workers are capped by memory: coordinator + uploader + workers x per-worker RSS must
   fit in 85% of the instance's memory;
 * wall time = measured start-up + events / min(compute, network); cost = price per hour x
-  wall time, billed per second with EC2's 60 s minimum.
+  wall time, billed per second with EC2's 60 s minimum;
+* burstable types (the T family) are left out unless asked for: the generator keeps every
+  core busy, so a T instance soon runs on CPU credits (or, unlimited, pays for surplus
+  credits), and the model's sustained per-core rate would not hold.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,6 +37,7 @@ from .errors import ConfigError
 
 _MEMORY_SHARE = 0.85
 _NETWORK_SHARE = 0.8
+_BURSTABLE = re.compile(r"^t[0-9]")  # EC2's burstable families: t2, t3, t3a, t4g
 
 
 @dataclass(frozen=True)
@@ -74,13 +79,19 @@ class Prediction:
     meets_constraints: bool = True
 
 
-def load_catalog(region: str) -> tuple[list[Instance], float, dict]:
+def is_burstable(instance_type: str) -> bool:
+    return bool(_BURSTABLE.match(instance_type))
+
+
+def load_catalog(region: str, include_burstable: bool = False) -> tuple[list[Instance], float, dict]:
+    """The catalog's instances priced for ``region``; burstable types only with ``include_burstable``."""
     doc = json.loads(resources.files("temu_gen").joinpath("config_data/instances.json").read_text("utf-8"))
     factors = doc["region_price_factor"]
     if region not in factors:
         raise ConfigError(f"region {region!r} has no prices in config/instances.json; use one of {', '.join(factors)}")
     instances = [Instance(name, v["vcpus"], v["memory_gib"], v["network_gbps"], v["arch"],
-                          round(v["usd_per_hour"] * factors[region], 4)) for name, v in doc["instances"].items()]
+                          round(v["usd_per_hour"] * factors[region], 4)) for name, v in doc["instances"].items()
+                 if include_burstable or not is_burstable(name)]
     return instances, doc["smt_core_fraction"], {"as_of": doc["as_of"], "source": doc["source"]}
 
 

@@ -1,0 +1,234 @@
+"""Bootstrap rehearsal: the user data Terraform renders, run offline against loopback S3.
+
+``scripts/build_artifacts.py`` builds the real artifacts (for this machine's CPU and Python);
+the runner-config module renders the user data with ``templatefile``, exactly as for EC2;
+the artifacts go to a moto server that enforces IAM, and the runner's credentials carry
+only the two policies Terraform gives the role (uploader + bootstrap, rendered from the same
+files). Then bash executes those user-data bytes in a sandbox folder (``TEMU_GEN_ROOT``) with
+the stand-ins of ``standins.py`` first on PATH.
+
+Proved here: the package is installed from the artifact only (no index, every hash
+checked), the kernels are compiled before the run, the unit is written and started, the run
+commits with ``_SUCCESS`` under the role's permissions, a restart of a committed run does
+nothing, an interrupted run resumes byte-identically, power-off is requested in ``once``
+mode, and a broken artifact leaves ``_bootstrap_failed`` and starts nothing.
+Not proved: Amazon Linux itself (dnf, its python3.11, systemd, cloud-init, real IMDS
+credentials), KMS, and the real S3 endpoint; ``infra/smoke.sh`` covers those on AWS.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+import standins
+from paths import ROOT
+from s3_servers import MotoServer
+from tfhelp import module_call, terraform_apply
+from uploader_policy import render_bootstrap_policy, render_uploader_policy
+
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
+ARCH = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machine())
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+PREFIX = "temu-gen"
+ARGS = "--events 20000 --chunk-size 10000"
+ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory):
+    """The real build step, for this machine's CPU and Python (the wheels must install here)."""
+    if sys.platform != "linux" or ARCH is None:
+        pytest.skip(f"the rehearsal installs manylinux wheels: needs Linux on x86_64 or aarch64, not "
+                    f"{sys.platform}/{platform.machine()}")
+    out = tmp_path_factory.mktemp("dist")
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_artifacts.py"), "--out", str(out), "--arch", ARCH,
+                        "--python-version", PYTHON], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def moto():
+    srv = MotoServer(no_auth_actions=3)  # the admin user, its policy and key; every later request is checked
+    iam = srv.client("iam")
+    iam.create_user(UserName="admin")
+    iam.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=json.dumps(ADMIN_POLICY))
+    key = iam.create_access_key(UserName="admin")["AccessKey"]
+    yield srv, {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+    srv.stop()
+
+
+class Rehearsal(NamedTuple):
+    returncode: int
+    output: str
+    root: Path
+    env: dict
+    bucket: str
+    admin: object  # boto3 S3 client with every permission
+    runner: object  # boto3 S3 client with the role's two policies
+
+    def calls(self, tool: str | None = None) -> list[dict]:
+        lines = Path(self.env["STANDIN_LOG"]).read_text().splitlines()
+        return [c for c in map(json.loads, lines) if tool is None or c["tool"] == tool]
+
+    def journal(self) -> str:
+        return Path(self.env["STANDIN_JOURNAL"]).read_text()
+
+    def keys(self, prefix: str = PREFIX) -> list[str]:
+        return sorted(o["Key"] for o in self.admin.list_objects_v2(Bucket=self.bucket, Prefix=prefix).get("Contents", []))
+
+    def read(self, key: str) -> bytes:
+        return self.admin.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def start_service(self) -> subprocess.CompletedProcess:
+        """What systemd does at the next boot of a Spot instance: start the enabled unit."""
+        return subprocess.run([self.env["PATH"].split(":")[0] + "/systemctl", "start", "temu-gen.service"],
+                              env=self.env, capture_output=True, text=True, timeout=600)
+
+
+def rehearse(tmp: Path, moto, dist: Path, bucket: str, tamper: str | None = None) -> Rehearsal:
+    srv, admin_creds = moto
+    admin = srv.client(**admin_creds)
+    admin.create_bucket(Bucket=bucket)
+    r, out = terraform_apply(tmp / "render", module_call(
+        dist, instance_type="rehearsal.large", supported_architectures=[ARCH], bucket=bucket, region="us-east-1",
+        events_prefix=PREFIX, generator_args=ARGS))
+    assert r.returncode == 0, r.stderr
+    rc = out["rc"]
+    for key, f in rc["artifacts"].items():
+        body = Path(f["source"]).read_bytes()
+        admin.put_object(Bucket=bucket, Key=key, Body=b"tampered" + body if tamper and tamper in key else body)
+    iam = srv.client("iam", **admin_creds)
+    user = f"runner-{bucket}"
+    iam.create_user(UserName=user)
+    for name, doc in (("uploader", render_uploader_policy(bucket, PREFIX, region="us-east-1")),
+                      ("bootstrap", render_bootstrap_policy(bucket))):
+        iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=json.dumps(doc))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    runner_creds = {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+
+    root = tmp / "root"
+    (root / "var/lib/cloud/data").mkdir(parents=True)
+    (root / "var/lib/cloud/data/instance-id").write_text("i-0rehearsal\n")
+    standins.install(tmp / "bin", rc["python_version"])
+    user_data = tmp / "user-data.sh"
+    user_data.write_text(rc["user_data"])
+    env = {"PATH": f"{tmp / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp / "home"), "LANG": "C.UTF-8",
+           "TEMU_GEN_ROOT": str(root), "STANDIN_LOG": str(tmp / "calls.jsonl"),
+           "STANDIN_JOURNAL": str(tmp / "journal.log"), "AWS_ENDPOINT_URL": srv.endpoint,
+           "AWS_ACCESS_KEY_ID": runner_creds["key"], "AWS_SECRET_ACCESS_KEY": runner_creds["secret"]}
+    (tmp / "journal.log").touch()
+    done = subprocess.run(["bash", str(user_data)], env=env, capture_output=True, text=True, timeout=900)
+    return Rehearsal(done.returncode, done.stdout + done.stderr, root, env, bucket, admin,
+                     srv.client(**runner_creds))
+
+
+@pytest.fixture(scope="module")
+def once(tmp_path_factory, moto, dist):
+    started = time.time()
+    r = rehearse(tmp_path_factory.mktemp("once"), moto, dist, "rehearsal-once")
+    assert r.returncode == 0, r.output + (r.root / "var/log/temu-gen-bootstrap.log").read_text()[-5000:]
+    return r, started
+
+
+def _run_dir(r: Rehearsal) -> str:
+    run_id = (r.root / "var/lib/temu-gen/run_id").read_text().strip()
+    return f"{PREFIX}/events/run_id={run_id}"
+
+
+def test_the_package_comes_only_from_the_artifact(once, dist):
+    r, _ = once
+    downloads = [c["args"] for c in r.calls("aws") if c["args"][:2] == ["s3", "cp"] and "--recursive" in c["args"]]
+    assert downloads == [["s3", "cp", "--only-show-errors", "--recursive", f"s3://{r.bucket}/artifacts/{ARCH}/",
+                          f"{r.root}/opt/temu-gen-artifacts/"]]
+    site = next((r.root / "opt/temu-gen/lib").glob("python*/site-packages"))
+    with zipfile.ZipFile(next(dist.glob("temu_gen-*.whl"))) as z:
+        record = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/RECORD"))).decode()
+    package_files = {line for line in record.splitlines() if line.startswith("temu_gen/")}
+    installed = (next(site.glob("temu_gen-*.dist-info")) / "RECORD").read_text().splitlines()
+    assert len(package_files) > 20 and package_files <= set(installed)  # same files, same SHA-256s as the wheel
+    log = (r.root / "var/log/temu-gen-bootstrap.log").read_text()
+    assert "requirements.txt: OK" in log and "Looking in indexes" not in log
+    assert [c["args"] for c in r.calls("dnf")] == [["install", "-y", f"python{PYTHON}", f"python{PYTHON}-pip"]]
+
+
+def test_kernels_are_compiled_before_the_timed_run(once):
+    r, _ = once
+    warm = r.calls("runuser")
+    assert len(warm) == 1 and warm[0]["args"][:3] == ["-u", "temu-gen", "--"]
+    assert "--run-id" in warm[0]["args"] and "warm-up" in warm[0]["args"]
+    run_started = next(c["t"] for c in r.calls("systemd") if c["args"] == ["run", "temu-gen.service"])
+    cache = list((r.root / "var/lib/temu-gen/numba-cache").rglob("*.nb[ic]"))
+    assert len(cache) > 10
+    assert max(p.stat().st_mtime for p in cache) < run_started  # the run loaded the cache, compiled nothing
+
+
+def test_the_unit_is_started_once_and_the_run_commits(once):
+    r, _ = once
+    assert [c["args"] for c in r.calls("systemctl")][:2] == [["daemon-reload"], ["start", "--no-block", "temu-gen.service"]]
+    assert [c for c in r.calls("systemd") if c["args"][0] == "run"] == \
+        [next(c for c in r.calls("systemd") if c["args"][0] == "run")]
+    run = _run_dir(r)
+    assert r.keys(f"{run}/") == [f"{run}/{n}" for n in ("_SUCCESS", "_manifest.json", "_run.json",
+                                                        "part-00000.parquet", "part-00001.parquet")]
+    manifest = json.loads(r.read(f"{run}/_manifest.json"))
+    assert manifest["events"] == 20000 and [f["rows"] for f in manifest["files"]] == [10000, 10000]
+    assert not any(k.endswith(("_bootstrap_failed", "_run_failed")) for k in r.keys())
+    assert "bootstrap complete on i-0rehearsal; starting temu-gen (once)" in r.journal()
+    assert f"run {run.rsplit('=', 1)[1]}: 20,000 events, 2 files" in r.journal()
+
+
+def test_once_mode_powers_off_after_the_run(once):
+    r, _ = once
+    calls = [c["args"] for c in r.calls("systemctl")]
+    assert calls[-2:] == [["is-system-running"], ["poweroff", "--no-block"]]
+    exited = next(c["t"] for c in r.calls("systemd") if c["args"][0] == "exited")
+    poweroff = next(c["t"] for c in r.calls("systemctl") if c["args"][0] == "poweroff")
+    assert poweroff > exited
+
+
+def test_a_restart_after_the_commit_runs_nothing_again(once):
+    r, _ = once
+    before = r.keys()
+    done = r.start_service()
+    assert done.returncode == 0, done.stderr
+    assert r.keys() == before
+    assert f"run {_run_dir(r).rsplit('=', 1)[1]} is already committed" in r.journal()
+    assert [c["args"] for c in r.calls("systemctl")][-1] == ["poweroff", "--no-block"]
+
+
+def test_an_interrupted_run_resumes_byte_identically(once):
+    r, _ = once
+    run = _run_dir(r)
+    committed = json.loads(r.read(f"{run}/_manifest.json"))
+    for name in ("_SUCCESS", "_manifest.json", "part-00001.parquet"):  # as a Spot stop mid-run leaves it
+        r.admin.delete_object(Bucket=r.bucket, Key=f"{run}/{name}")
+    done = r.start_service()
+    assert done.returncode == 0, done.stderr
+    resumed = json.loads(r.read(f"{run}/_manifest.json"))
+    assert resumed["resumed_files"] == 1 and f"{run}/_SUCCESS" in r.keys(f"{run}/")
+    assert [f["sha256"] for f in resumed["files"]] == [f["sha256"] for f in committed["files"]]
+    assert f"run {run.rsplit('=', 1)[1]}: 20,000 events, 2 files, 1 kept from the failed run" in r.journal()
+
+
+def test_a_broken_artifact_leaves_a_marker_and_starts_nothing(tmp_path, moto, dist):
+    r = rehearse(tmp_path, moto, dist, "rehearsal-broken", tamper="numba-")
+    assert r.returncode != 0
+    marker = r.read(f"{PREFIX}/_bootstrap_failed").decode()
+    assert marker.startswith("instance i-0rehearsal: bootstrap failed (exit 1); last lines of")
+    assert "DO NOT MATCH THE HASHES" in marker and "numba" in marker
+    assert "bootstrap failed (exit 1); temu-gen.service not installed" in r.journal()
+    assert not (r.root / "etc/systemd/system").exists() and not (r.root / "usr/local/bin/temu-gen-run").exists()
+    assert [c["args"] for c in r.calls("systemctl")] == [["poweroff", "--no-block"]]
+    assert r.calls("runuser") == [] and r.keys(f"{PREFIX}/events/") == []
+    assert not list((r.root / "opt/temu-gen/lib").glob("python*/site-packages/temu_gen"))

@@ -1,0 +1,45 @@
+"""The Glue table's columns are the data contract's: rendered by temu_gen.catalog, checked against written files."""
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from temu_gen import catalog
+from temu_gen.encode import EVENT_SCHEMA
+from tfhelp import TF
+
+GENERATED = TF / "generated" / "events_columns.json"
+
+
+def test_terraform_columns_are_the_rendered_contract():
+    # On failure: python -m temu_gen.catalog > infra/terraform/generated/events_columns.json
+    assert GENERATED.read_text() == catalog.render()
+    assert "generated/events_columns.json" in (TF / "catalog.tf").read_text()
+
+
+def test_hive_types_are_what_athena_reads_the_parquet_as():
+    cols = {c["name"]: c["type"] for c in catalog.glue_columns()}
+    assert list(cols) == EVENT_SCHEMA.names
+    assert (cols["event_id"], cols["event_ts"], cols["event_type"], cols["user_id"], cols["city"]) == \
+        ("string", "timestamp", "string", "bigint", "string")
+    assert (cols["unit_price_ngn"], cols["quantity"], cols["attempt_number"]) == ("decimal(18,2)", "smallint", "tinyint")
+    assert catalog.hive_type(pa.dictionary(pa.int16(), pa.string())) == "string"
+    with pytest.raises(ValueError, match="no Hive type for Arrow type"):
+        catalog.hive_type(pa.list_(pa.int8()))
+
+
+def test_comments_fit_glue_and_come_from_the_contract():
+    cols = catalog.glue_columns()
+    assert all(0 < len(c["comment"]) <= 255 for c in cols)
+    long = next(c for c in cols if c["name"] == "session_id")
+    assert long["comment"].endswith("...") and long["comment"].startswith("The app or web session.")
+
+
+def test_columns_match_the_files_a_run_writes(smoke_run):
+    _, run_dir, _ = smoke_run
+    schema = pq.read_schema(next(run_dir.glob("part-*.parquet")))
+    written = [{"name": f.name, "type": catalog.hive_type(f.type)} for f in schema]
+    assert written == [{"name": c["name"], "type": c["type"]} for c in json.loads(GENERATED.read_text())["columns"]]
