@@ -33,6 +33,7 @@ import standins
 from paths import ROOT
 from s3_servers import MotoServer
 from tfhelp import module_call, terraform_apply
+from temu_gen.sinks.base import PartRecord
 from uploader_policy import render_bootstrap_policy, render_uploader_policy
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
@@ -213,6 +214,12 @@ def test_an_interrupted_run_resumes_byte_identically(once):
     committed = json.loads(r.read(f"{run}/_manifest.json"))
     for name in ("_SUCCESS", "_manifest.json", "part-00001.parquet"):  # as a Spot stop mid-run leaves it
         r.admin.delete_object(Bucket=r.bucket, Key=f"{run}/{name}")
+    # ... with the record the uploader keeps for a part it finished (a commit removes them)
+    first = committed["files"][0]
+    head = r.admin.head_object(Bucket=r.bucket, Key=f"{run}/{first['name']}", ChecksumMode="ENABLED")
+    record = PartRecord(first["chunk"], first["name"], first["rows"], first["bytes"], first["sha256"], head["ETag"],
+                        head.get("ChecksumSHA256", ""), first.get("upload_parts", 1))
+    r.admin.put_object(Bucket=r.bucket, Key=f"{run}/_parts/{first['name']}.json", Body=json.dumps(record.to_json()))
     done = r.start_service()
     assert done.returncode == 0, done.stderr
     resumed = json.loads(r.read(f"{run}/_manifest.json"))
