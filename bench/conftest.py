@@ -14,7 +14,6 @@ import psutil
 import pytest
 
 from temu_gen import config, generate, pool
-from temu_gen.plan import plan_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 500_000
@@ -47,13 +46,30 @@ def ctx(cfg):
 
 
 @pytest.fixture(scope="session")
-def spec(rows):
-    return plan_chunks(rows * 4, rows, 42)[1]
+def users(ctx, rows):
+    """Users whose lives hold about ``rows`` events (measured on a pilot of 2,048)."""
+    pilot = generate.simulate_shard(0, 2048, ctx)
+    return max(16, int(rows * 2048 / pilot.wide.shape[1]))
 
 
 @pytest.fixture(scope="session")
-def chunk(spec, ctx):
-    return generate.generate_chunk(spec, ctx)
+def part(ctx, cfg, users, rows, tmp_path_factory):
+    """A spool of four shards and the plan of its first part of ``rows`` rows (the reduce stage's input)."""
+    from temu_gen import merge, spool
+
+    folder = tmp_path_factory.mktemp("spool")
+    buckets = spool.hist_buckets(cfg.period.days)
+    summaries = [spool.write_shard(folder, k, generate.simulate_shard(k * users, (k + 1) * users, ctx),
+                                   ctx.params.time.start_us, buckets) for k in range(4)]
+    merge.number_orders(folder, [s.orders for s in summaries])
+    return folder, merge.plan_parts(folder, summaries, rows * 2, rows)[1]
+
+
+@pytest.fixture(scope="session")
+def merged(part):
+    from temu_gen.merge import merge_part
+
+    return merge_part(*part)
 
 
 def run_process(args: list[str], env: dict | None = None, interval: float = 0.02) -> dict:

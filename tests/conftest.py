@@ -40,9 +40,9 @@ def smoke_run(smoke_cfg, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mid_run(default_cfg, tmp_path_factory):
-    """A mid-size run of the default config: 400k rows in 4 chunks."""
+    """A mid-size run of the default config: 1M events (about 15k users through the launch) in 4 parts."""
     root = tmp_path_factory.mktemp("mid")
-    cfg = default_cfg.with_run(events=400_000, chunk_size=100_000)
+    cfg = default_cfg.with_run(events=1_000_000, chunk_size=250_000)
     summary = run(cfg, LocalDirSink(root), seed=5, run_id="mid", workers=2, progress=False)
     run_dir = root / "events" / "run_id=mid"
     return summary, run_dir, read_run(run_dir)

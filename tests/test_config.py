@@ -9,7 +9,9 @@ from temu_gen.errors import ConfigError
 
 def test_default_config_is_complete_and_frozen(default_cfg):
     assert default_cfg.run.events == 2_100_000 and default_cfg.run.chunk_size == 500_000
-    assert len(default_cfg.states) == 37 and "FCT" in {s.name for s in default_cfg.states}
+    states = default_cfg.geography.states
+    assert len(states) == 37 and "FCT" in {s.name for s in states} and {s.region for s in states} == {
+        r.name for r in default_cfg.geography.regions}
     with pytest.raises(Exception):
         default_cfg.run = None
 
@@ -27,11 +29,12 @@ def _write(tmp_path, doc):
 
 
 def test_partial_file_overrides_only_what_it_names(tmp_path, default_cfg):
-    cfg = config.load(_write(tmp_path, {"funnel": {"p_login": 0.5}, "geography": {"states": {"Lagos": {"weight": 0.5}}}}))
-    assert cfg.funnel["p_login"] == 0.5
-    assert cfg.funnel["p_search"] == default_cfg.funnel["p_search"]
-    lagos = next(s for s in cfg.states if s.name == "Lagos")
-    assert lagos.weight == 0.5 and lagos.cities == next(s for s in default_cfg.states if s.name == "Lagos").cities
+    cfg = config.load(_write(tmp_path, {"funnel": {"p_wishlist": 0.5}, "geography": {"states": {"Lagos": {"weight": 0.5}}}}))
+    assert cfg.funnel.p_wishlist == 0.5
+    assert cfg.funnel.p_search == default_cfg.funnel.p_search
+    lagos = next(s for s in cfg.geography.states if s.name == "Lagos")
+    before = next(s for s in default_cfg.geography.states if s.name == "Lagos")
+    assert lagos.weight == 0.5 and lagos.cities == before.cities and lagos.urban_share == before.urban_share
     assert cfg.config_hash != default_cfg.config_hash
 
 
@@ -46,7 +49,13 @@ def test_partial_file_overrides_only_what_it_names(tmp_path, default_cfg):
     ({"time": {"calendar": [{"name": "x", "start": "2024-12-02", "end": "2024-12-01", "session_multiplier": 1,
                              "order_multiplier": 1}]}}, "$.time.calendar[0].end"),
     ({"period": {"start": "2024-02-30"}}, "$.period.start"),
-    ({"funnel": {"mean_gap_seconds": {"checkout_clicked": 3}}}, "not an event type"),
+    ({"funnel": {"think_time_median_seconds": {"checkout_clicked": 3}}}, "not an event type"),
+    ({"payments": {"methods": {"pay_on_delivery": {"wieght": 0.3}}}},
+     "unknown key 'wieght' in payments.methods.pay_on_delivery (value 0.3); did you mean 'weight'?"),
+    ({"geography": {"states": {"Lagos": {"region": "middle_earth"}}}}, "not a region of $.geography.regions"),
+    ({"time": {"calendar": [{"name": "x", "start": "2024-12-01", "end": "2024-12-02", "session_multiplier": 1,
+                             "order_multiplier": 1, "states": ["Atlantis"]}]}}, "not a state"),
+    ({"devices": {"networks": {"rural": {"4G": 1, "6G": 1}}}}, "same networks in the same order"),
 ])
 def test_bad_values_name_the_path(tmp_path, doc, needle):
     with pytest.raises(ConfigError) as e:

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from temu_gen.encode import EVENT_SCHEMA
+from temu_gen.encode.schema import EVENT_SCHEMA
 from temu_gen.model import FIELDS
 
 

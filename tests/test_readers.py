@@ -16,7 +16,8 @@ def test_pandas_reads_the_right_types(smoke_run):
     assert len(df) == sum(t.num_rows for t in tables)
     assert str(df["event_ts"].dtype) == "datetime64[us, UTC]" and str(df["ingest_ts"].dtype) == "datetime64[us, UTC]"
     assert isinstance(df["event_type"].dtype, pd.CategoricalDtype)  # dictionary columns come back as categoricals
-    assert str(df["user_id"].dtype) == "int64"
+    ids = pd.read_parquet(run_dir, columns=["user_id"], dtype_backend="numpy_nullable")["user_id"]
+    assert str(ids.dtype) == "Int64" and 0 < ids.isna().sum() < len(ids)  # anonymous browsing before sign-in
     price = df["unit_price_ngn"].dropna().iloc[0]
     assert type(price).__name__ == "Decimal" and price.as_tuple().exponent == -2
 

@@ -36,17 +36,17 @@ def foreign(smoke_cfg, tmp_path_factory):
 
 def fail_after_three_parts(cfg, root, monkeypatch, run_id="smoke", seed=11):
     """Run until chunk 3 fails: parts 0, 1 and 2 are delivered and journalled, nothing is committed."""
-    real = pool.generate_chunk
+    real = pool.merge_part
 
-    def dies_at_three(spec, ctx):
-        if spec.index == 3:
+    def dies_at_three(folder, part):
+        if part.index == 3:
             raise MemoryError("simulated")
-        return real(spec, ctx)
+        return real(folder, part)
 
-    monkeypatch.setattr(pool, "generate_chunk", dies_at_three)
+    monkeypatch.setattr(pool, "merge_part", dies_at_three)
     with pytest.raises(RunFailed, match="chunks delivered: 0, 1, 2 of 4"):
         run(cfg, LocalDirSink(root), seed=seed, run_id=run_id, workers=1, progress=False)
-    monkeypatch.setattr(pool, "generate_chunk", real)
+    monkeypatch.setattr(pool, "merge_part", real)
     return root / "events" / f"run_id={run_id}"
 
 

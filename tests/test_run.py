@@ -55,14 +55,14 @@ def test_committed_run_is_not_overwritten_by_accident(smoke_cfg, tmp_path):
 
 
 def test_failed_run_is_never_committed(smoke_cfg, tmp_path, monkeypatch):
-    real = pool.generate_chunk
+    real = pool.merge_part
 
-    def flaky(spec, ctx):
-        if spec.index == 2:
+    def flaky(folder, part):
+        if part.index == 2:
             raise OSError(28, "No space left on device")
-        return real(spec, ctx)
+        return real(folder, part)
 
-    monkeypatch.setattr(pool, "generate_chunk", flaky)
+    monkeypatch.setattr(pool, "merge_part", flaky)
     with pytest.raises(RunFailed) as e:
         run(smoke_cfg, LocalDirSink(tmp_path), seed=1, run_id="bad", workers=1, progress=False)
     msg = str(e.value)
@@ -70,7 +70,7 @@ def test_failed_run_is_never_committed(smoke_cfg, tmp_path, monkeypatch):
     run_dir = tmp_path / "events/run_id=bad"
     assert not (run_dir / "_SUCCESS").exists() and not (run_dir / "_manifest.json").exists()
     # a retry under the same id starts clean and commits
-    monkeypatch.setattr(pool, "generate_chunk", real)
+    monkeypatch.setattr(pool, "merge_part", real)
     run(smoke_cfg, LocalDirSink(tmp_path), seed=1, run_id="bad", workers=1, progress=False)
     assert (run_dir / "_SUCCESS").exists()
 
@@ -88,17 +88,17 @@ def test_run_ids_sort_by_time_and_are_checked():
 def test_resume_of_a_local_run_is_byte_identical(smoke_cfg, smoke_run, tmp_path, monkeypatch):
     from temu_gen.run import resume
 
-    real = pool.generate_chunk
+    real = pool.merge_part
 
-    def dies_at_two(spec, ctx):
-        if spec.index == 2:
+    def dies_at_two(folder, part):
+        if part.index == 2:
             raise MemoryError("simulated")
-        return real(spec, ctx)
+        return real(folder, part)
 
-    monkeypatch.setattr(pool, "generate_chunk", dies_at_two)
+    monkeypatch.setattr(pool, "merge_part", dies_at_two)
     with pytest.raises(RunFailed, match="--resume smoke"):
         run(smoke_cfg, LocalDirSink(tmp_path), seed=11, run_id="smoke", workers=1, progress=False)
-    monkeypatch.setattr(pool, "generate_chunk", real)
+    monkeypatch.setattr(pool, "merge_part", real)
     summary = resume(LocalDirSink(tmp_path), "smoke", workers=1, progress=False)
     assert summary.resumed_files == 2 and summary.events == 20_000
     assert _files(tmp_path / "events" / "run_id=smoke") == _files(smoke_run[1])

@@ -13,7 +13,7 @@ import json
 
 import pyarrow as pa
 
-from .encode import EVENT_SCHEMA
+from .encode.schema import EVENT_SCHEMA
 from .model import FIELDS
 
 _COMMENT_MAX = 255  # Glue's limit on a column comment

@@ -117,6 +117,8 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-memory", type=_size, help="RSS budget of the process tree (e.g. 6GiB); near it, no new "
                    "chunks start until uploads free memory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--spool-dir", type=_nonempty, help="local scratch folder: simulated shards before they are merged "
+                   "into parts, and parts waiting for upload (default ~/.cache/temu-gen/spool)")
     s3 = p.add_argument_group("S3 output (--output s3://BUCKET/PREFIX; credentials from the standard AWS chain)")
     s3.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL") or None,
                     help="S3-compatible endpoint (default: AWS, or $AWS_ENDPOINT_URL)")
@@ -125,8 +127,6 @@ def _run_parser() -> argparse.ArgumentParser:
     s3.add_argument("--sse-kms-key-id", help="KMS key for --sse aws:kms (default: the AWS managed key)")
     s3.add_argument("--part-size", type=_size, default=16 * 2**20, help="multipart part size (default 16MiB, min 5MiB)")
     s3.add_argument("--upload-concurrency", type=_positive, default=8, help="parts uploaded in parallel (default 8)")
-    s3.add_argument("--spool-dir", type=_nonempty,
-                    help="local folder for chunks waiting for upload (default ~/.cache/temu-gen/spool)")
     s3.add_argument("--s3-connect-timeout", type=_seconds, default=5.0, help="seconds to connect (default 5)")
     s3.add_argument("--s3-read-timeout", type=_seconds, default=10.0,
                     help="seconds to wait for any byte of an answer (default 10)")
@@ -298,7 +298,7 @@ def _sink(args: argparse.Namespace):
                          concurrency=args.upload_concurrency, connect_timeout_s=args.s3_connect_timeout,
                          read_timeout_s=args.s3_read_timeout, deadline_s=args.s3_deadline)
         return S3Sink(args.output, opts, spool_dir=args.spool_dir)
-    return LocalDirSink(args.output)
+    return LocalDirSink(args.output, spool_dir=args.spool_dir)
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:

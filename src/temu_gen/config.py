@@ -23,9 +23,10 @@ from typing import Any
 import jsonschema
 
 from .errors import ConfigError
+from .sections import (TIERS, Acquisition, Catalog, Devices, Engagement, Fulfilment, Funnel, Geography, Identity,
+                       Lateness, Payments, Period, Population, RunSettings, Search, TimeCurves, scalars)
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
-TIERS = ("lagos_ogun", "major_hub", "other", "rural")
 MAX_CHUNK_SIZE = 10_000_000
 MAX_EVENTS = 100_000_000_000
 """Event ids, part names (five digits) and planning all honour this many events."""
@@ -34,98 +35,26 @@ MAX_PARTS = 99_999  # part names carry five digits
 
 
 @dataclass(frozen=True, slots=True)
-class Weights:
-    """Named categories with non-negative weights, in file order."""
-
-    names: tuple[str, ...]
-    values: tuple[float, ...]
-
-    @classmethod
-    def parse(cls, doc: dict[str, Any]) -> Weights:
-        items = [(k, float(v)) for k, v in doc.items() if not k.startswith("_")]
-        return cls(tuple(k for k, _ in items), tuple(v for _, v in items))
-
-
-@dataclass(frozen=True, slots=True)
-class RunSettings:
-    """Run-level knobs; the CLI overrides these."""
-
-    events: int
-    chunk_size: int
-    compression: str
-    compression_level: int | None
-    row_group_size: int
-    late_ingest_share: float
-    """Share of client events that reach the platform hours late (offline phones)."""
-
-
-@dataclass(frozen=True, slots=True)
-class State:
-    name: str
-    weight: float
-    delivery_tier: str
-    cities: Weights
-
-
-@dataclass(frozen=True, slots=True)
-class Category:
-    name: str
-    weight: float
-    median_price_ngn: float
-    p90_price_ngn: float
-    search_terms: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentMethod:
-    name: str
-    weight: float
-    first_attempt_failure: float
-    providers: Weights
-    failure_reasons: Weights
-
-
-@dataclass(frozen=True, slots=True)
-class Tier:
-    name: str
-    transit_days_min: float
-    transit_days_max: float
-    first_attempt_failure: float
-
-
-@dataclass(frozen=True, slots=True)
-class CalendarRule:
-    name: str
-    start: dt.date
-    end: dt.date
-    session_multiplier: float
-    order_multiplier: float
-
-
-@dataclass(frozen=True, slots=True)
 class RunConfig:
-    """Everything a run needs, parsed once. ``sections`` keeps the validated document
-    for the scalar knobs of each section (funnel, payments, fulfilment, population)."""
+    """Everything a run needs, parsed once into typed sections."""
 
     run: RunSettings
-    period_start: dt.date
-    period_days: int
-    utc_offset_hours: float
-    states: tuple[State, ...]
-    categories: tuple[Category, ...]
-    methods: tuple[PaymentMethod, ...]
-    tiers: tuple[Tier, ...]
-    calendar: tuple[CalendarRule, ...]
-    hourly_weights: tuple[float, ...]
-    day_of_week_multipliers: tuple[float, ...]
-    devices: dict
-    funnel: dict
-    payments: dict
-    fulfilment: dict
-    population: dict
-    min_price_ngn: float
+    period: Period
+    population: Population
+    acquisition: Acquisition
+    engagement: Engagement
+    identity: Identity
+    geography: Geography
+    devices: Devices
+    funnel: Funnel
+    catalog: Catalog
+    search: Search
+    payments: Payments
+    time: TimeCurves
+    fulfilment: Fulfilment
+    lateness: Lateness
     document: dict
-    """The merged, validated document (recorded in each run's manifest for replay)."""
+    """The merged, validated document (recorded in each run's plan and manifest for replay)."""
     config_hash: str
     """sha256 of the merged, canonical document: two runs with equal hashes share rules."""
 
@@ -210,38 +139,41 @@ def parse(doc: dict, source: str = "config") -> RunConfig:
     if errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(f"{source}: {describe_schema_error(errors[0])}{more}")
-    r = doc["run"]
-    run = RunSettings(r["events"], r["chunk_size"], r["compression"], r["compression_level"],
-                      r["row_group_size"], r["late_ingest_share"])
+    run = scalars(RunSettings, doc["run"])
     _check_run(run)
+    p = doc["period"]
     cfg = RunConfig(
         run=run,
-        period_start=_date(doc["period"]["start"], "$.period.start"),
-        period_days=doc["period"]["days"],
-        utc_offset_hours=doc["period"]["utc_offset_hours"],
-        states=tuple(State(n, s["weight"], s["delivery_tier"], Weights.parse(s["cities"]))
-                     for n, s in _entries(doc["geography"]["states"])),
-        categories=tuple(Category(n, c["weight"], c["median_price_ngn"], c["p90_price_ngn"], tuple(c["search_terms"]))
-                         for n, c in _entries(doc["catalog"]["categories"])),
-        methods=tuple(PaymentMethod(n, m["weight"], m["first_attempt_failure"], Weights.parse(m["providers"]),
-                                    Weights.parse(m["failure_reasons"]))
-                      for n, m in _entries(doc["payments"]["methods"])),
-        tiers=tuple(Tier(n, **{k: v for k, v in doc["fulfilment"]["tiers"][n].items() if not k.startswith("_")})
-                    for n in TIERS),
-        calendar=tuple(CalendarRule(c["name"], _date(c["start"], f"$.time.calendar[{i}].start"),
-                                    _date(c["end"], f"$.time.calendar[{i}].end"),
-                                    c["session_multiplier"], c["order_multiplier"])
-                       for i, c in enumerate(doc["time"]["calendar"])),
-        hourly_weights=tuple(doc["time"]["hourly_weights_wat"]),
-        day_of_week_multipliers=tuple(doc["time"]["day_of_week_multipliers"]),
-        devices=doc["devices"], funnel=doc["funnel"], payments=doc["payments"],
-        fulfilment=doc["fulfilment"], population=doc["population"],
-        min_price_ngn=doc["catalog"]["min_price_ngn"],
+        period=Period(_date(p["start"], "$.period.start"), p["days"], p["utc_offset_hours"]),
+        population=scalars(Population, doc["population"]),
+        acquisition=scalars(Acquisition, doc["acquisition"]),
+        engagement=scalars(Engagement, doc["engagement"]),
+        identity=scalars(Identity, doc["identity"]),
+        geography=Geography.parse(doc["geography"]),
+        devices=_section(Devices.parse, doc, "devices"),
+        funnel=Funnel.parse(doc["funnel"]),
+        catalog=Catalog.parse(doc["catalog"]),
+        search=scalars(Search, doc["search"], modifiers=tuple(doc["search"]["modifiers"])),
+        payments=Payments.parse(doc["payments"]),
+        time=_section(TimeCurves.parse, doc, "time"),
+        fulfilment=_section(Fulfilment.parse, doc, "fulfilment"),
+        lateness=Lateness.parse(doc["lateness"]),
         document=doc,
         config_hash=_hash(doc),
     )
-    _check_semantics(cfg, doc)
+    from .checks import check_semantics
+
+    check_semantics(cfg)
     return cfg
+
+
+def _section(parse, doc: dict, key: str):
+    """Parse a section whose dates the schema only checks by shape: a 30 February is a one-line error."""
+    try:
+        return parse(doc[key])
+    except ValueError as e:
+        raise ConfigError(f"config: $.{key} holds a date that does not exist ({e}); use real YYYY-MM-DD dates") \
+            from None
 
 
 def _check_finite(value: Any, path: str, source: str, depth: int = 0) -> None:
@@ -293,49 +225,6 @@ def describe_schema_error(e: jsonschema.ValidationError) -> str:
                 f"known keys: {', '.join(allowed)}" if allowed else "keys here are names with a number")
             return f"unknown key {key!r} in {where} (value {_short(e.instance[key])}); {hint}"
     return f"{e.json_path} = {_short(e.instance)}: {e.message}"
-
-
-def _check_semantics(cfg: RunConfig, doc: dict) -> None:
-    """Rules JSON Schema cannot say: ranges ordered, weights not all zero, names known."""
-    from .kernels.codes import EVENT_TYPES
-
-    def need(ok: bool, path: str, value: Any, expected: str) -> None:
-        if not ok:
-            raise ConfigError(f"config: {path} = {_short(value)}: {expected}")
-
-    need(sum(s.weight for s in cfg.states) > 0, "$.geography.states", "all weights 0", "at least one state needs a positive weight")
-    for s in cfg.states:
-        need(sum(s.cities.values) > 0, f"$.geography.states['{s.name}'].cities", dict(zip(s.cities.names, s.cities.values)),
-             "at least one city needs a positive weight")
-    need(sum(c.weight for c in cfg.categories) > 0, "$.catalog.categories", "all weights 0", "at least one category needs a positive weight")
-    for c in cfg.categories:
-        need(c.p90_price_ngn > c.median_price_ngn, f"$.catalog.categories['{c.name}'].p90_price_ngn", c.p90_price_ngn,
-             f"must exceed median_price_ngn ({c.median_price_ngn})")
-    need(sum(m.weight for m in cfg.methods) > 0, "$.payments.methods", "all weights 0", "at least one payment method needs a positive weight")
-    for m in cfg.methods:
-        need(sum(m.providers.values) > 0, f"$.payments.methods['{m.name}'].providers", "all weights 0", "give at least one provider a positive weight")
-        need(m.first_attempt_failure == 0 or sum(m.failure_reasons.values) > 0, f"$.payments.methods['{m.name}'].failure_reasons",
-             "{}", "a method that can fail needs at least one failure reason")
-    pod = [m for m in cfg.methods if m.name == "pay_on_delivery"]
-    need(not pod or pod[0].first_attempt_failure == 0, "$.payments.methods['pay_on_delivery'].first_attempt_failure",
-         pod[0].first_attempt_failure if pod else 0, "must be 0: pay-on-delivery is collected at the door")
-    need(any(m.weight > 0 for m in cfg.methods if m.name != "pay_on_delivery"), "$.payments.methods", "only pay_on_delivery",
-         "at least one prepaid method needs a positive weight (retries switch between prepaid methods)")
-    pairs = [("$.funnel", cfg.funnel, "coupon_pct"), ("$.payments", cfg.payments, "unpaid_cancel_hours"),
-             ("$.fulfilment", cfg.fulfilment, "dispatch_days"), ("$.fulfilment", cfg.fulfilment, "refund_days")]
-    pairs += [(f"$.fulfilment.tiers.{t}", doc["fulfilment"]["tiers"][t], "transit_days") for t in TIERS]
-    for prefix, sec, stem in pairs:
-        lo, hi = sec[f"{stem}_min"], sec[f"{stem}_max"]
-        need(lo <= hi, f"{prefix}.{stem}_max", hi, f"must be >= {stem}_min ({lo})")
-    unknown = sorted(set(cfg.funnel["mean_gap_seconds"]) - set(EVENT_TYPES))
-    need(not unknown, f"$.funnel.mean_gap_seconds.{unknown[0] if unknown else ''}", unknown, f"not an event type; use one of {', '.join(EVENT_TYPES)}")
-    need(sum(cfg.hourly_weights) > 0, "$.time.hourly_weights_wat", "all 0", "at least one hour needs a positive weight")
-    for i, c in enumerate(cfg.calendar):
-        need(c.start <= c.end, f"$.time.calendar[{i}].end", str(c.end), f"must not be before start ({c.start})")
-
-
-def _entries(section: dict) -> list[tuple[str, dict]]:
-    return [(k, v) for k, v in section.items() if not k.startswith("_")]
 
 
 def _date(text: str, path: str) -> dt.date:

@@ -8,6 +8,7 @@ them.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -21,17 +22,15 @@ def temp_path(folder: Path, name: str) -> Path:
     return folder / f".{name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}"
 
 
-def write_new(path: Path, data: bytes | memoryview, fsync: bool = True) -> None:
-    """Create ``path`` (which must not exist, and is never followed if it is a link) holding ``data``.
+@contextlib.contextmanager
+def new_file(path: Path, fsync: bool = True):
+    """A file descriptor for ``path``, which must not exist and is never followed if it is a link.
 
-    If the data cannot be written (a full disk), the half-written file is removed: a lock
-    or a marker is either complete or absent.
+    On leaving the block the file is fsynced (with ``fsync``) and closed; if the block fails, it is removed.
     """
     fd = os.open(path, _FLAGS, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        yield fd
         if fsync:
             os.fsync(fd)
     except BaseException:
@@ -39,6 +38,19 @@ def write_new(path: Path, data: bytes | memoryview, fsync: bool = True) -> None:
         remove(path)
         raise
     os.close(fd)
+
+
+def write_all(fd: int, data) -> None:
+    """Write every byte (os.write, so a full disk raises ENOSPC)."""
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_new(path: Path, data: bytes | memoryview, fsync: bool = True) -> None:
+    """Create ``path`` (which must not exist, and is never followed if it is a link) holding ``data``."""
+    with new_file(path, fsync) as fd:
+        write_all(fd, data)
 
 
 def fsync_dir(folder: Path) -> None:

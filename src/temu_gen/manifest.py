@@ -6,14 +6,15 @@ holds everything ``--resume`` needs to regenerate any chunk byte for byte.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 
 from . import __version__
 from .config import RunConfig, parse
-from .encode import EVENT_SCHEMA
+from .encode.schema import EVENT_SCHEMA
 from .errors import OutputError
-from .pool import parquet_options
+from .encode.parquet import event_parquet_options
 from .sinks.base import PartRecord
 
 
@@ -35,6 +36,12 @@ class RunSummary:
     workers: int
     resumed_files: int = 0
     upload_seconds: float = 0.0
+    map_seconds: float = 0.0
+    """Simulating the population into the spool (the pilot included)."""
+    reduce_seconds: float = 0.0
+    """Merging the spool into parts, encoding, writing and delivering them."""
+    users: int = 0
+    """Users simulated (the population sized for the run)."""
 
     @property
     def events_per_s(self) -> float:
@@ -43,9 +50,10 @@ class RunSummary:
     def line(self) -> str:
         kept = f", {self.resumed_files} kept from the failed run" if self.resumed_files else ""
         spool = f", peak spool {self.peak_spool_bytes / 2**20:.0f} MiB" if self.location.startswith("s3://") else ""
+        stages = f" (simulate {self.map_seconds:.2f} s, write {self.reduce_seconds:.2f} s)" if self.map_seconds else ""
         return (f"run {self.run_id}: {self.events:,} events, {self.files} files{kept}, {self.bytes / 1e6:.1f} MB, "
-                f"{self.seconds:.2f} s, {self.events_per_s:,.0f} events/s, peak RSS {self.peak_rss_bytes / 2**20:.0f} MiB"
-                f"{spool} -> {self.location}")
+                f"{self.seconds:.2f} s{stages}, {self.events_per_s:,.0f} events/s, peak RSS "
+                f"{self.peak_rss_bytes / 2**20:.0f} MiB{spool} -> {self.location}")
 
 
 def dumps(doc: dict) -> bytes:
@@ -80,18 +88,28 @@ def read_plan_document(doc: object, run_id: str, where: str) -> tuple[RunConfig,
     return cfg, seed
 
 
+def _iso(us: int) -> str:
+    """A µs timestamp as ISO 8601 UTC (the arrival window of a file)."""
+    return (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=us)).isoformat()
+
+
 def manifest_bytes(cfg: RunConfig, summary: RunSummary, records: list[PartRecord]) -> bytes:
     """The run's manifest: what it is, how to replay it, and every file with its digest."""
-    opts = parquet_options(cfg)
+    r = cfg.run
+    opts = event_parquet_options(r.compression, r.compression_level, r.row_group_size)
     return dumps({
         "run_id": summary.run_id, "seed": summary.seed, "temu_gen_version": __version__,
         "config_sha256": cfg.config_hash, "events": summary.events, "chunk_size": cfg.run.chunk_size,
         "sessions": summary.sessions, "orders": summary.orders, "workers": summary.workers,
         "peak_rss_bytes": summary.peak_rss_bytes, "peak_spool_bytes": summary.peak_spool_bytes,
-        "resumed_files": summary.resumed_files,
+        "resumed_files": summary.resumed_files, "users_simulated": summary.users,
+        "stage_seconds": {"simulate": round(summary.map_seconds, 3), "write": round(summary.reduce_seconds, 3)},
         "parquet": {"compression": opts.compression, "compression_level": opts.compression_level,
                     "row_group_size": opts.row_group_size},
+        "first_ingest_ts": _iso(records[0].first_ingest_us), "last_ingest_ts": _iso(records[-1].last_ingest_us),
         "files": [{"name": r.name, "chunk": r.chunk, "rows": r.rows, "bytes": r.bytes, "sha256": r.sha256,
+                   "first_ingest_ts": _iso(r.first_ingest_us), "last_ingest_ts": _iso(r.last_ingest_us),
+                   "sessions": r.sessions, "orders": r.orders,
                    **({"upload_parts": r.upload_parts} if r.upload_parts else {})} for r in records],
         "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in EVENT_SCHEMA],
         "config": cfg.document,

@@ -1,10 +1,10 @@
-"""Kernel parameters: a RunConfig turned into flat numpy arrays and scalars for numba.
+"""Kernel parameters: a RunConfig turned into small groups of numpy arrays and scalars for numba.
 
-Invariant: ``build_params`` is a pure function of the config, computed once per
-process; categorical distributions become cumulative arrays that end at exactly 1.0,
-and ragged ones (cities per state, brands per platform, reasons per method) share a
-flat array addressed by offsets. ``Vocabulary`` holds the names behind every code,
-in the same order, so the encoder can label what the kernels wrote.
+Invariant: ``build_params`` is a pure function of the config, computed once per process.
+Categorical distributions become cumulative arrays that end at exactly 1.0; ragged ones
+(cities per state, brands per platform, reasons per method) share a flat array
+addressed by offsets. Each group serves one concern, so a kernel function receives only
+what it reads. ``Vocabulary`` holds the names behind every code in the same order.
 """
 from __future__ import annotations
 
@@ -14,68 +14,144 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .config import TIERS, RunConfig, Weights
-from .kernels.codes import EVENT_TYPES, PLATFORMS
+from .kernels.codes import EVENT_TYPES, IOS, PLATFORMS
+from .kernels.tables import power_table
+from .sections import AREAS, TIERS, Weights
+from .timeline import TimeParams, build_time, period_start_us
+from .vocab import Vocabulary, base_vocabulary, search_vocabulary
 
 _Z90 = 1.2815515655446004  # standard normal 90th percentile: p90 = median * exp(sigma * z90)
-_US_PER_HOUR = 3_600_000_000
-_DEFAULT_GAP_S = 10.0
-_RURAL = TIERS.index("rural")
-_OTHER = TIERS.index("other")
+_US = 1_000_000
+_SLOW = ("2G", "3G")
 
 
-class KernelParams(NamedTuple):
-    """Everything the kernels read; arrays are contiguous, scalars are int64/float64."""
+class UserParams(NamedTuple):
+    """Traits drawn once per user, and the shape of their sessions over time."""
 
-    n_users: int
-    user_skew: float
-    products_per_category: int
-    product_skew: float
     state_cum: np.ndarray
     city_off: np.ndarray
     city_cum: np.ndarray
     city_tier: np.ndarray
+    state_urban: np.ndarray
+    state_region: np.ndarray
     platform_cum: np.ndarray
+    """float64[states, 2 areas, 3 platforms]."""
     brand_off: np.ndarray
     brand_cum: np.ndarray
-    app_version_cum: np.ndarray
-    web_app_version: int
     carrier_cum: np.ndarray
     network_cum: np.ndarray
-    source_cum: np.ndarray
-    period_start_us: int
-    hour_cum: np.ndarray
-    day_order_mult: np.ndarray
-    late_share: float
-    p_login: float
+    """float64[regions, 2 areas, networks]."""
+    channel_cum: np.ndarray
+    return_cum: np.ndarray
+    return_code: np.ndarray
+    cat_cum: np.ndarray
+    method_cum: np.ndarray
+    """float64[2 (iOS or not), 2 areas, methods]: a user's preferred payment method."""
+    releases_us: np.ndarray
+    update_lag_us: float
+    p_never_updates: float
+    web_app_version: int
+    rate0_per_hour: float
+    """Sessions per average hour of traffic right after arrival, for a median user."""
+    activity_sigma: float
+    decay_us: float
+    decay_exponent: float
+    p_churn: float
+    p_churn_buyer: float
+    buyer_boost: float
+    react_per_hour: float
+    push_code: int
+    """traffic_source of a comeback session (push notification, or the first return source)."""
+    habit_mean: float
+    habit_sd_us: float
+    min_gap_us: float
+    max_sessions: int
+    p_second_device: float
+    p_sign_in_first: float
+    p_sign_in_later: float
+    p_logout: float
+    p_usual_network: float
+
+
+class FunnelParams(NamedTuple):
+    """One session's browsing, cart and checkout."""
+
     p_search: float
     mean_extra_searches: float
     p_browse: float
-    mean_product_views: float
+    mean_views: float
     p_category_view: float
-    p_stay_in_category: float
+    p_stay: float
+    p_favourite: float
+    p_revisit: float
     p_wishlist: float
-    p_add_to_cart: float
-    p_remove_from_cart: float
+    p_add: float
+    cheap_boost: float
+    p_remove: float
     p_view_cart: float
-    p_begin_checkout: float
-    p_apply_coupon: float
-    coupon_pct_min: float
-    coupon_pct_max: float
-    p_place_order: float
+    p_intent: float
+    intent_views: float
+    intent_adds: float
+    p_checkout_intent: float
+    p_checkout_browsing: float
+    p_coupon: float
+    coupon_min: float
+    coupon_max: float
+    p_place: float
     qty_cum: np.ndarray
     qty_values: np.ndarray
-    mean_gap_us: np.ndarray
-    cat_cum: np.ndarray
+    conv_platform: np.ndarray
+    conv_network: np.ndarray
+    conv_source: np.ndarray
+    conv_orders: np.ndarray
+    sensitivity_effect: float
+    len_platform: np.ndarray
+    len_network: np.ndarray
+    think_us: np.ndarray
+    """float64[event types]: median think time before each event type."""
+    think_sigma: float
+    p_offline: np.ndarray
+    flush_median_us: float
+    flush_sigma: float
+    flush_max_us: float
+    online_lag_us: float
+
+
+class CatalogParams(NamedTuple):
+    """Products, prices over time, and search queries."""
+
+    per_category: int
+    popularity_table: np.ndarray
+    """Knots of u**skew: the popularity head of products within a category (see sampling.skewed_table)."""
     cat_mu: np.ndarray
     cat_sigma: np.ndarray
+    cat_median_naira: np.ndarray
+    min_naira: float
+    ending_cum: np.ndarray
+    ending_code: np.ndarray
+    promo_start_us: np.ndarray
+    promo_end_us: np.ndarray
+    promo_share: np.ndarray
+    promo_depth_min: np.ndarray
+    promo_depth_max: np.ndarray
     term_off: np.ndarray
-    term_cum: np.ndarray
-    min_price_naira: float
-    method_cum: np.ndarray
-    prepaid_method_cum: np.ndarray
+    term_variants: np.ndarray
+    """int64[terms, variants]: the query code of each (term, variant); variant 0 is the plain term."""
+    term_table: np.ndarray
+    n_typos: int
+    p_typo: float
+    p_modifier: float
+
+
+class PayParams(NamedTuple):
+    """Payment attempts, failures, retries and confirmation times."""
+
     method_fail: np.ndarray
+    confirm_min_us: np.ndarray
+    confirm_max_us: np.ndarray
+    prepaid_cum: np.ndarray
     pod_method: int
+    p_preferred: float
     provider_off: np.ndarray
     provider_cum: np.ndarray
     provider_code: np.ndarray
@@ -83,10 +159,15 @@ class KernelParams(NamedTuple):
     reason_cum: np.ndarray
     reason_code: np.ndarray
     p_retry: float
-    p_switch_method: float
+    p_switch: float
     max_attempts: int
     unpaid_cancel_h_min: float
     unpaid_cancel_h_max: float
+
+
+class ShipParams(NamedTuple):
+    """An order's life after payment: dispatch, delivery on working days, returns and refunds."""
+
     dispatch_d_min: float
     dispatch_d_max: float
     tier_transit_min: np.ndarray
@@ -95,9 +176,9 @@ class KernelParams(NamedTuple):
     partner_cum: np.ndarray
     dfail_cum: np.ndarray
     dfail_code: np.ndarray
-    max_delivery_attempts: int
-    p_retry_delivery: float
-    p_cancel_before_ship: float
+    max_attempts: int
+    p_retry: float
+    p_cancel: float
     cancel_cum: np.ndarray
     cancel_code: np.ndarray
     p_return: float
@@ -107,27 +188,17 @@ class KernelParams(NamedTuple):
     refund_d_min: float
     refund_d_max: float
     return_window_d: float
+    rts_d_min: float
+    rts_d_max: float
 
 
-class Vocabulary(NamedTuple):
-    """The names behind each categorical code column, index = code."""
-
-    event_type: tuple[str, ...]
-    platform: tuple[str, ...]
-    device_brand: tuple[str, ...]
-    app_version: tuple[str, ...]
-    carrier: tuple[str, ...]
-    network_type: tuple[str, ...]
-    traffic_source: tuple[str, ...]
-    state: tuple[str, ...]
-    city: tuple[str, ...]
-    category: tuple[str, ...]
-    search_query: tuple[str, ...]
-    payment_method: tuple[str, ...]
-    payment_provider: tuple[str, ...]
-    failure_reason: tuple[str, ...]
-    status_reason: tuple[str, ...]
-    logistics_partner: tuple[str, ...]
+class Params(NamedTuple):
+    time: TimeParams
+    users: UserParams
+    funnel: FunnelParams
+    catalog: CatalogParams
+    pay: PayParams
+    ship: ShipParams
 
 
 def cumulative(weights) -> np.ndarray:
@@ -141,15 +212,19 @@ def cumulative(weights) -> np.ndarray:
     return c
 
 
-def _ragged(groups: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+def ragged(groups: list) -> tuple[np.ndarray, np.ndarray]:
     off = np.zeros(len(groups) + 1, dtype=np.int64)
     off[1:] = np.cumsum([len(g) for g in groups])
     cum = np.concatenate([cumulative(g) for g in groups]) if off[-1] else np.zeros(0)
     return off, cum
 
 
+def _aligned(w: Weights, names, default: float = 1.0) -> np.ndarray:
+    return np.array([w.get(n, default) for n in names], dtype=np.float64)
+
+
 class _Interner:
-    """Assigns dense codes to names, first come first served, without duplicates."""
+    """Dense codes for names, first come first served."""
 
     def __init__(self, first: tuple[str, ...] = ()):
         self.names: list[str] = []
@@ -165,122 +240,174 @@ class _Interner:
         return np.array([self.code(n) for n in names], dtype=np.int64)
 
 
-def period_start_us(cfg: RunConfig) -> int:
-    """Local midnight of the first day, as µs since the epoch in UTC."""
-    tz = dt.timezone(dt.timedelta(hours=cfg.utc_offset_hours))
-    start = dt.datetime.combine(cfg.period_start, dt.time(0), tzinfo=tz)
-    return int(start.timestamp()) * 1_000_000
+def _user_params(cfg, sources: list[str], time: TimeParams) -> UserParams:
+    geo, d, e, ident = cfg.geography, cfg.devices, cfg.engagement, cfg.identity
+    regions = [r.name for r in geo.regions]
+    cities, tiers = [], []
+    for s in geo.states:
+        for _ in s.cities.names:
+            cities.append(_)
+            tiers.append(TIERS.index(s.delivery_tier))
+    city_off, city_cum = ragged([list(s.cities.values) for s in geo.states])
+    plat = np.zeros((len(geo.states), 2, len(PLATFORMS)))
+    for i, s in enumerate(geo.states):
+        ios = geo.regions[regions.index(s.region)].ios_multiplier * s.ios_multiplier
+        for a, area in enumerate(AREAS):
+            w = _aligned(d.platforms[area], PLATFORMS, 0.0)
+            w[IOS] *= ios
+            plat[i, a] = cumulative(w)
+    nets = d.networks["urban"].names
+    net = np.zeros((len(regions), 2, len(nets)))
+    for r, reg in enumerate(geo.regions):
+        for a, area in enumerate(AREAS):
+            w = np.array(d.networks[area].values)
+            w *= [reg.slow_network_multiplier if n in _SLOW else 1.0 for n in nets]
+            net[r, a] = cumulative(w)
+    brand_off, brand_cum = ragged([list(d.brands[p].values) for p in PLATFORMS])
+    methods = [m.name for m in cfg.payments.methods]
+    prefs = np.zeros((2, 2, len(methods)))
+    for ios in (0, 1):
+        for a, area in enumerate(AREAS):
+            w = np.array([m.weight for m in cfg.payments.methods])
+            if ios:
+                w *= _aligned(cfg.payments.preference_multipliers.get("ios", Weights((), ())), methods)
+            if area == "rural":
+                w *= _aligned(cfg.payments.preference_multipliers.get("rural", Weights((), ())), methods)
+            prefs[ios, a] = cumulative(w)
+    tz = dt.timezone(dt.timedelta(hours=cfg.period.utc_offset_hours))
+    releases = np.array([int(dt.datetime.combine(day, dt.time(0), tzinfo=tz).timestamp()) * _US
+                         for _, day in d.app_releases], dtype=np.int64)
+    return UserParams(
+        state_cum=cumulative([s.weight for s in geo.states]), city_off=city_off, city_cum=city_cum,
+        city_tier=np.array(tiers, dtype=np.int64), state_urban=np.array([s.urban_share for s in geo.states]),
+        state_region=np.array([regions.index(s.region) for s in geo.states], dtype=np.int64),
+        platform_cum=plat, brand_off=brand_off, brand_cum=brand_cum, carrier_cum=cumulative(d.carriers.values),
+        network_cum=net, channel_cum=cumulative(d.acquisition_channels.values),
+        return_cum=cumulative(d.return_sources.values),
+        return_code=np.array([sources.index(n) for n in d.return_sources.names], dtype=np.int64),
+        cat_cum=cumulative([c.weight for c in cfg.catalog.categories]), method_cum=prefs,
+        releases_us=releases, update_lag_us=d.update_lag_days_mean * 86_400 * _US,
+        p_never_updates=d.p_never_updates, web_app_version=len(d.app_releases),
+        rate0_per_hour=e.first_day_sessions_per_day / 24.0, activity_sigma=e.activity_sigma,
+        decay_us=e.decay_days * 86_400 * _US, decay_exponent=e.decay_exponent, p_churn=e.p_churn_per_session,
+        p_churn_buyer=e.p_churn_per_session_buyer, buyer_boost=e.buyer_activity_multiplier,
+        react_per_hour=e.reactivation_per_day / 24.0,
+        push_code=sources.index("push_notification") if "push_notification" in sources else
+        sources.index(d.return_sources.names[0]), habit_mean=e.habit_strength_mean,
+        habit_sd_us=e.habit_sd_minutes * 60 * _US, min_gap_us=e.min_gap_minutes * 60 * _US,
+        max_sessions=e.max_sessions_per_user, p_second_device=ident.p_second_device,
+        p_sign_in_first=ident.p_sign_in_first_session, p_sign_in_later=ident.p_sign_in_later_session,
+        p_logout=ident.p_logout, p_usual_network=d.p_usual_network)
 
 
-def hourly_intensity(cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Relative session intensity per hour of the period, and order multiplier per day."""
-    days = [cfg.period_start + dt.timedelta(days=d) for d in range(cfg.period_days)]
-    session_day = np.ones(len(days))
-    order_day = np.ones(len(days))
-    for i, day in enumerate(days):
-        session_day[i] *= cfg.day_of_week_multipliers[day.weekday()]
-        for rule in cfg.calendar:
-            if rule.start <= day <= rule.end:
-                session_day[i] *= rule.session_multiplier
-                order_day[i] *= rule.order_multiplier
-    hours = (session_day[:, None] * np.asarray(cfg.hourly_weights)[None, :]).ravel()
-    return hours, order_day
+def _funnel_params(cfg, sources: list[str]) -> FunnelParams:
+    f, late = cfg.funnel, cfg.lateness
+    nets = cfg.devices.networks["urban"].names
+    think = np.full(len(EVENT_TYPES), 5.0)
+    for name, seconds in f.think_time_median_seconds.items():
+        think[EVENT_TYPES.index(name)] = seconds
+    orders = list(f.orders_before_multipliers)
+    return FunnelParams(
+        p_search=f.p_search, mean_extra_searches=f.mean_extra_searches, p_browse=f.p_browse,
+        mean_views=f.mean_product_views, p_category_view=f.p_category_view, p_stay=f.p_stay_in_category,
+        p_favourite=f.p_favourite_category, p_revisit=f.p_revisit_saved, p_wishlist=f.p_wishlist,
+        p_add=f.p_add_to_cart, cheap_boost=f.cheap_item_add_boost, p_remove=f.p_remove_from_cart,
+        p_view_cart=f.p_view_cart, p_intent=f.p_purchase_intent, intent_views=f.intent_view_multiplier,
+        intent_adds=f.intent_add_multiplier, p_checkout_intent=f.p_checkout_with_intent,
+        p_checkout_browsing=f.p_checkout_browsing, p_coupon=f.p_apply_coupon,
+        coupon_min=f.coupon_pct_min, coupon_max=f.coupon_pct_max, p_place=f.p_place_order,
+        qty_cum=cumulative(f.quantity_weights.values),
+        qty_values=np.array([int(n) for n in f.quantity_weights.names], dtype=np.int64),
+        conv_platform=_aligned(f.conversion.platform, PLATFORMS), conv_network=_aligned(f.conversion.network, nets),
+        conv_source=_aligned(f.conversion.traffic_source, sources), conv_orders=np.array(orders, dtype=np.float64),
+        sensitivity_effect=f.price_sensitivity_effect, len_platform=_aligned(f.session_length.platform, PLATFORMS),
+        len_network=_aligned(f.session_length.network, nets), think_us=think * _US, think_sigma=f.think_time_sigma,
+        p_offline=_aligned(late.p_offline_session, nets, 0.0), flush_median_us=late.flush_median_minutes * 60 * _US,
+        flush_sigma=late.flush_sigma, flush_max_us=late.max_flush_days * 86_400 * _US,
+        online_lag_us=late.online_lag_ms_mean * 1000.0)
 
 
-def build_params(cfg: RunConfig) -> tuple[KernelParams, Vocabulary]:
+def _catalog_params(cfg, term_off, term_variants) -> CatalogParams:
+    c, tz = cfg.catalog, dt.timezone(dt.timedelta(hours=cfg.period.utc_offset_hours))
+    mu = np.log([x.median_price_ngn for x in c.categories])
+    sigma = (np.log([x.p90_price_ngn for x in c.categories]) - mu) / _Z90
+    rules = [r for r in cfg.time.calendar if r.price_drop]
+
+    def us(day: dt.date, end: bool = False) -> int:
+        return int(dt.datetime.combine(day + dt.timedelta(days=int(end)), dt.time(0), tzinfo=tz).timestamp()) * _US
+
+    return CatalogParams(
+        per_category=cfg.population.products_per_category,
+        popularity_table=power_table(cfg.population.product_popularity_skew),
+        cat_mu=mu, cat_sigma=sigma, cat_median_naira=np.array([x.median_price_ngn for x in c.categories]),
+        min_naira=float(c.min_price_ngn), ending_cum=cumulative(c.price_endings.values),
+        ending_code=np.array([int(n) for n in c.price_endings.names], dtype=np.int64),
+        promo_start_us=np.array([us(r.start) for r in rules], dtype=np.int64),
+        promo_end_us=np.array([us(r.end, True) for r in rules], dtype=np.int64),
+        promo_share=np.array([r.price_drop.share for r in rules]),
+        promo_depth_min=np.array([r.price_drop.depth_min for r in rules]),
+        promo_depth_max=np.array([r.price_drop.depth_max for r in rules]),
+        term_off=term_off, term_variants=term_variants, term_table=power_table(cfg.search.term_popularity_exponent),
+        n_typos=3, p_typo=cfg.search.p_misspelling, p_modifier=cfg.search.p_modifier)
+
+
+def _pay_params(cfg, providers: _Interner, failures: _Interner) -> PayParams:
+    p = cfg.payments
+    methods = [m.name for m in p.methods]
+    pod = methods.index("pay_on_delivery") if "pay_on_delivery" in methods else -1
+    provider_off, provider_cum = ragged([list(m.providers.values) for m in p.methods])
+    reason_off, reason_cum = ragged([list(m.failure_reasons.values) for m in p.methods])
+    return PayParams(
+        method_fail=np.array([m.first_attempt_failure for m in p.methods]),
+        confirm_min_us=np.array([m.confirm_seconds_min * _US for m in p.methods]),
+        confirm_max_us=np.array([m.confirm_seconds_max * _US for m in p.methods]),
+        prepaid_cum=cumulative([0.0 if i == pod else m.weight for i, m in enumerate(p.methods)]), pod_method=pod,
+        p_preferred=p.p_preferred_method, provider_off=provider_off, provider_cum=provider_cum,
+        provider_code=np.concatenate([providers.codes(m.providers.names) for m in p.methods]),
+        reason_off=reason_off, reason_cum=reason_cum,
+        reason_code=np.concatenate([failures.codes(m.failure_reasons.names) for m in p.methods]
+                                   + [np.zeros(0, np.int64)]),
+        p_retry=p.p_retry, p_switch=p.p_switch_method, max_attempts=p.max_attempts,
+        unpaid_cancel_h_min=p.unpaid_cancel_hours_min, unpaid_cancel_h_max=p.unpaid_cancel_hours_max)
+
+
+def _ship_params(cfg, failures: _Interner, statuses: _Interner) -> ShipParams:
+    f = cfg.fulfilment
+    return ShipParams(
+        dispatch_d_min=f.dispatch_days_min, dispatch_d_max=f.dispatch_days_max,
+        tier_transit_min=np.array([t.transit_days_min for t in f.tiers]),
+        tier_transit_max=np.array([t.transit_days_max for t in f.tiers]),
+        tier_fail=np.array([t.first_attempt_failure for t in f.tiers]),
+        partner_cum=cumulative(f.logistics_partners.values), dfail_cum=cumulative(f.delivery_failure_reasons.values),
+        dfail_code=failures.codes(f.delivery_failure_reasons.names), max_attempts=f.max_delivery_attempts,
+        p_retry=f.p_retry_delivery, p_cancel=f.p_cancel_before_ship, cancel_cum=cumulative(f.cancel_reasons.values),
+        cancel_code=statuses.codes(f.cancel_reasons.names), p_return=f.p_return,
+        p_refund_after_return=f.p_refund_after_return, return_cum=cumulative(f.return_reasons.values),
+        return_code=statuses.codes(f.return_reasons.names), refund_d_min=f.refund_days_min,
+        refund_d_max=f.refund_days_max, return_window_d=f.return_window_days, rts_d_min=f.return_to_sender_days_min,
+        rts_d_max=f.return_to_sender_days_max)
+
+
+def traffic_sources(cfg) -> list[str]:
+    """Acquisition channels, then return sources not already named: the traffic_source codes."""
+    return list(dict.fromkeys(cfg.devices.acquisition_channels.names + cfg.devices.return_sources.names))
+
+
+def build_params(cfg) -> tuple[Params, Vocabulary]:
     """Flatten ``cfg`` into kernel inputs and the vocabulary that names their codes."""
-    dev, fun, pay, ful, pop = cfg.devices, cfg.funnel, cfg.payments, cfg.fulfilment, cfg.population
-    cities: list[str] = []
-    city_tier: list[int] = []
-    for s in cfg.states:
-        tier = TIERS.index(s.delivery_tier)
-        for j, c in enumerate(s.cities.names):
-            cities.append(c)
-            # beyond the first (hub) city of an 'other'-tier state, deliveries are rural
-            city_tier.append(_RURAL if tier == _OTHER and j > 0 else tier)
-    city_off, city_cum = _ragged([list(s.cities.values) for s in cfg.states])
-
-    brands = [Weights.parse(dev["brands"][pl]) for pl in PLATFORMS]
-    brand_off, brand_cum = _ragged([list(b.values) for b in brands])
-    app_versions = Weights.parse(dev["app_versions"])
-    hours, order_day = hourly_intensity(cfg)
-    hour_cum = np.concatenate([[0.0], cumulative(hours)])
-
-    qty = Weights.parse(fun["quantity_weights"])
-    gaps = np.full(len(EVENT_TYPES), _DEFAULT_GAP_S)
-    for name, seconds in fun["mean_gap_seconds"].items():
-        gaps[EVENT_TYPES.index(name)] = seconds
-
-    cats = cfg.categories
-    term_off, term_cum = _ragged([[1.0] * len(c.search_terms) for c in cats])
-    mu = np.log([c.median_price_ngn for c in cats])
-    sigma = (np.log([c.p90_price_ngn for c in cats]) - mu) / _Z90
-
-    methods = cfg.methods
-    method_names = tuple(m.name for m in methods)
-    pod = method_names.index("pay_on_delivery") if "pay_on_delivery" in method_names else -1
-    prepaid_w = [0.0 if i == pod else m.weight for i, m in enumerate(methods)]
-    providers = _Interner()
-    provider_code = np.concatenate([providers.codes(m.providers.names) for m in methods])
-    provider_off, provider_cum = _ragged([list(m.providers.values) for m in methods])
-    failures = _Interner()
-    reason_code = np.concatenate([failures.codes(m.failure_reasons.names) for m in methods] + [np.zeros(0, np.int64)])
-    reason_off, reason_cum = _ragged([list(m.failure_reasons.values) for m in methods])
-    dfail = Weights.parse(ful["delivery_failure_reasons"])
-    statuses = _Interner(("payment_not_completed",))
-    cancel, ret = Weights.parse(ful["cancel_reasons"]), Weights.parse(ful["return_reasons"])
-    partners = Weights.parse(ful["logistics_partners"])
-
-    w = {k: Weights.parse(dev[k]) for k in ("carriers", "networks", "traffic_sources")}
-    params = KernelParams(
-        n_users=int(pop["users"]), user_skew=float(pop["user_activity_skew"]),
-        products_per_category=int(pop["products_per_category"]), product_skew=float(pop["product_popularity_skew"]),
-        state_cum=cumulative([s.weight for s in cfg.states]), city_off=city_off, city_cum=city_cum,
-        city_tier=np.array(city_tier, dtype=np.int64),
-        platform_cum=cumulative([dev["platforms"][pl] for pl in PLATFORMS]), brand_off=brand_off, brand_cum=brand_cum,
-        app_version_cum=cumulative(app_versions.values), web_app_version=len(app_versions.names),
-        carrier_cum=cumulative(w["carriers"].values), network_cum=cumulative(w["networks"].values),
-        source_cum=cumulative(w["traffic_sources"].values),
-        period_start_us=period_start_us(cfg), hour_cum=hour_cum, day_order_mult=order_day,
-        late_share=float(cfg.run.late_ingest_share),
-        **{k: float(fun[k]) for k in ("p_login", "p_search", "mean_extra_searches", "p_browse", "mean_product_views",
-                                      "p_category_view", "p_stay_in_category", "p_wishlist", "p_add_to_cart",
-                                      "p_remove_from_cart", "p_view_cart", "p_begin_checkout", "p_apply_coupon",
-                                      "coupon_pct_min", "coupon_pct_max", "p_place_order")},
-        qty_cum=cumulative(qty.values), qty_values=np.array([int(n) for n in qty.names], dtype=np.int64),
-        mean_gap_us=gaps * 1e6,
-        cat_cum=cumulative([c.weight for c in cats]), cat_mu=mu, cat_sigma=sigma,
-        term_off=term_off, term_cum=term_cum, min_price_naira=float(cfg.min_price_ngn),
-        method_cum=cumulative([m.weight for m in methods]), prepaid_method_cum=cumulative(prepaid_w),
-        method_fail=np.array([m.first_attempt_failure for m in methods], dtype=np.float64), pod_method=pod,
-        provider_off=provider_off, provider_cum=provider_cum, provider_code=provider_code,
-        reason_off=reason_off, reason_cum=reason_cum, reason_code=reason_code,
-        p_retry=float(pay["p_retry"]), p_switch_method=float(pay["p_switch_method"]), max_attempts=int(pay["max_attempts"]),
-        unpaid_cancel_h_min=float(pay["unpaid_cancel_hours_min"]), unpaid_cancel_h_max=float(pay["unpaid_cancel_hours_max"]),
-        dispatch_d_min=float(ful["dispatch_days_min"]), dispatch_d_max=float(ful["dispatch_days_max"]),
-        tier_transit_min=np.array([t.transit_days_min for t in cfg.tiers], dtype=np.float64),
-        tier_transit_max=np.array([t.transit_days_max for t in cfg.tiers], dtype=np.float64),
-        tier_fail=np.array([t.first_attempt_failure for t in cfg.tiers], dtype=np.float64),
-        partner_cum=cumulative(partners.values),
-        dfail_cum=cumulative(dfail.values), dfail_code=failures.codes(dfail.names),
-        max_delivery_attempts=int(ful["max_delivery_attempts"]), p_retry_delivery=float(ful["p_retry_delivery"]),
-        p_cancel_before_ship=float(ful["p_cancel_before_ship"]),
-        cancel_cum=cumulative(cancel.values), cancel_code=statuses.codes(cancel.names),
-        p_return=float(ful["p_return"]), p_refund_after_return=float(ful["p_refund_after_return"]),
-        return_cum=cumulative(ret.values), return_code=statuses.codes(ret.names),
-        refund_d_min=float(ful["refund_days_min"]), refund_d_max=float(ful["refund_days_max"]),
-        return_window_d=float(ful["return_window_days"]),
-    )
-    vocab = Vocabulary(
-        event_type=EVENT_TYPES, platform=PLATFORMS,
-        device_brand=tuple(n for b in brands for n in b.names),
-        app_version=app_versions.names + ("web",),
-        carrier=w["carriers"].names, network_type=w["networks"].names, traffic_source=w["traffic_sources"].names,
-        state=tuple(s.name for s in cfg.states), city=tuple(cities),
-        category=tuple(c.name for c in cats), search_query=tuple(t for c in cats for t in c.search_terms),
-        payment_method=method_names, payment_provider=tuple(providers.names),
-        failure_reason=tuple(failures.names), status_reason=tuple(statuses.names),
-        logistics_partner=partners.names,
-    )
-    assert math.isclose(hour_cum[-1], 1.0)
+    sources = traffic_sources(cfg)
+    queries, term_off, term_variants = search_vocabulary(cfg.catalog.categories, cfg.search.modifiers)
+    providers, failures = _Interner(), _Interner()
+    statuses = _Interner(("payment_not_completed", "undeliverable"))
+    time = build_time(cfg)
+    params = Params(time, _user_params(cfg, sources, time), _funnel_params(cfg, sources),
+                    _catalog_params(cfg, term_off, term_variants), _pay_params(cfg, providers, failures),
+                    _ship_params(cfg, failures, statuses))
+    vocab = Vocabulary(search_query=queries, **base_vocabulary(cfg, tuple(sources), providers.names, failures.names,
+                                                                statuses.names))
+    assert math.isclose(time.acquisition_cum[-1], 1.0)
     return params, vocab
+
+
+__all__ = ["Params", "UserParams", "FunnelParams", "CatalogParams", "PayParams", "ShipParams", "TimeParams",
+           "Vocabulary", "build_params", "cumulative", "period_start_us", "traffic_sources"]

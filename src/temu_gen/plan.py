@@ -1,8 +1,8 @@
-"""Run planning: the only place that turns a row count into chunks.
+"""Run layout: the only place that turns a row count into parts.
 
-Invariant: chunks tile [0, events) exactly, in order, each ``chunk_size`` rows except
-a smaller last one, and chunk *k*'s spec depends only on (events, chunk_size, seed, k).
-The plan is lazy: a spec is computed when asked for, so planning costs nothing however
+Invariant: parts tile [0, events) exactly, in order, each ``chunk_size`` rows except a
+smaller last one, and part *k*'s spec depends only on (events, chunk_size, k). The
+layout is lazy: a spec is computed when asked for, so planning costs nothing however
 large the run.
 """
 from __future__ import annotations
@@ -10,29 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .seeds import derive_seed
-
 
 class ChunkSpec(NamedTuple):
-    """Where chunk ``index`` sits in the run and the seeds of its streams."""
+    """Part ``index`` holds log rows [row_start, row_start + n_rows)."""
 
     index: int
     row_start: int
     n_rows: int
-    total_rows: int
-    session_seed: int
-
-    @property
-    def quantiles(self) -> tuple[float, float]:
-        """The slice of the run's traffic curve that this chunk's sessions start in."""
-        return self.row_start / self.total_rows, (self.row_start + self.n_rows) / self.total_rows
 
 
 class ChunkPlan(Sequence):
-    """The run's chunks, computed on demand: ``plan[k]`` is chunk *k*."""
+    """The run's parts, computed on demand: ``plan[k]`` is part *k*."""
 
-    def __init__(self, events: int, chunk_size: int, seed: int):
-        self.events, self.seed = events, seed
+    def __init__(self, events: int, chunk_size: int):
+        self.events = events
         self.size = min(chunk_size, events)
         self._n = -(-events // self.size)
 
@@ -46,9 +37,9 @@ class ChunkPlan(Sequence):
             raise IndexError(k)
         k %= self._n
         start = k * self.size
-        return ChunkSpec(k, start, min(self.size, self.events - start), self.events, derive_seed(self.seed, "sessions", k))
+        return ChunkSpec(k, start, min(self.size, self.events - start))
 
 
-def plan_chunks(events: int, chunk_size: int, seed: int) -> ChunkPlan:
-    """Cut a run of ``events`` rows into chunks of ``chunk_size`` rows."""
-    return ChunkPlan(events, chunk_size, seed)
+def plan_chunks(events: int, chunk_size: int) -> ChunkPlan:
+    """Cut a run of ``events`` rows into parts of ``chunk_size`` rows."""
+    return ChunkPlan(events, chunk_size)

@@ -1,9 +1,9 @@
 """Worker side of a run: per-process setup, the chunk task, and the executors that run it.
 
-Invariant: ``w_generate_chunk`` is a module-level function of a picklable
-:class:`ChunkSpec` and returns a small picklable :class:`ChunkOutput`; everything else it
-needs is set once per process by ``w_init``. Chunk memory is released before it
-returns. Every executor has the same three calls (``submit``, ``wait``, ``close``), so
+Invariant: the tasks ``w_simulate_shard`` (map) and ``w_reduce_part`` (reduce) are
+module-level functions of a picklable spec that return small picklable answers;
+everything else they need is set once per process by ``w_init``. A task's memory is
+released before it returns. Every executor has the same three calls (``submit``, ``wait``, ``close``), so
 ``InlineExecutor`` (``--workers 1``, debuggable) and ``ProcessPool`` give byte-identical
 output. Pool workers die with the coordinator, and ``close`` kills them, so no worker
 outlives its run.
@@ -19,11 +19,17 @@ from multiprocessing.connection import wait as wait_ready
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
+import numpy as np
+
+from . import spool
 from .config import RunConfig
-from .encode import ParquetOptions, encode_chunk, event_parquet_options, write_parquet
-from .generate import GenContext, generate_chunk, make_context
+from .encode.arrow import IdKeys, encode_part
+from .encode.parquet import ParquetOptions, event_parquet_options, write_parquet
+from .generate import GenContext, make_context, simulate_shard
+from .kernels.codes import APP_OPEN, NARROW_COLUMNS, ORDER_PLACED, WIDE_COLUMNS
 from .lifeline import child_signal_defaults, die_with_parent
-from .plan import ChunkSpec
+from .merge import PartSpec, merge_part
+from .population import ShardSpec
 from .sinks.base import PartRecord, part_name
 
 
@@ -33,22 +39,25 @@ class WorkerSetup(NamedTuple):
     cfg: RunConfig
     seed: int
     staging_dir: Path
+    """Where finished parts are written (temp files, then delivered)."""
+    map_dir: Path
+    """The run attempt's spool of simulated shards."""
     metadata: dict
 
 
 class ChunkOutput(NamedTuple):
-    """A worker's answer for one chunk: the part's record, its temp file, and what it simulated."""
+    """A worker's answer for one part: its record and its temp file."""
 
     record: PartRecord
     path: Path
-    sessions: int
-    orders: int
 
 
 class _WorkerState(NamedTuple):
     ctx: GenContext
     options: ParquetOptions
     setup: WorkerSetup
+    keys: IdKeys
+    buckets: int
 
 
 _STATE: _WorkerState | None = None
@@ -59,40 +68,61 @@ def parquet_options(cfg: RunConfig) -> ParquetOptions:
     return event_parquet_options(r.compression, r.compression_level, r.row_group_size)
 
 
-def chunk_metadata(base: dict[str, str], spec: ChunkSpec) -> dict[str, str]:
-    """The Parquet key-value metadata of chunk ``spec``'s part (what ``--resume`` checks)."""
-    return {**base, "temu_gen.chunk_index": str(spec.index), "temu_gen.row_start": str(spec.row_start)}
+def part_metadata(base: dict[str, str], index: int, row_start: int) -> dict[str, str]:
+    """The Parquet key-value metadata of part ``index`` (what ``--resume`` checks)."""
+    return {**base, "temu_gen.chunk_index": str(index), "temu_gen.row_start": str(row_start)}
 
 
 def w_init(setup: WorkerSetup) -> None:
-    """Per-process setup: flatten the config once for the kernels."""
+    """Per-process setup: flatten the config and draw the product table once."""
     global _STATE
-    _STATE = _WorkerState(make_context(setup.cfg, setup.seed), parquet_options(setup.cfg), setup)
+    ctx = make_context(setup.cfg, setup.seed)
+    _STATE = _WorkerState(ctx, parquet_options(setup.cfg), setup, IdKeys.for_run(setup.seed),
+                          spool.hist_buckets(setup.cfg.period.days))
 
 
-def w_generate_chunk(spec: ChunkSpec) -> ChunkOutput:
-    """Generate, encode and write chunk ``spec`` as a temp file in the staging folder."""
+def _state() -> _WorkerState:
     assert _STATE is not None, "w_init must run first"
-    ctx, options, setup = _STATE
-    chunk = generate_chunk(spec, ctx)
-    table = encode_chunk(chunk.columns, spec.row_start, ctx.vocab, ctx.id_salt)
-    sessions, orders = chunk.sessions, chunk.orders
-    del chunk
-    name = part_name(spec.index)
-    path, size, sha = write_parquet(table, setup.staging_dir, name, options, chunk_metadata(setup.metadata, spec))
+    return _STATE
+
+
+def w_simulate_shard(shard: ShardSpec) -> spool.ShardSummary:
+    """Map: simulate the shard's users and spool their rows in arrival order."""
+    st = _state()
+    arrays = simulate_shard(shard.u0, shard.u1, st.ctx, shard.rows_hint)
+    return spool.write_shard(st.setup.map_dir, shard.index, arrays, st.ctx.params.time.start_us, st.buckets)
+
+
+def w_reduce_part(part: PartSpec) -> ChunkOutput:
+    """Reduce: merge the part's rows from the spool, encode them, and write the part as a temp file."""
+    st = _state()
+    wide, narrow = merge_part(st.setup.map_dir, part)
+    table = encode_part(wide, narrow, st.ctx.vocab, st.keys)
+    ingest, types = wide[WIDE_COLUMNS.index("ingest_ts")], narrow[NARROW_COLUMNS.index("event_type")]
+    first, last = int(ingest[0]), int(ingest[-1])
+    sessions, orders = int((types == APP_OPEN).sum()), int((types == ORDER_PLACED).sum())
+    del wide, narrow
+    name = part_name(part.index)
+    meta = part_metadata(st.setup.metadata, part.index, part.row_start)
+    path, size, sha = write_parquet(table, st.setup.staging_dir, name, st.options, meta)
     rows = table.num_rows
     del table
-    return ChunkOutput(PartRecord(spec.index, name, rows, size, sha), path, sessions, orders)
+    return ChunkOutput(PartRecord(part.index, name, rows, size, sha, first_ingest_us=first, last_ingest_us=last,
+                                  sessions=sessions, orders=orders), path)
 
 
 def warm_up(ctx: GenContext) -> None:
-    """Load (or compile) every kernel in this process on a tiny chunk.
+    """Load (or compile) every kernel in this process on a few users and one tiny part.
 
     Called before the pool forks, so workers inherit compiled code instead of each
     loading the cache again.
     """
-    chunk = generate_chunk(ChunkSpec(0, 0, 64, 64, 0), ctx)
-    encode_chunk(chunk.columns, 0, ctx.vocab, ctx.id_salt)
+    arrays = simulate_shard(0, 2, ctx)
+    w, n = arrays.wide, arrays.narrow
+    w = w.copy()
+    order = WIDE_COLUMNS.index("order")
+    w[order] = np.where(w[order] >= 0, 0, -1)
+    encode_part(w, n, ctx.vocab, IdKeys.for_run(0))
 
 
 class WorkerDied(Exception):

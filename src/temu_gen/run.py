@@ -26,11 +26,17 @@ from .lifeline import deferred_signals
 from .manifest import RunSummary, manifest_bytes, plan_document, read_plan_document
 from .monitor import RssMonitor
 from .plan import plan_chunks
-from .pool import WorkerDied, WorkerSetup, chunk_metadata, make_executor, w_generate_chunk, warm_up
-from .schedule import Limits, Progress, run_chunks
+from . import spool
+from .merge import number_orders, plan_parts
+from .population import more_users, shards, size_population
+from .pool import (WorkerDied, WorkerSetup, make_executor, part_metadata, w_reduce_part, w_simulate_shard,
+                   warm_up)
+from .schedule import Limits, Progress, run_chunks, run_tasks
 from .seeds import random_seed
 from .sinks.base import Holder, PartExpectation, PartRecord, RunTarget, Sink, part_name
 
+PILOT_SHARDS = 8
+"""The pilot's users run as this many map tasks: a fixed count, so the shards do not depend on the workers."""
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -55,7 +61,7 @@ def run(cfg: RunConfig, sink: Sink, *, seed: int | None = None, run_id: str | No
     run_id = new_run_id() if run_id is None else check_run_id(run_id)
     target = sink.open_run(run_id)
     target.lock(Holder.me(), force=force_unlock)
-    with _failing(target, run_id, len(plan_chunks(cfg.run.events, cfg.run.chunk_size, seed))):
+    with _failing(target, run_id, len(plan_chunks(cfg.run.events, cfg.run.chunk_size))):
         if target.is_committed():
             if not overwrite:
                 raise OutputError(f"run {run_id} is already committed at {target.location}; pass --overwrite to "
@@ -77,7 +83,7 @@ def resume(sink: Sink, run_id: str, *, force_unlock: bool = False, workers: int 
                           f"run id")
     cfg, seed = read_plan_document(doc, run_id, target.location)
     target.lock(Holder.me(), force=force_unlock)
-    specs = plan_chunks(cfg.run.events, cfg.run.chunk_size, seed)
+    specs = plan_chunks(cfg.run.events, cfg.run.chunk_size)
     with _failing(target, run_id, len(specs)):
         if target.read_plan() != doc:  # another writer replaced the plan between our read and our lock
             raise OutputError(f"the recorded plan of run {run_id} at {target.location} changed while this process "
@@ -85,8 +91,8 @@ def resume(sink: Sink, run_id: str, *, force_unlock: bool = False, workers: int 
         if target.is_committed():
             raise OutputError(f"run {run_id} at {target.location} is already committed; nothing to resume")
         base = run_metadata(cfg, seed, run_id)
-        kept = target.verify([PartExpectation(s.index, part_name(s.index), s.n_rows, chunk_metadata(base, s))
-                              for s in specs])
+        kept = target.verify([PartExpectation(s.index, part_name(s.index), s.n_rows,
+                                              part_metadata(base, s.index, s.row_start)) for s in specs])
     return _execute(cfg, seed, run_id, target, kept, workers, Limits(max_in_flight or workers + 2, max_memory),
                     progress)
 
@@ -142,36 +148,76 @@ def _cause(e: BaseException) -> tuple[str, int]:
 def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: dict[int, PartRecord], workers: int,
              limits: Limits, show: bool | None) -> RunSummary:
     started = time.perf_counter()
-    specs = plan_chunks(cfg.run.events, cfg.run.chunk_size, seed)
-    workers = max(1, min(workers, len(specs) - len(kept)))
+    specs = plan_chunks(cfg.run.events, cfg.run.chunk_size)
     progress = Progress()
     executor = delivery = None
+    map_dir = target.spool_dir / "map"
 
     def stop() -> None:
         if executor is not None:
             executor.close(kill=True)
         if delivery is not None:
             delivery.close(ok=False)
+        spool.remove(map_dir)
 
-    with _failing(target, run_id, len(specs), progress, kept, stop):
-        ctx = make_context(cfg, seed)
-        warm_up(ctx)
-        setup = WorkerSetup(cfg, seed, target.staging_dir, run_metadata(cfg, seed, run_id))
-        delivery = target.delivery(limits.max_in_flight)
-        executor = make_executor(workers, setup)
-        todo = (s for s in specs if s.index not in kept)
-        with RssMonitor() as mon, tqdm(total=cfg.run.events, initial=sum(r.rows for r in kept.values()), unit="ev",
-                                       unit_scale=True, leave=False, disable=None if show is None else not show) as bar:
-            run_chunks(todo, w_generate_chunk, executor, delivery, limits, mon, progress, bar)
-        executor.close()
-        delivery.close(ok=True)
+    with _failing(target, run_id, len(specs), progress, kept, stop), RssMonitor() as mon:
+        map_s = reduce_s = 0.0
+        users = 0
+        if len(kept) < len(specs):
+            t0 = time.perf_counter()
+            ctx = make_context(cfg, seed)
+            warm_up(ctx)
+            spool.fresh(map_dir)
+            setup = WorkerSetup(cfg, seed, target.staging_dir, map_dir, run_metadata(cfg, seed, run_id))
+            executor = make_executor(max(1, workers), setup)
+            summaries = _map_stage(cfg, executor, show)
+            users = sum(s.users for s in summaries)
+            number_orders(map_dir, [s.orders for s in summaries])
+            parts = plan_parts(map_dir, summaries, cfg.run.events, cfg.run.chunk_size)
+            t1 = time.perf_counter()
+            delivery = target.delivery(limits.max_in_flight)
+            with tqdm(total=cfg.run.events, initial=sum(r.rows for r in kept.values()), unit="ev", unit_scale=True,
+                      leave=False, desc="writing", disable=None if show is None else not show) as bar:
+                run_chunks((p for p in parts if p.index not in kept), w_reduce_part, executor, delivery, limits, mon,
+                           progress, bar)
+            executor.close()
+            delivery.close(ok=True)
+            spool.remove(map_dir)
+            map_s, reduce_s = t1 - t0, time.perf_counter() - t1
         records = [{**kept, **progress.records}[s.index] for s in specs]
         summary = RunSummary(run_id, seed, target.location, sum(r.rows for r in records), len(records),
                              sum(r.bytes for r in records), 0.0, mon.peak, progress.peak_spool_bytes,
-                             progress.sessions, progress.orders, workers, resumed_files=len(kept),
-                             upload_seconds=sum(r.upload_seconds for r in records))
+                             sum(r.sessions for r in records), sum(r.orders for r in records), workers,
+                             resumed_files=len(kept), upload_seconds=sum(r.upload_seconds for r in records),
+                             map_seconds=map_s, reduce_seconds=reduce_s, users=users)
         if summary.events != cfg.run.events:
             raise RunFailed(f"run {run_id} has {summary.events} rows, expected {cfg.run.events}")
         with deferred_signals() as gate:
             target.commit(manifest_bytes(cfg, summary, records), gate)
     return dataclasses.replace(summary, seconds=time.perf_counter() - started)
+
+
+def _map_stage(cfg: RunConfig, executor, show: bool | None) -> list[spool.ShardSummary]:
+    """Simulate users in shards until the log holds at least ``events`` rows; returns every shard's summary.
+
+    The first ``pilot_users`` users (in PILOT_SHARDS shards, whatever the number of workers) go first: their
+    rows per user size the rest of the population.
+    """
+    pop, events = cfg.population, cfg.run.events
+    pilot = shards(0, pop.pilot_users, -(-pop.pilot_users // PILOT_SHARDS), 0, 0.0)
+    with tqdm(total=len(pilot), unit="shard", leave=False, desc="simulating",
+              disable=None if show is None else not show) as bar:
+        summaries = run_tasks(pilot, w_simulate_shard, executor, bar)
+        sizing = size_population(events, sum(s.rows for s in summaries), pop.pilot_users, pop.size_margin,
+                                 pop.target_shard_events)
+        todo = shards(pop.pilot_users, sizing.users, sizing.users_per_shard, len(summaries), sizing.events_per_user)
+        bar.total += len(todo)
+        while todo:
+            summaries += run_tasks(todo, w_simulate_shard, executor, bar)
+            rows, users = sum(s.rows for s in summaries), sum(s.users for s in summaries)
+            if rows >= events:
+                break
+            extra = more_users(events, rows, users, rows / users, pop.size_margin)
+            todo = shards(users, users + extra, sizing.users_per_shard, len(summaries), sizing.events_per_user)
+            bar.total += len(todo)
+    return summaries

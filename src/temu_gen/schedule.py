@@ -1,4 +1,4 @@
-"""Scheduling: feed chunk tasks to an executor and finished parts to a delivery, with bounded memory.
+"""Scheduling: feed tasks to an executor and finished parts to a delivery, with bounded memory.
 
 Invariant: at most ``max_in_flight`` chunks are generated but not yet delivered (and,
 with ``max_memory``, none starts while the process tree is near that budget), so memory
@@ -16,7 +16,6 @@ from tqdm import tqdm
 
 from .lifeline import deferred_signals
 from .monitor import RssMonitor
-from .plan import ChunkSpec
 from .sinks.base import Delivery, PartRecord
 
 _MEMORY_HEADROOM = 0.85  # hold back new chunks once the tree uses this share of --max-memory
@@ -28,8 +27,6 @@ class Progress:
     """What a run has delivered so far (filled in as it goes)."""
 
     records: dict[int, PartRecord] = field(default_factory=dict)
-    sessions: int = 0
-    orders: int = 0
     spool_bytes: int = 0
     peak_spool_bytes: int = 0
 
@@ -40,9 +37,32 @@ class Limits:
     max_memory: int | None = None
 
 
-def run_chunks(todo: Iterator[ChunkSpec], task, executor, delivery: Delivery, limits: Limits, monitor: RssMonitor,
+def run_tasks(specs: list, task, executor, bar: tqdm | None = None) -> list:
+    """Run ``task`` on every spec (each has ``.index``) and return the answers in spec order.
+
+    For the map stage: answers are small and nothing is delivered, so every spec is
+    submitted at once and the executor queues what its workers cannot take yet.
+    """
+    futures = {executor.submit(task, s): s.index for s in specs}
+    answers = {}
+    while futures:
+        done = executor.wait(futures, timeout=_TICK)
+        failure = None
+        for fut in sorted(done, key=futures.pop):
+            if fut.exception() is not None:
+                failure = failure or fut.exception()
+                continue
+            answers[fut.result().index] = fut.result()
+            if bar is not None:
+                bar.update(1)
+        if failure is not None:
+            raise failure
+    return [answers[s.index] for s in specs]
+
+
+def run_chunks(todo: Iterator, task, executor, delivery: Delivery, limits: Limits, monitor: RssMonitor,
                progress: Progress, bar: tqdm) -> None:
-    """Run ``task`` on every spec of ``todo`` and deliver each part; returns when all are delivered."""
+    """Run ``task`` on every part spec of ``todo`` and deliver each part; returns when all are delivered."""
     futures: dict[Future, int] = {}
     in_flight: dict[int, int] = {}  # chunk index -> spool bytes (0 while generating)
     pending = next(todo, None)
@@ -63,8 +83,6 @@ def run_chunks(todo: Iterator[ChunkSpec], task, executor, delivery: Delivery, li
                     failure = failure or fut.exception()
                     continue
                 out = fut.result()
-                progress.sessions += out.sessions
-                progress.orders += out.orders
                 in_flight[out.record.chunk] = out.record.bytes
                 progress.spool_bytes += out.record.bytes
                 progress.peak_spool_bytes = max(progress.peak_spool_bytes, progress.spool_bytes)

@@ -51,17 +51,17 @@ def _sink(moto_server, bucket, tmp_path) -> S3Sink:
 
 def fail_after_three_parts(cfg, sink, monkeypatch):
     """One worker, one chunk in flight: chunks 0-2 are uploaded and recorded before chunk 3 fails."""
-    real = pool.generate_chunk
+    real = pool.merge_part
 
-    def dies_at_three(spec, ctx):
-        if spec.index == 3:
+    def dies_at_three(folder, part):
+        if part.index == 3:
             raise MemoryError("simulated")
-        return real(spec, ctx)
+        return real(folder, part)
 
-    monkeypatch.setattr(pool, "generate_chunk", dies_at_three)
+    monkeypatch.setattr(pool, "merge_part", dies_at_three)
     with pytest.raises(RunFailed, match="chunks delivered: 0, 1, 2 of 4"):
         run(cfg, sink, seed=11, run_id="smoke", workers=1, max_in_flight=1, progress=False)
-    monkeypatch.setattr(pool, "generate_chunk", real)
+    monkeypatch.setattr(pool, "merge_part", real)
 
 
 def _flip(data: bytes) -> bytes:

@@ -31,16 +31,17 @@ def test_run_to_s3_matches_the_local_run(moto_server, bucket, local_reference, t
     assert keys == {"_run.json", "_manifest.json", "_SUCCESS", "part-00000.parquet", "part-00001.parquet",
                     "part-00002.parquet"}
     assert s3_files(s3, bucket, prefix) == local_files(local_reference)
-    for name, parts in (("part-00000.parquet", 2), ("part-00002.parquet", None)):
-        head = s3.head_object(Bucket=bucket, Key=prefix + name)
-        assert head["ServerSideEncryption"] == sse
-        if parts:
-            assert head["ETag"].endswith(f'-{parts}"')
-    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads") is None
-    assert not list((tmp_path / "spool" / "ref").glob("*.parquet"))  # spool emptied after confirmation
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=prefix + "_manifest.json")["Body"].read())
     assert manifest["events"] == EVENTS and manifest["peak_spool_bytes"] > 0
-    assert [f["upload_parts"] for f in manifest["files"]] == [2, 2, 1]
+    # one multipart part per started 5 MiB (a part under 5 MiB goes up in one PUT)
+    assert [f["upload_parts"] for f in manifest["files"]] == [-(-f["bytes"] // (5 * 2**20)) for f in manifest["files"]]
+    assert manifest["files"][0]["upload_parts"] >= 2
+    for f in manifest["files"]:
+        head = s3.head_object(Bucket=bucket, Key=prefix + f["name"])
+        assert head["ServerSideEncryption"] == sse
+        assert head["ETag"].endswith(f'-{f["upload_parts"]}"') == (f["bytes"] >= 5 * 2**20)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads") is None
+    assert not list((tmp_path / "spool" / "ref").glob("*.parquet"))  # spool emptied after confirmation
     fs = pafs.S3FileSystem(access_key="testing", secret_key="testing", region="us-east-1",
                            endpoint_override=moto_server.endpoint.removeprefix("http://"), scheme="http")
     remote = pq.read_table(f"{bucket}/{prefix}part-00001.parquet", filesystem=fs)

@@ -58,7 +58,7 @@ def test_generator_runs_under_the_uploader_policy(iam_server, tmp_path):
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/events/run_id=least/")["Contents"]
     assert {o["Key"].rsplit("/", 1)[1] for o in listed} >= {"_SUCCESS", "_manifest.json", "part-00000.parquet"}
     head = s3.head_object(Bucket=BUCKET, Key=f"{PREFIX}/events/run_id=least/part-00000.parquet")
-    assert head["ETag"].endswith('-2"')  # the multipart path ran under the policy too
+    assert int(head["ETag"].rstrip('"').rsplit("-", 1)[1]) >= 2  # the multipart path ran under the policy too
     # resume needs only what the policy grants: listing, reading metadata, the plan
     r = cli("--resume", "least", "--output", f"s3://{BUCKET}/{PREFIX}", "--spool-dir", str(tmp_path),
             endpoint=srv.endpoint, env=_env(keys["uploader"]))

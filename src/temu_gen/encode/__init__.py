@@ -1,5 +1,4 @@
-"""Encoding stage: kernel columns to Arrow tables to Parquet bytes."""
-from .arrow import EVENT_SCHEMA, encode_chunk
-from .parquet import ParquetOptions, event_parquet_options, write_parquet
+"""Encoding stage: merged kernel columns to Arrow tables (``arrow``) to Parquet bytes (``parquet``).
 
-__all__ = ["EVENT_SCHEMA", "encode_chunk", "ParquetOptions", "event_parquet_options", "write_parquet"]
+The package imports nothing itself, so ``encode.schema`` (pyarrow only) loads without numba.
+"""

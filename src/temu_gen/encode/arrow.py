@@ -1,50 +1,58 @@
-"""Arrow encoding: a generated chunk becomes a ``pyarrow.Table`` with the contract's schema.
+"""Arrow encoding: a part's merged kernel columns become a ``pyarrow.Table`` with the contract's schema.
 
 Invariant: the table's schema is exactly :data:`EVENT_SCHEMA` (built once from
-:mod:`temu_gen.model`), nulls are exactly the kernel's ``NULL`` codes, and buffers are
-wrapped rather than copied wherever Arrow's layout allows it. Dictionaries are the
-run's full vocabularies, so every chunk of a run has identical dictionaries.
+:mod:`temu_gen.model`), nulls are exactly the kernel's ``NULL`` codes (and, for
+``user_id``, the rows of a device that has not signed in), ids are keyed bijections of
+the run's entities, and buffers are wrapped rather than copied wherever Arrow's layout
+allows it. Dictionaries are the run's full vocabularies, so every part of a run has
+identical dictionaries.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 
-from ..kernels.ids import format_ids
-from ..model import ALL, FIELDS, ORDER_ID_PREFIX, PRODUCT_ID_BASE, USER_ID_BASE
-
-_TYPES = {
-    "string": pa.string(), "int64": pa.int64(), "int16": pa.int16(), "int8": pa.int8(),
-    "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC"), "decimal128(18, 2)": pa.decimal128(18, 2),
-    "dictionary<values=string, indices=int8>": pa.dictionary(pa.int8(), pa.string()),
-    "dictionary<values=string, indices=int16>": pa.dictionary(pa.int16(), pa.string()),
-}
-EVENT_SCHEMA = pa.schema([pa.field(f.name, _TYPES[f.type], nullable=f.present_on != ALL or bool(f.sometimes))
-                          for f in FIELDS])
-DICTIONARY_COLUMNS = tuple(f.name for f in FIELDS if f.vocab)
-UNSORTED_ID_COLUMNS = ("event_id", "session_id", "order_id")
+from ..kernels.codes import NARROW_COLUMNS, WIDE_COLUMNS
+from ..kernels.ids import hex_ids, numbered_ids, permuted, uuid_ids
+from ..model import FIELDS, ORDER_ID_PREFIX, ORDER_NUMBER_BASE, PRODUCT_ID_BASE, USER_ID_BASE
+from ..seeds import derive_seed
+from .schema import DICTIONARY_COLUMNS, EVENT_SCHEMA, UNSORTED_ID_COLUMNS  # noqa: F401 - re-exported
 
 # Output field -> kernel column it is encoded from.
-_SOURCE = {"user_id": "user_idx", "session_id": "session_seq", "network_type": "network",
-           "product_id": "product_idx", "unit_price_ngn": "unit_price", "search_query": "search_term",
-           "order_id": "order_seq", "order_total_ngn": "order_total", "discount_ngn": "discount",
-           "attempt_number": "attempt"}
-_OFFSET = {"user_id": USER_ID_BASE, "product_id": PRODUCT_ID_BASE}
+_SOURCE = {"network_type": "network", "unit_price_ngn": "unit_price", "search_query": "search_term",
+           "order_total_ngn": "order_total", "discount_ngn": "discount", "attempt_number": "attempt",
+           "product_id": "product", "device_brand": "device_brand"}
+_W = {n: i for i, n in enumerate(WIDE_COLUMNS)}
+_N = {n: i for i, n in enumerate(NARROW_COLUMNS)}
 
 
-def _validity(values: np.ndarray) -> tuple[pa.Buffer | None, int]:
-    """Arrow validity bitmap for ``values >= 0`` (None when nothing is null) and the null count."""
-    valid = values >= 0
+class IdKeys(NamedTuple):
+    """The run's keys for its ids: from (seed, 'ids', name), so two runs share no ids."""
+
+    event: int
+    device: int
+    session: int
+    user: int
+    product: int
+
+    @classmethod
+    def for_run(cls, seed: int) -> IdKeys:
+        return cls(*(derive_seed(seed, f"ids/{name}") for name in cls._fields))
+
+
+def _validity(valid: np.ndarray) -> tuple[pa.Buffer | None, int]:
     nulls = int(valid.size - np.count_nonzero(valid))
     if nulls == 0:
         return None, 0
     return pa.py_buffer(np.packbits(valid, bitorder="little")), nulls
 
 
-def _strings(values: np.ndarray, prefix: str, digits: int, base: int, scramble: bool, salt: int) -> pa.Array:
-    offsets, data = format_ids(values, np.frombuffer(prefix.encode(), np.uint8), digits, base, scramble, salt)
-    validity, nulls = _validity(values)
-    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data), validity, nulls)
+def _strings(n: int, built, valid: np.ndarray) -> pa.Array:
+    offsets, data = built
+    validity, nulls = _validity(valid)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), validity, nulls)
 
 
 def _decimal(kobo: np.ndarray) -> pa.Array:
@@ -52,44 +60,58 @@ def _decimal(kobo: np.ndarray) -> pa.Array:
     words = np.empty((kobo.size, 2), dtype=np.int64)
     words[:, 0] = kobo
     words[:, 1] = kobo >> 63
-    validity, nulls = _validity(kobo)
+    validity, nulls = _validity(kobo >= 0)
     return pa.Array.from_buffers(pa.decimal128(18, 2), kobo.size, [validity, pa.py_buffer(words)], nulls)
 
 
-def _primitive(values: np.ndarray, type_: pa.DataType) -> pa.Array:
-    validity, nulls = _validity(values)
+def _primitive(values: np.ndarray, type_: pa.DataType, valid: np.ndarray | None = None) -> pa.Array:
+    validity, nulls = _validity(values >= 0 if valid is None else valid)
     return pa.Array.from_buffers(type_, values.size, [validity, pa.py_buffer(np.ascontiguousarray(values))], nulls)
 
 
-def encode_chunk(cols: dict[str, np.ndarray], row_start: int, vocab, id_salt: int) -> pa.Table:
-    """Kernel columns (rows ``row_start ..`` of the run) as a table of :data:`EVENT_SCHEMA`, in their order.
+def _column(name: str, wide: np.ndarray, narrow: np.ndarray) -> np.ndarray:
+    src = _SOURCE.get(name, name)
+    return wide[_W[src]] if src in _W else narrow[_N[src]]
 
-    ``vocab`` names every code column's values (a :class:`~temu_gen.params.Vocabulary`).
-    """
-    n = len(cols["event_type"])
-    salt_hex = f"{id_salt & 0xFFFFFFFF:08x}"
+
+def _ids(name: str, wide: np.ndarray, narrow: np.ndarray, keys: IdKeys) -> pa.Array:
+    n = wide.shape[1]
+    user = wide[_W["user"]]
+    if name == "event_id":
+        return _strings(n, uuid_ids(user, wide[_W["event_seq"]], keys.event), np.ones(n, bool))
+    if name == "device_id":
+        device = narrow[_N["device"]].astype(np.int64)
+        return _strings(n, hex_ids(user, device, keys.device), device >= 0)
+    if name == "session_id":
+        session = wide[_W["session_seq"]]
+        return _strings(n, hex_ids(user, session, keys.session), session >= 0)
+    order = wide[_W["order"]]
+    return _strings(n, numbered_ids(np.where(order >= 0, order + ORDER_NUMBER_BASE, -1),
+                                    np.frombuffer(ORDER_ID_PREFIX.encode(), np.uint8), 12), order >= 0)
+
+
+def encode_part(wide: np.ndarray, narrow: np.ndarray, vocab, keys: IdKeys) -> pa.Table:
+    """Merged columns (``wide`` int64 and ``narrow`` int16 blocks, one row per event) as an :data:`EVENT_SCHEMA` table."""
+    n = wide.shape[1]
     arrays = []
     for f, field in zip(FIELDS, EVENT_SCHEMA):
-        if f.name == "event_id":
-            rows = np.arange(row_start, row_start + n, dtype=np.int64)
-            arrays.append(_strings(rows, salt_hex, 12, 16, False, 0))
-            continue
-        src = cols[_SOURCE.get(f.name, f.name)]
-        if f.name == "session_id":
-            arrays.append(_strings(src, "", 16, 16, True, id_salt))
-        elif f.name == "order_id":
-            arrays.append(_strings(src, ORDER_ID_PREFIX, 14, 10, False, 0))
+        if f.name in ("event_id", "device_id", "session_id", "order_id"):
+            arrays.append(_ids(f.name, wide, narrow, keys))
+        elif f.name == "user_id":
+            signed_in = narrow[_N["signed_in"]] == 1
+            arrays.append(_primitive(permuted(wide[_W["user"]], keys.user, USER_ID_BASE), field.type, signed_in))
+        elif f.name == "product_id":
+            arrays.append(_primitive(permuted(wide[_W["product"]], keys.product, PRODUCT_ID_BASE), field.type))
         elif f.vocab:
-            indices = _primitive(src, field.type.index_type)
+            codes = _column(f.name, wide, narrow).astype(field.type.index_type.to_pandas_dtype())
+            indices = _primitive(codes, field.type.index_type)
             dictionary = pa.array(getattr(vocab, f.vocab), pa.string())
             arrays.append(pa.DictionaryArray.from_arrays(indices, dictionary, safe=False))
         elif f.type.startswith("decimal"):
-            arrays.append(_decimal(src))
+            arrays.append(_decimal(_column(f.name, wide, narrow)))
         elif f.type.startswith("timestamp"):
-            arrays.append(pa.Array.from_buffers(field.type, n, [None, pa.py_buffer(src)]))
-        elif f.name in _OFFSET:
-            shifted = np.where(src >= 0, src + _OFFSET[f.name], -1)
-            arrays.append(_primitive(shifted, field.type))
+            arrays.append(pa.Array.from_buffers(field.type, n, [None, pa.py_buffer(_column(f.name, wide, narrow))]))
         else:
-            arrays.append(_primitive(src, field.type))
+            values = _column(f.name, wide, narrow).astype(field.type.to_pandas_dtype())
+            arrays.append(_primitive(values, field.type))
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)

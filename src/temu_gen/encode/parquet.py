@@ -8,14 +8,15 @@ unique temp name, so nothing is written through a planted link.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..files import temp_path, write_new
-from .arrow import DICTIONARY_COLUMNS, EVENT_SCHEMA, UNSORTED_ID_COLUMNS
+from ..files import new_file, temp_path, write_all
+from .schema import DICTIONARY_COLUMNS, EVENT_SCHEMA, UNSORTED_ID_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class ParquetOptions:
     dictionary_columns: tuple[str, ...] = ()
     delta_columns: tuple[str, ...] = ()
     """Sorted or near-sorted integers: DELTA_BINARY_PACKED is smaller and faster than PLAIN + codec."""
+    delta_length_columns: tuple[str, ...] = ()
+    """Fixed-width random strings: DELTA_LENGTH_BYTE_ARRAY drops the per-value lengths and lets zstd see only
+    hex digits (event_id: 60 ms instead of 173 ms per 500k rows, 7% smaller, measured)."""
     statistics_columns: tuple[str, ...] | None = None
     """Columns with min/max statistics (None = all); random id strings gain nothing from them."""
 
@@ -36,27 +40,49 @@ class ParquetOptions:
         level = self.compression_level if codec in ("zstd", "gzip") else None
         return dict(compression=codec or "none", compression_level=level, row_group_size=self.row_group_size,
                     use_dictionary=list(self.dictionary_columns) or False, store_decimal_as_integer=True,
-                    column_encoding={c: "DELTA_BINARY_PACKED" for c in self.delta_columns} or None,
+                    column_encoding={**{c: "DELTA_BINARY_PACKED" for c in self.delta_columns},
+                                     **{c: "DELTA_LENGTH_BYTE_ARRAY" for c in self.delta_length_columns}} or None,
                     write_statistics=True if self.statistics_columns is None else list(self.statistics_columns))
 
 
 def event_parquet_options(compression: str, compression_level: int | None, row_group_size: int) -> ParquetOptions:
     """The measured defaults for event parts (bench/RESULTS.md) with the run's codec and row group size."""
     return ParquetOptions(compression, compression_level, row_group_size, DICTIONARY_COLUMNS,
-                          delta_columns=("event_ts", "ingest_ts"),
+                          delta_columns=("event_ts", "ingest_ts"), delta_length_columns=("event_id",),
                           # min/max only where a reader can prune with them: not on random ids, and not on
                           # dictionary columns, whose few values all occur in every row group (-22% write time)
                           statistics_columns=tuple(n for n in EVENT_SCHEMA.names
                                                    if n not in UNSORTED_ID_COLUMNS and n not in DICTIONARY_COLUMNS))
 
 
+class _HashingFile(io.RawIOBase):
+    """Writes to a file descriptor with os.write (a full disk raises ENOSPC) and hashes what it writes."""
+
+    def __init__(self, fd: int):
+        self.fd, self.sha, self.size = fd, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        view = memoryview(b).cast("B")
+        self.sha.update(view)
+        self.size += len(view)
+        write_all(self.fd, view)
+        return len(view)
+
+
 def write_parquet(table: pa.Table, folder: Path, name: str, options: ParquetOptions,
                   metadata: dict[str, str]) -> tuple[Path, int, str]:
-    """Write ``table`` as a new temp file for ``name`` in ``folder``; returns (temp path, bytes, sha256)."""
+    """Write ``table`` as a new temp file for ``name`` in ``folder``; returns (temp path, bytes, sha256).
+
+    The file streams to disk as pyarrow encodes it (no second copy of the part in memory), through a file
+    descriptor opened O_EXCL|O_NOFOLLOW, and is fsynced before its digest is returned.
+    """
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, **options.kwargs())
-    buf = sink.getvalue()
     path = temp_path(folder, name)
-    write_new(path, buf)
-    return path, buf.size, hashlib.sha256(buf).hexdigest()
+    with new_file(path) as fd:
+        sink = _HashingFile(fd)
+        with pa.PythonFile(io.BufferedWriter(sink, buffer_size=1 << 20), mode="w") as out:
+            pq.write_table(table, out, **options.kwargs())
+    return path, sink.size, sink.sha.hexdigest()

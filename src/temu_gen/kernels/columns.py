@@ -1,26 +1,35 @@
-"""Row matrices to typed columns: gather rows in sorted order and split them by width.
+"""Row matrices to columns, and columns merged back into one arrival order.
 
-Invariant: output column ``j`` of each block equals the kernel matrix's column, taken in
-``order`` and cast to the block's dtype, and nothing else; one pass, contiguous writes.
+Invariant: output column ``j`` equals the kernel matrix's column ``j`` taken in ``order``,
+and nothing else; one pass, contiguous writes.
 """
 import numpy as np
 
-from ._jit import jit
+from ._jit import jit_alloc
 
 
-@jit
-def split_columns(wide, narrow, order, picks16, picks8):
-    """Gather ``wide[order]`` whole (int64) and ``narrow[order]`` into int16 and int8 column blocks."""
+@jit_alloc
+def gather_columns(wide, narrow, order):
+    """``wide[order].T`` and ``narrow[order].T`` as contiguous column-major blocks."""
     n = order.shape[0]
     out64 = np.empty((wide.shape[1], n), np.int64)
-    out16 = np.empty((picks16.shape[0], n), np.int16)
-    out8 = np.empty((picks8.shape[0], n), np.int8)
+    out16 = np.empty((narrow.shape[1], n), np.int16)
     for i in range(n):
         k = order[i]
         for j in range(wide.shape[1]):
             out64[j, i] = wide[k, j]
-        for j in range(picks16.shape[0]):
-            out16[j, i] = narrow[k, picks16[j]]
-        for j in range(picks8.shape[0]):
-            out8[j, i] = narrow[k, picks8[j]]
-    return out64, out16, out8
+        for j in range(narrow.shape[1]):
+            out16[j, i] = narrow[k, j]
+    return out64, out16
+
+
+@jit_alloc
+def take_columns(block, order):
+    """``block[:, order]`` for a column-major block, one column at a time (numpy's fancy take walks it strided)."""
+    out = np.empty((block.shape[0], order.shape[0]), block.dtype)
+    for j in range(block.shape[0]):
+        src = block[j]
+        dst = out[j]
+        for i in range(order.shape[0]):
+            dst[i] = src[order[i]]
+    return out

@@ -1,60 +1,60 @@
-"""Row writer shared by the session and order kernels (a wide int64 and a narrow int16 matrix).
+"""Row writer shared by every kernel: a wide int64 and a narrow int16 matrix, one row per event.
 
 Invariant: :func:`emit` copies a whole template row before setting the event's own
-fields, so a row never carries a value left over from an earlier journey, and
-``ingest_ts`` is never before ``event_ts``. Templates hold the journey's user and
-session columns; every other column starts as ``NULL``.
+fields, so a row never carries a value left over from an earlier event; it numbers the
+user's events in the order they are written (``event_seq``), which makes event ids
+unique per user; and ``ingest_ts`` is never before ``event_ts``.
 """
-from ._jit import jit
-from .codes import N_EVENT_TYPE, N_NETWORK, N_SOURCE, NULL, W_EVENT_TS, W_INGEST_TS, W_SESSION
-from .sampling import exponential, uniform, uniform_range
-
-_US_PER_HOUR = 3_600_000_000.0
-
-
-@jit
-def client_lag_us(st, late_share):
-    """Device-to-platform delay: seconds usually, hours for a phone that went offline."""
-    if uniform(st) < late_share:
-        return int(uniform_range(st, 1.0, 12.0) * _US_PER_HOUR)
-    return int(exponential(st, 1_200_000.0)) + 40_000
+from ._jit import jit, jit_inline
+from .codes import N_CITY, N_EVENT_TYPE, N_SIGNED_IN, N_STATE, NULL, W_EVENT_SEQ, W_EVENT_TS, W_INGEST_TS, W_USER
+from .sampling import exponential_fast
+from .state import U_CITY, U_EVENT_SEQ, U_INDEX, U_STATE
 
 
 @jit
-def server_lag_us(st):
-    """Server-side events reach the log within milliseconds."""
-    return int(exponential(st, 250_000.0)) + 2_000
+def reset(tw, tn):
+    """Every column NULL."""
+    for j in range(tw.shape[0]):
+        tw[j] = NULL
+    for j in range(tn.shape[0]):
+        tn[j] = NULL
 
 
 @jit
-def reset_template(wt, nt):
-    """Every column NULL; the journey then fills in its user and session columns."""
-    for j in range(wt.shape[0]):
-        wt[j] = NULL
-    for j in range(nt.shape[0]):
-        nt[j] = NULL
+def server_template(u, tw, tn):
+    """Columns every server-side event of the user carries: the user and their home; no device or session."""
+    reset(tw, tn)
+    tw[W_USER] = u[U_INDEX]
+    tn[N_SIGNED_IN] = 1
+    tn[N_STATE] = u[U_STATE]
+    tn[N_CITY] = u[U_CITY]
 
 
-@jit
-def server_template(wt, nt, swt, snt):
-    """The server-side twin of a client template: same user, no session, network or source."""
-    swt[:] = wt
-    snt[:] = nt
-    swt[W_SESSION] = NULL
-    snt[N_NETWORK] = NULL
-    snt[N_SOURCE] = NULL
-
-
-@jit
-def emit(wide, narrow, r, wt, nt, event_type, ts, lag):
+@jit_inline
+def emit(wide, narrow, r, tw, tn, u, event_type, ts, ingest):
     """Write row ``r`` from the templates with its event type and times; returns ``r + 1``."""
     w = wide[r]
-    for j in range(wt.shape[0]):
-        w[j] = wt[j]
+    for j in range(tw.shape[0]):
+        w[j] = tw[j]
     n = narrow[r]
-    for j in range(nt.shape[0]):
-        n[j] = nt[j]
+    for j in range(tn.shape[0]):
+        n[j] = tn[j]
     n[N_EVENT_TYPE] = event_type
     w[W_EVENT_TS] = ts
-    w[W_INGEST_TS] = ts + lag
+    w[W_INGEST_TS] = ingest if ingest > ts else ts
+    w[W_EVENT_SEQ] = u[U_EVENT_SEQ]
+    u[U_EVENT_SEQ] += 1
     return r + 1
+
+
+@jit_inline
+def server_lag(st):
+    """Server-side events reach the log within milliseconds."""
+    return int(exponential_fast(st, 250_000.0)) + 2_000
+
+
+@jit_inline
+def online_lag(st, mean_us):
+    """A connected phone's event reaches the log in about a second."""
+    return int(exponential_fast(st, mean_us)) + 40_000
+

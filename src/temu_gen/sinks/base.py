@@ -42,15 +42,26 @@ class PartRecord(NamedTuple):
     """S3 only: the server's SHA-256 checksum of the object (composite for multipart uploads)."""
     upload_parts: int = 0
     upload_seconds: float = 0.0
+    first_ingest_us: int = 0
+    """The part's arrival window: the first and last ``ingest_ts`` it holds (µs since the epoch)."""
+    last_ingest_us: int = 0
+    sessions: int = 0
+    """Sessions that start in this part (``app_open`` rows)."""
+    orders: int = 0
+    """Orders placed in this part (``order_placed`` rows)."""
 
     def to_json(self) -> dict:
         return {k: v for k, v in self._asdict().items() if v not in ("", 0, 0.0) or k in ("chunk", "rows")}
 
     @classmethod
     def from_json(cls, doc: dict) -> PartRecord:
-        return cls(int(doc["chunk"]), str(doc["name"]), int(doc["rows"]), int(doc["bytes"]), str(doc["sha256"]),
-                   str(doc.get("etag", "")), str(doc.get("checksum_sha256", "")), int(doc.get("upload_parts", 0)),
-                   float(doc.get("upload_seconds", 0.0)))
+        kinds = {"chunk": int, "name": str, "rows": int, "bytes": int, "sha256": str, "etag": str,
+                 "checksum_sha256": str, "upload_parts": int, "upload_seconds": float, "first_ingest_us": int,
+                 "last_ingest_us": int, "sessions": int, "orders": int}
+        missing = {"chunk", "name", "rows", "bytes", "sha256"} - doc.keys()
+        if missing:
+            raise KeyError(sorted(missing)[0])
+        return cls(**{k: cast(doc[k]) for k, cast in kinds.items() if k in doc})
 
 
 class PartExpectation(NamedTuple):
@@ -60,6 +71,11 @@ class PartExpectation(NamedTuple):
     name: str
     rows: int
     metadata: dict[str, str]
+
+
+def default_spool_root() -> Path:
+    """Where runs keep their scratch files unless ``--spool-dir`` says otherwise."""
+    return Path.home() / ".cache" / "temu-gen" / "spool"
 
 
 def part_name(index: int) -> str:
@@ -203,6 +219,8 @@ class RunTarget(Protocol):
     """Human-readable address of the run (a folder or an ``s3://`` URI)."""
     staging_dir: Path
     """Local folder where workers write finished part files before delivery."""
+    spool_dir: Path
+    """Local scratch folder private to this run attempt (the map stage's shards); regenerable, removed at the end."""
 
     def read_plan(self) -> dict | None:
         """The recorded ``_run.json`` (None if there is none); creates nothing."""
@@ -245,5 +263,5 @@ class Sink(Protocol):
 
 
 __all__ = ["MANIFEST", "SUCCESS", "RUN_PLAN", "LOCK", "MAX_PARTS", "PartRecord", "PartExpectation", "Holder",
-           "Delivery", "RunTarget", "Sink", "part_name", "run_prefix", "metadata_mismatch", "locked_message",
+           "Delivery", "RunTarget", "Sink", "part_name", "default_spool_root", "run_prefix", "metadata_mismatch", "locked_message",
            "lost_lock_message", "parse_plan"]

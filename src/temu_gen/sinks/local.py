@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import OutputError, RunLocked
 from ..files import fsync_dir, remove, remove_stale_temps, write_atomic, write_new
-from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, Holder, PartExpectation, PartRecord, locked_message,
-                   lost_lock_message, metadata_mismatch, parse_plan, run_prefix)
+from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, Holder, PartExpectation, PartRecord, default_spool_root,
+                   locked_message, lost_lock_message, metadata_mismatch, parse_plan, run_prefix)
 
 JOURNAL = "_journal"
 """One JSON line per delivered part, appended and fsynced before the part counts."""
@@ -29,24 +30,28 @@ _OURS = ("part-", "_", ".")
 class LocalDirSink:
     """A local folder that holds runs."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, spool_dir: str | Path | None = None):
         if not str(root).strip():
             raise OutputError("--output is empty; pass a folder or s3://BUCKET/PREFIX")
         self.root = Path(root)
         self.location = str(self.root)
+        self.spool_root = Path(spool_dir) if spool_dir else default_spool_root()
 
     def open_run(self, run_id: str) -> LocalRun:
-        return LocalRun(self.root, run_id)
+        return LocalRun(self.root, run_id, self.spool_root)
 
 
 class LocalRun:
     """One run's folder."""
 
-    def __init__(self, root: Path, run_id: str):
+    def __init__(self, root: Path, run_id: str, spool_root: Path):
         self.root = root
         self.run_id = run_id
         self.dir = root / run_prefix(run_id)
         self.staging_dir = self.dir
+        # scratch off the output disk, one folder per (output, run id): two outputs never share it
+        where = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:10]
+        self.spool_dir = spool_root / f"{run_id}.local-{where}"
         self.location = str(self.dir)
         self._holder: Holder | None = None
 
@@ -118,6 +123,7 @@ class LocalRun:
         for e in os.scandir(self.dir):
             if e.name != LOCK and e.name.startswith(_OURS) and not e.is_dir(follow_symlinks=False):
                 remove(Path(e.path))
+        shutil.rmtree(self.spool_dir, ignore_errors=True)  # an earlier attempt's scratch: regenerable
 
     def write_plan(self, plan: bytes) -> None:
         write_atomic(self.dir / RUN_PLAN, plan)
@@ -166,11 +172,13 @@ class LocalRun:
         write_new(self.dir / SUCCESS, b"")
         fsync_dir(self.dir)
         remove(self.dir / JOURNAL)  # the manifest now records every part
+        shutil.rmtree(self.spool_dir, ignore_errors=True)
         self.unlock()
 
     def abort(self) -> int:
         if self._holder is not None and _read_holder(self.dir / LOCK) == self._holder:
             remove_stale_temps(self.dir)  # not once another process holds the run: its temp files are its own
+            shutil.rmtree(self.spool_dir, ignore_errors=True)
         self.unlock()
         return 0
 

@@ -28,6 +28,7 @@ class NullRun:
         self.run_id = run_id
         self._tmp = tempfile.TemporaryDirectory(prefix="temu-gen-null-")
         self.staging_dir = Path(self._tmp.name)
+        self.spool_dir = self.staging_dir
 
     def read_plan(self) -> dict | None:
         return None

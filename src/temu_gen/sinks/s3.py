@@ -20,6 +20,7 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError
 from botocore.retries import standard
 
 from ..errors import ConfigError, OutputError
+from .base import default_spool_root
 
 MIN_PART_SIZE = 5 * 2**20  # S3's floor for every part but the last (s3transfer enforces it too)
 SSE_MODES = ("AES256", "aws:kms")
@@ -190,7 +191,7 @@ class S3Sink:
 
         self.bucket, self.prefix = parse_s3_uri(uri)
         self.options = (options or S3Options()).check()
-        self.spool_root = Path(spool_dir) if spool_dir else Path.home() / ".cache" / "temu-gen" / "spool"
+        self.spool_root = Path(spool_dir) if spool_dir else default_spool_root()
         self.location = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
 
     def open_run(self, run_id: str):

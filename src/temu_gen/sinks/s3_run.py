@@ -37,6 +37,7 @@ class S3Run:
         self.base = f"{prefix}/{run_prefix(run_id)}/" if prefix else f"{run_prefix(run_id)}/"
         self.location = f"s3://{bucket}/{self.base}".rstrip("/")
         self.staging_dir = spool_root / run_id
+        self.spool_dir = self.staging_dir
         self._client = None
         self._holder: Holder | None = None
 
