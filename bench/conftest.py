@@ -61,7 +61,7 @@ def part(ctx, cfg, users, rows, tmp_path_factory):
     buckets = spool.hist_buckets(cfg.period.days)
     summaries = [spool.write_shard(folder, k, generate.simulate_shard(k * users, (k + 1) * users, ctx),
                                    ctx.params.time.start_us, buckets) for k in range(4)]
-    merge.number_orders(folder, [s.orders for s in summaries])
+    merge.number_orders(folder, summaries)
     return folder, merge.plan_parts(folder, summaries, rows * 2, rows)[1]
 
 

@@ -8,6 +8,7 @@ import pytest
 from temu_gen import generate, spool
 from temu_gen.encode.arrow import IdKeys, encode_part
 from temu_gen.encode.parquet import write_parquet
+from temu_gen.encode.schema import EVENT_SCHEMA
 from temu_gen.merge import merge_part
 from temu_gen.pool import parquet_options
 
@@ -40,8 +41,8 @@ def test_reduce_task(benchmark, ctx, cfg, part, tmp_path):
 
     def task():
         wide, narrow = merge_part(folder, spec)
-        path, size, _ = write_parquet(encode_part(wide, narrow, ctx.vocab, IdKeys.for_run(1)), tmp_path, "p.parquet",
-                                      opts, {})
+        path, size, _, _ = write_parquet([encode_part(wide, narrow, ctx.vocab, IdKeys.for_run(1))], EVENT_SCHEMA,
+                                         tmp_path, "p.parquet", opts, {})
         path.unlink()
         return size
 

@@ -54,7 +54,7 @@ def make_context(cfg, seed: int) -> GenContext:
 
 def simulate_shard(u0: int, u1: int, ctx: GenContext, rows_hint: int = 0) -> ShardArrays:
     """Simulate users [u0, u1) and return their rows sorted by arrival."""
-    cap = max(rows_hint + rows_hint // 4, 2 * MAX_USER_ROWS)
+    cap = max(rows_hint + rows_hint // 2, 2 * MAX_USER_ROWS)  # users vary: room for 1.5x the hint
     wide = np.empty((cap, N_WIDE), np.int64)
     narrow = np.empty((cap, N_NARROW), np.int16)
     order_ts = np.empty(cap // 4, np.int64)
@@ -72,7 +72,28 @@ def simulate_shard(u0: int, u1: int, ctx: GenContext, rows_hint: int = 0) -> Sha
     return ShardArrays(w, n, order_ts[: counts[0]].copy(), int(counts[1]), int(counts[2]))
 
 
+def simulate_runs(u0: int, u1: int, ctx: GenContext, capacity: int):
+    """Users [u0, u1) as sorted runs of at most ``capacity`` rows each (plus one user's worth).
+
+    A map task's memory is this fixed buffer, whatever the users do: when it fills, the rows so far become
+    one run (sorted, returned) and the next users start a new one. Yields :class:`ShardArrays`.
+    """
+    cap = max(capacity, 0) + MAX_USER_ROWS
+    wide = np.empty((cap, N_WIDE), np.int64)
+    narrow = np.empty((cap, N_NARROW), np.int16)
+    order_ts = np.empty(cap // 2, np.int64)
+    i = u0
+    while i < u1:
+        counts = np.zeros(3, np.int64)
+        first = i
+        r, i = simulate_users(ctx.params, ctx.user_seed, ctx.products, i, u1, wide, narrow, order_ts, counts, 0)
+        assert i > first, "a buffer smaller than one user's rows"
+        order = np.argsort(wide[:r, _INGEST], kind="stable")
+        w, n = gather_columns(wide, narrow, order)
+        yield ShardArrays(w, n, order_ts[: counts[0]].copy(), int(counts[1]), int(counts[2]))
+
+
 def _grow(a: np.ndarray, used: int) -> np.ndarray:
-    out = np.empty((a.shape[0] * 2,) + a.shape[1:], a.dtype)
+    out = np.empty((a.shape[0] * 3 // 2,) + a.shape[1:], a.dtype)
     out[:used] = a[:used]
     return out

@@ -27,57 +27,61 @@ class PartSpec(NamedTuple):
     row_start: int
     n_rows: int
     slices: tuple[tuple[int, int, int], ...]
-    """(shard, first row, end row) for every shard with rows in this part, in shard order."""
+    """(run key, first row, end row) for every spooled run with rows in this part, in key order."""
 
 
-def number_orders(folder: Path, shard_orders: list[int]) -> int:
-    """Give every order its number in placement order across all shards; returns how many orders there are."""
-    times = [spool.read_orders(folder, s) for s in range(len(shard_orders))]
+def number_orders(folder: Path, summaries) -> int:
+    """Give every order its number in placement order across all runs; returns how many orders there are."""
+    times = [spool.read_orders(folder, s.key) for s in summaries]
     ts = np.concatenate(times) if times else np.zeros(0, np.int64)
     order = np.argsort(ts, kind="stable")  # shards are concatenated in order: ties go by (shard, index)
     rank = np.empty(ts.shape[0], np.int64)
     rank[order] = np.arange(ts.shape[0], dtype=np.int64)
     start = 0
-    for s, n in enumerate(shard_orders):
-        spool.write_ranks(folder, s, rank[start:start + n])
-        start += n
+    for s in summaries:
+        spool.write_ranks(folder, s.key, rank[start:start + s.orders])
+        start += s.orders
     return ts.shape[0]
 
 
-def _split(folder: Path, summaries, cum: np.ndarray, global_cum: np.ndarray, rank: int) -> np.ndarray:
-    """Per shard, how many of its rows come before row ``rank`` of the merged log."""
+def _split(folder: Path, summaries, hist: np.ndarray, global_cum: np.ndarray, rank: int) -> np.ndarray:
+    """Per run, how many of its rows come before row ``rank`` of the merged log."""
     if rank <= 0:
         return np.zeros(len(summaries), np.int64)
     if rank >= global_cum[-1]:
-        return cum[:, -1].copy()
+        return np.array([s.rows for s in summaries], np.int64)
     b = int(np.searchsorted(global_cum, rank, side="right")) - 1  # the hour bucket holding that row
+    before = hist[:, :b].sum(axis=1, dtype=np.int64)  # each run's rows in earlier buckets (no runs x buckets copy)
     inside = rank - int(global_cum[b])
     if inside == 0:
-        return cum[:, b].copy()
+        return before
     keys, owners = [], []
     for s, summary in enumerate(summaries):
-        lo, hi = int(cum[s, b]), int(cum[s, b + 1])
+        lo, hi = int(before[s]), int(before[s] + hist[s, b])
         if hi > lo:
-            keys.append(np.asarray(spool.ingest_column(folder, summary.index)[lo:hi]))
+            block = spool.Columns(spool.shard_path(folder, summary.key, "wide"))
+            try:
+                keys.append(np.empty(hi - lo, np.int64))
+                block.read(_INGEST, lo, hi, keys[-1])
+            finally:
+                block.close()
             owners.append(np.full(hi - lo, s, np.int64))
-    first = np.argsort(np.concatenate(keys), kind="stable")[:inside]  # (ingest, shard, position) order
-    return cum[:, b] + np.bincount(np.concatenate(owners)[first], minlength=len(summaries))
+    first = np.argsort(np.concatenate(keys), kind="stable")[:inside]  # (ingest, run, position) order
+    return before + np.bincount(np.concatenate(owners)[first], minlength=len(summaries))
 
 
 def plan_parts(folder: Path, summaries, events: int, part_size: int) -> list[PartSpec]:
     """Cut the first ``events`` rows of the merged log into parts of ``part_size`` rows."""
     hist = np.stack([s.hist for s in summaries])
-    cum = np.zeros((hist.shape[0], hist.shape[1] + 1), np.int64)
-    cum[:, 1:] = hist.cumsum(axis=1)
     global_cum = np.zeros(hist.shape[1] + 1, np.int64)
-    global_cum[1:] = hist.sum(axis=0).cumsum()
+    global_cum[1:] = hist.sum(axis=0, dtype=np.int64).cumsum()
     size = min(part_size, events)
     starts = list(range(0, events, size)) + [events]
-    splits = [_split(folder, summaries, cum, global_cum, r) for r in starts]
+    splits = [_split(folder, summaries, hist, global_cum, r) for r in starts]
     parts = []
     for k in range(len(starts) - 1):
         lo, hi = splits[k], splits[k + 1]
-        slices = tuple((summaries[s].index, int(lo[s]), int(hi[s])) for s in range(len(summaries)) if hi[s] > lo[s])
+        slices = tuple((summaries[s].key, int(lo[s]), int(hi[s])) for s in range(len(summaries)) if hi[s] > lo[s])
         parts.append(PartSpec(k, starts[k], starts[k + 1] - starts[k], slices))
     return parts
 
@@ -85,21 +89,37 @@ def plan_parts(folder: Path, summaries, events: int, part_size: int) -> list[Par
 def merge_part(folder: Path, part: PartSpec) -> tuple[np.ndarray, np.ndarray]:
     """The part's rows as (wide, narrow) column blocks in arrival order; order columns hold global numbers.
 
-    Column by column: only the arrival order, one unsorted column and the sorted result are in memory at once.
+    Column by column, read straight from the spool: only the arrival order, one unsorted column and the
+    sorted result are in memory at once.
     """
     files = [(spool.open_shard(folder, shard), lo, hi) for shard, lo, hi in part.slices]
-    order = np.argsort(np.concatenate([f.wide[_INGEST, lo:hi] for f, lo, hi in files]), kind="stable")
-    blocks = []
-    for kind, dtype in (("wide", np.int64), ("narrow", np.int16)):
-        width = getattr(files[0][0], kind).shape[0]
-        out = np.empty((width, order.shape[0]), dtype)
-        for j in range(width):
-            column = np.concatenate([getattr(f, kind)[j, lo:hi] for f, lo, hi in files])
-            if kind == "wide" and j == _ORDER:
-                column = _number(column, files)
-            out[j] = column[order]  # runs of sorted slices: the stable argsort above merged them
-        blocks.append(out)
+    try:
+        n = sum(hi - lo for _, lo, hi in files)
+        column = np.empty(n, np.int64)
+        _read(files, "wide", _INGEST, column)
+        order = np.argsort(column, kind="stable")  # runs of sorted slices: timsort merges them
+        blocks = []
+        for kind, dtype in (("wide", np.int64), ("narrow", np.int16)):
+            width = getattr(files[0][0], kind).width
+            out = np.empty((width, n), dtype)
+            column = np.empty(n, dtype)
+            for j in range(width):
+                _read(files, kind, j, column)
+                if kind == "wide" and j == _ORDER:
+                    _number(column, files)
+                np.take(column, order, out=out[j])
+            blocks.append(out)
+    finally:
+        for f, _, _ in files:
+            f.close()
     return blocks[0], blocks[1]
+
+
+def _read(files, kind: str, j: int, column: np.ndarray) -> None:
+    at = 0
+    for f, lo, hi in files:
+        getattr(f, kind).read(j, lo, hi, column[at:at + hi - lo])
+        at += hi - lo
 
 
 def _number(local: np.ndarray, files) -> np.ndarray:

@@ -10,6 +10,7 @@ outlives its run.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -25,10 +26,12 @@ from . import spool
 from .config import RunConfig
 from .encode.arrow import IdKeys, encode_part
 from .encode.parquet import ParquetOptions, event_parquet_options, write_parquet
-from .generate import GenContext, make_context, simulate_shard
+from .encode.schema import EVENT_SCHEMA
+from .generate import GenContext, make_context, simulate_runs, simulate_shard
 from .kernels.codes import APP_OPEN, NARROW_COLUMNS, ORDER_PLACED, WIDE_COLUMNS
 from .lifeline import child_signal_defaults, die_with_parent
 from .merge import PartSpec, merge_part
+from .monitor import release_free_memory
 from .population import ShardSpec
 from .sinks.base import PartRecord, part_name
 
@@ -86,27 +89,38 @@ def _state() -> _WorkerState:
     return _STATE
 
 
-def w_simulate_shard(shard: ShardSpec) -> spool.ShardSummary:
-    """Map: simulate the shard's users and spool their rows in arrival order."""
+class ShardResult(NamedTuple):
+    index: int
+    runs: list
+    """One :class:`spool.ShardSummary` per sorted run the shard was spooled as."""
+
+
+def w_simulate_shard(shard: ShardSpec) -> ShardResult:
+    """Map: simulate the shard's users and spool their rows in arrival order, in runs of bounded size."""
     st = _state()
-    arrays = simulate_shard(shard.u0, shard.u1, st.ctx, shard.rows_hint)
-    return spool.write_shard(st.setup.map_dir, shard.index, arrays, st.ctx.params.time.start_us, st.buckets)
+    capacity = st.setup.cfg.population.target_shard_events
+    runs = [spool.write_shard(st.setup.map_dir, shard.index * spool.RUNS_PER_SHARD + k, arrays,
+                              st.ctx.params.time.start_us, st.buckets)
+            for k, arrays in enumerate(simulate_runs(shard.u0, shard.u1, st.ctx, capacity))]
+    return ShardResult(shard.index, runs)
+
+
+ENCODE_SLICE = 131_072
+"""Rows encoded into Arrow at once: a part's Arrow copy never holds more (the writer buffers one row group)."""
 
 
 def w_reduce_part(part: PartSpec) -> ChunkOutput:
-    """Reduce: merge the part's rows from the spool, encode them, and write the part as a temp file."""
+    """Reduce: merge the part's rows from the spool, encode them slice by slice, and write the part as a temp file."""
     st = _state()
     wide, narrow = merge_part(st.setup.map_dir, part)
-    table = encode_part(wide, narrow, st.ctx.vocab, st.keys)
     ingest, types = wide[WIDE_COLUMNS.index("ingest_ts")], narrow[NARROW_COLUMNS.index("event_type")]
     first, last = int(ingest[0]), int(ingest[-1])
     sessions, orders = int((types == APP_OPEN).sum()), int((types == ORDER_PLACED).sum())
-    del wide, narrow
+    slices = (encode_part(wide[:, lo:lo + ENCODE_SLICE], narrow[:, lo:lo + ENCODE_SLICE], st.ctx.vocab, st.keys)
+              for lo in range(0, wide.shape[1], ENCODE_SLICE))
     name = part_name(part.index)
     meta = part_metadata(st.setup.metadata, part.index, part.row_start)
-    path, size, sha = write_parquet(table, st.setup.staging_dir, name, st.options, meta)
-    rows = table.num_rows
-    del table
+    path, size, sha, rows = write_parquet(slices, EVENT_SCHEMA, st.setup.staging_dir, name, st.options, meta)
     return ChunkOutput(PartRecord(part.index, name, rows, size, sha, first_ingest_us=first, last_ingest_us=last,
                                   sessions=sessions, orders=orders), path)
 
@@ -171,6 +185,8 @@ def _worker_main(conn, parent_pid: int, initializer: Callable, initargs: tuple) 
             conn.send(reply)
         except Exception:  # noqa: BLE001 - an exception that does not pickle still reaches the coordinator
             conn.send(("error", RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
+        del reply
+        release_free_memory()  # a worker's memory must not creep up over many tasks
 
 
 class _Slot:
@@ -190,6 +206,7 @@ class ProcessPool:
         self._slots: list[_Slot] = []
         self._queue: deque[tuple[Future, Callable, tuple]] = deque()
         parent = os.getpid()
+        gc.freeze()  # objects from before the fork stay out of the workers' collections: pages stay shared
         for _ in range(workers):
             mine, theirs = ctx.Pipe(duplex=True)
             p = ctx.Process(target=_worker_main, args=(theirs, parent, initializer, initargs), daemon=True)

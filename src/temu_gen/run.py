@@ -24,7 +24,7 @@ from .errors import OutputError, RunFailed, Terminated, TemuGenError
 from .generate import make_context
 from .lifeline import deferred_signals
 from .manifest import RunSummary, manifest_bytes, plan_document, read_plan_document
-from .monitor import RssMonitor
+from .monitor import RssMonitor, release_free_memory
 from .plan import plan_chunks
 from . import spool
 from .merge import number_orders, plan_parts
@@ -172,8 +172,9 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
             executor = make_executor(max(1, workers), setup)
             summaries = _map_stage(cfg, executor, show)
             users = sum(s.users for s in summaries)
-            number_orders(map_dir, [s.orders for s in summaries])
+            number_orders(map_dir, summaries)
             parts = plan_parts(map_dir, summaries, cfg.run.events, cfg.run.chunk_size)
+            release_free_memory()  # planning's scratch: the coordinator stays the same size whatever the run
             t1 = time.perf_counter()
             delivery = target.delivery(limits.max_in_flight)
             with tqdm(total=cfg.run.events, initial=sum(r.rows for r in kept.values()), unit="ev", unit_scale=True,
@@ -197,6 +198,11 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
     return dataclasses.replace(summary, seconds=time.perf_counter() - started)
 
 
+def _simulate(specs, executor, bar) -> list[spool.ShardSummary]:
+    """Run map tasks; returns the spooled runs in (shard, run) order."""
+    return [run for result in run_tasks(specs, w_simulate_shard, executor, bar) for run in result.runs]
+
+
 def _map_stage(cfg: RunConfig, executor, show: bool | None) -> list[spool.ShardSummary]:
     """Simulate users in shards until the log holds at least ``events`` rows; returns every shard's summary.
 
@@ -207,17 +213,18 @@ def _map_stage(cfg: RunConfig, executor, show: bool | None) -> list[spool.ShardS
     pilot = shards(0, pop.pilot_users, -(-pop.pilot_users // PILOT_SHARDS), 0, 0.0)
     with tqdm(total=len(pilot), unit="shard", leave=False, desc="simulating",
               disable=None if show is None else not show) as bar:
-        summaries = run_tasks(pilot, w_simulate_shard, executor, bar)
+        summaries = _simulate(pilot, executor, bar)
         sizing = size_population(events, sum(s.rows for s in summaries), pop.pilot_users, pop.size_margin,
                                  pop.target_shard_events)
-        todo = shards(pop.pilot_users, sizing.users, sizing.users_per_shard, len(summaries), sizing.events_per_user)
-        bar.total += len(todo)
-        while todo:
-            summaries += run_tasks(todo, w_simulate_shard, executor, bar)
+        todo = shards(pop.pilot_users, sizing.users, sizing.users_per_shard, len(pilot), sizing.events_per_user)
+        next_index = len(pilot) + len(todo)
+        while True:
+            bar.total += len(todo)
+            summaries += _simulate(todo, executor, bar)
             rows, users = sum(s.rows for s in summaries), sum(s.users for s in summaries)
             if rows >= events:
                 break
             extra = more_users(events, rows, users, rows / users, pop.size_margin)
-            todo = shards(users, users + extra, sizing.users_per_shard, len(summaries), sizing.events_per_user)
-            bar.total += len(todo)
+            todo = shards(users, users + extra, sizing.users_per_shard, next_index, sizing.events_per_user)
+            next_index += len(todo)
     return summaries

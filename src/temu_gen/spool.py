@@ -27,15 +27,16 @@ HIST_DAYS_PAST = TAIL_DAYS + 60
 
 
 class ShardSummary(NamedTuple):
-    """What the coordinator learns from one map task."""
+    """What the coordinator learns about one spooled run (a map task writes one or more)."""
 
-    index: int
+    key: int
+    """The run's name in the spool: shard * RUNS_PER_SHARD + run, so keys sort in (shard, run) order."""
     rows: int
     sessions: int
     users: int
     orders: int
     hist: np.ndarray
-    """int64[buckets]: rows per hour of arrival (ingest_ts), since the period start."""
+    """int32[buckets]: rows per hour of arrival (ingest_ts), since the period start."""
 
 
 def hist_buckets(period_days: int) -> int:
@@ -47,8 +48,11 @@ def arrival_bucket(ingest: np.ndarray, start_us: int, buckets: int) -> np.ndarra
     return np.clip((ingest - start_us) // US_PER_HOUR, 0, buckets - 1)
 
 
-def _name(folder: Path, index: int, part: str) -> Path:
-    return folder / f"shard-{index:06d}.{part}.npy"
+RUNS_PER_SHARD = 1000
+
+
+def _name(folder: Path, key: int, part: str) -> Path:
+    return folder / f"run-{key:012d}.{part}.npy"
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -63,39 +67,77 @@ def _save(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def write_shard(folder: Path, index: int, shard: ShardArrays, start_us: int, buckets: int) -> ShardSummary:
-    """Spool one shard's columns and order times; returns its arrival histogram and counts."""
-    _save(_name(folder, index, "wide"), shard.wide)
-    _save(_name(folder, index, "narrow"), shard.narrow)
-    _save(_name(folder, index, "orders"), shard.order_ts)
+def write_shard(folder: Path, key: int, shard: ShardArrays, start_us: int, buckets: int) -> ShardSummary:
+    """Spool one sorted run's columns and order times; returns its arrival histogram and counts."""
+    _save(_name(folder, key, "wide"), shard.wide)
+    _save(_name(folder, key, "narrow"), shard.narrow)
+    _save(_name(folder, key, "orders"), shard.order_ts)
     ingest = shard.wide[_INGEST]
-    hist = np.bincount(arrival_bucket(ingest, start_us, buckets), minlength=buckets).astype(np.int64)
-    return ShardSummary(index, ingest.shape[0], shard.sessions, shard.users, shard.order_ts.shape[0], hist)
+    hist = np.bincount(arrival_bucket(ingest, start_us, buckets), minlength=buckets).astype(np.int32)
+    return ShardSummary(key, ingest.shape[0], shard.sessions, shard.users, shard.order_ts.shape[0], hist)
 
 
-def read_orders(folder: Path, index: int) -> np.ndarray:
-    return np.load(_name(folder, index, "orders"), allow_pickle=False)
+def read_orders(folder: Path, key: int) -> np.ndarray:
+    return np.load(_name(folder, key, "orders"), allow_pickle=False)
 
 
-def write_ranks(folder: Path, index: int, ranks: np.ndarray) -> None:
-    _save(_name(folder, index, "ranks"), ranks)
+def write_ranks(folder: Path, key: int, ranks: np.ndarray) -> None:
+    _save(_name(folder, key, "ranks"), ranks)
+
+
+class Columns:
+    """One spooled column block (``width`` x ``rows``, column-major), read a slice of a column at a time.
+
+    Reads go through ``os.preadv`` into the caller's buffer: no memory map, so what a reduce task reads
+    never counts as its resident memory twice, and nothing but the requested bytes is touched.
+    """
+
+    def __init__(self, path: Path):
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        with open(path, "rb") as f:
+            if np.lib.format.read_magic(f) != (1, 0):  # _save writes version 1.0 headers only
+                raise OSError(f"{path} is not a spool file of this version")
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            self.offset = f.tell()
+        if fortran or len(shape) != 2:
+            raise OSError(f"{path} is not a column block")
+        self.width, self.rows = shape
+        self.dtype = np.dtype(dtype)
+
+    def read(self, j: int, lo: int, hi: int, out: np.ndarray) -> None:
+        """Rows [lo, hi) of column ``j`` into ``out`` (a contiguous view of hi - lo values)."""
+        size = self.dtype.itemsize
+        view = memoryview(out).cast("B")
+        start = self.offset + (j * self.rows + lo) * size
+        while view:
+            got = os.preadv(self.fd, [view], start)
+            if got <= 0:
+                raise OSError(f"spool file ended early (column {j}, rows {lo}-{hi})")
+            view, start = view[got:], start + got
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class ShardFiles(NamedTuple):
-    """A shard's spooled arrays, memory-mapped."""
+    """A shard's spooled arrays: column blocks read on demand, and its order numbers."""
 
-    wide: np.ndarray
-    narrow: np.ndarray
+    wide: Columns
+    narrow: Columns
     ranks: np.ndarray
 
+    def close(self) -> None:
+        self.wide.close()
+        self.narrow.close()
 
-def open_shard(folder: Path, index: int) -> ShardFiles:
-    return ShardFiles(*(np.load(_name(folder, index, p), mmap_mode="r", allow_pickle=False)
-                        for p in ("wide", "narrow", "ranks")))
+
+def open_shard(folder: Path, key: int) -> ShardFiles:
+    return ShardFiles(Columns(_name(folder, key, "wide")), Columns(_name(folder, key, "narrow")),
+                      np.load(_name(folder, key, "ranks"), allow_pickle=False))
 
 
-def ingest_column(folder: Path, index: int) -> np.ndarray:
-    return np.load(_name(folder, index, "wide"), mmap_mode="r", allow_pickle=False)[_INGEST]
+def shard_path(folder: Path, key: int, part: str) -> Path:
+    return _name(folder, key, part)
 
 
 def fresh(folder: Path) -> Path:

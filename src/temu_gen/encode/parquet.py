@@ -11,6 +11,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -72,17 +73,24 @@ class _HashingFile(io.RawIOBase):
         return len(view)
 
 
-def write_parquet(table: pa.Table, folder: Path, name: str, options: ParquetOptions,
-                  metadata: dict[str, str]) -> tuple[Path, int, str]:
-    """Write ``table`` as a new temp file for ``name`` in ``folder``; returns (temp path, bytes, sha256).
+def write_parquet(tables: Iterable[pa.Table], schema: pa.Schema, folder: Path, name: str, options: ParquetOptions,
+                  metadata: dict[str, str]) -> tuple[Path, int, str, int]:
+    """Write ``tables`` (slices of one part, in order) as a new temp file for ``name`` in ``folder``.
 
-    The file streams to disk as pyarrow encodes it (no second copy of the part in memory), through a file
-    descriptor opened O_EXCL|O_NOFOLLOW, and is fsynced before its digest is returned.
+    Returns (temp path, bytes, sha256, rows). The file streams to disk as pyarrow encodes it (no second copy
+    of the part in memory; slices bound what is encoded at once), through a file descriptor opened
+    O_EXCL|O_NOFOLLOW, and is fsynced before its digest is returned.
     """
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
+    kwargs = options.kwargs()
+    row_group_size = kwargs.pop("row_group_size")
     path = temp_path(folder, name)
+    rows = 0
     with new_file(path) as fd:
         sink = _HashingFile(fd)
-        with pa.PythonFile(io.BufferedWriter(sink, buffer_size=1 << 20), mode="w") as out:
-            pq.write_table(table, out, **options.kwargs())
-    return path, sink.size, sink.sha.hexdigest()
+        with pa.PythonFile(io.BufferedWriter(sink, buffer_size=1 << 20), mode="w") as out, \
+                pq.ParquetWriter(out, schema, **kwargs) as writer:
+            for table in tables:
+                writer.write_table(table, row_group_size=row_group_size)
+                rows += table.num_rows
+    return path, sink.size, sink.sha.hexdigest(), rows

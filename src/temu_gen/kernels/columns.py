@@ -22,14 +22,3 @@ def gather_columns(wide, narrow, order):
             out16[j, i] = narrow[k, j]
     return out64, out16
 
-
-@jit_alloc
-def take_columns(block, order):
-    """``block[:, order]`` for a column-major block, one column at a time (numpy's fancy take walks it strided)."""
-    out = np.empty((block.shape[0], order.shape[0]), block.dtype)
-    for j in range(block.shape[0]):
-        src = block[j]
-        dst = out[j]
-        for i in range(order.shape[0]):
-            dst[i] = src[order[i]]
-    return out
