@@ -96,7 +96,8 @@ def summary(doc: dict, json_path: Path, png: Path | None) -> str:
         e = x["extra_info"]
         rate = f"{e['events_per_s'] / 1e6:.2f}M" if e.get("events_per_s") else ""
         mbps = f"{e['mb_per_s']:.0f}" if e.get("mb_per_s") else ""
-        note = ", ".join(f"{k}={v}" for k, v in e.items() if k in ("server", "workers", "chunk", "events", "mb"))
+        note = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in e.items()
+                         if k in ("server", "workers", "chunk", "events", "mb", "median_s", "simulate_s", "write_s"))
         if "workers_1" in e:
             note = "; ".join(f"{k}: predicted {v['predicted_s']:.2f} s vs measured {v['measured_s']:.2f} s "
                              f"({v['error']:+.0%})" for k, v in e.items() if k.startswith("workers_"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -23,10 +24,26 @@ def test_full_run(benchmark, tmp_path, events, workers, quick):
         info.update(run_process(temu_gen_cmd("--events", str(events), "--workers", str(workers), "--seed", "1",
                                              "--run-id", "bench", "--overwrite", "--output", str(tmp_path))))
 
-    benchmark.pedantic(once, rounds=1 if quick else 3, warmup_rounds=0 if quick else 1)
+    benchmark.pedantic(once, rounds=1 if quick else 5, warmup_rounds=0 if quick else 1)
+    stages = re.search(r"simulate ([0-9.]+) s, write ([0-9.]+) s", info["stdout"])
     benchmark.extra_info.update(events=events, workers=workers, events_per_s=events / benchmark.stats.stats.min,
-                                peak_rss_mib=info["peak_rss_mib"], peak_pss_mib=info["peak_pss_mib"],
-                                peak_worker_rss_mib=info["peak_child_rss_mib"], summary=info["stdout"].strip())
+                                median_s=benchmark.stats.stats.median, peak_rss_mib=info["peak_rss_mib"],
+                                peak_pss_mib=info["peak_pss_mib"], peak_worker_rss_mib=info["peak_child_rss_mib"],
+                                simulate_s=float(stages.group(1)), write_s=float(stages.group(2)),
+                                summary=info["stdout"].strip())
+
+
+def test_peer_random_columns(benchmark, tmp_path, events, quick):
+    """The baseline: a vectorised numpy + pyarrow script writing random columns of the same schema (no users)."""
+    import sys
+
+    from conftest import ROOT
+
+    cmd = [sys.executable, str(ROOT / "bench" / "peer_random_columns.py"), "--events", str(events), "--workers", "2",
+           "--output", str(tmp_path)]
+    benchmark.pedantic(lambda: run_process(cmd), rounds=1 if quick else 5, warmup_rounds=0 if quick else 1)
+    benchmark.extra_info.update(events=events, workers=2, events_per_s=events / benchmark.stats.stats.min,
+                                median_s=benchmark.stats.stats.median)
 
 
 CORES = os.cpu_count() or 1

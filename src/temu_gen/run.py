@@ -22,6 +22,7 @@ from . import __version__
 from .config import RunConfig
 from .errors import OutputError, RunFailed, Terminated, TemuGenError
 from .generate import make_context
+from .kernels._jit import cache_is_warm
 from .lifeline import deferred_signals
 from .manifest import RunSummary, manifest_bytes, plan_document, read_plan_document
 from .monitor import RssMonitor, release_free_memory
@@ -165,8 +166,8 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
         users = 0
         if len(kept) < len(specs):
             t0 = time.perf_counter()
-            ctx = make_context(cfg, seed)
-            warm_up(ctx)
+            if not cache_is_warm():
+                warm_up(make_context(cfg, seed))  # compile once here, before the fork: workers inherit the code
             spool.fresh(map_dir)
             setup = WorkerSetup(cfg, seed, target.staging_dir, map_dir, run_metadata(cfg, seed, run_id))
             executor = make_executor(max(1, workers), setup)

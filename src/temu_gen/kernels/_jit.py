@@ -41,6 +41,11 @@ def _cache_dir() -> str:
 numba.config.CACHE_DIR = _cache_dir()
 
 
+def cache_is_warm() -> bool:
+    """Whether this version of the kernels has been compiled into the cache already (no numba call needed)."""
+    return any(Path(numba.config.CACHE_DIR).glob("*/lifetime.simulate_users-*.nbi"))
+
+
 def jit(fn):
     """Compile a helper that allocates nothing (no reference counting: see the module docstring)."""
     return numba.njit(_nrt=False, **_OPTIONS)(fn)
