@@ -97,3 +97,18 @@ def _grow(a: np.ndarray, used: int) -> np.ndarray:
     out = np.empty((a.shape[0] * 3 // 2,) + a.shape[1:], a.dtype)
     out[:used] = a[:used]
     return out
+
+
+def user_traits(ctx: GenContext, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's drawn traits (``kernels.state`` U_* and F_* slots), the same draw their simulation used."""
+    from .kernels.users import user_traits as kernel
+
+    p = ctx.params
+    return kernel(p.time, p.users, ctx.user_seed, np.ascontiguousarray(users, np.int64))
+
+
+def price_history(ctx: GenContext, times: np.ndarray) -> np.ndarray:
+    """int64[products, times]: every product's shelf price (kobo) at each time, as the simulation priced it."""
+    from .kernels.catalog import price_grid
+
+    return price_grid(ctx.params.catalog, ctx.products, np.ascontiguousarray(times, np.int64))

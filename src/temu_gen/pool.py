@@ -27,7 +27,7 @@ from .config import RunConfig
 from .encode.arrow import IdKeys, encode_part
 from .encode.parquet import ParquetOptions, event_parquet_options, write_parquet
 from .encode.schema import EVENT_SCHEMA
-from .generate import GenContext, make_context, simulate_runs, simulate_shard
+from .generate import GenContext, make_context, price_history, simulate_runs, simulate_shard, user_traits
 from .kernels.codes import APP_OPEN, NARROW_COLUMNS, ORDER_PLACED, WIDE_COLUMNS
 from .lifeline import child_signal_defaults, die_with_parent
 from .merge import PartSpec, merge_part
@@ -137,6 +137,8 @@ def warm_up(ctx: GenContext) -> None:
     order = WIDE_COLUMNS.index("order")
     w[order] = np.where(w[order] >= 0, 0, -1)
     encode_part(w, n, ctx.vocab, IdKeys.for_run(0))
+    user_traits(ctx, np.arange(2))
+    price_history(ctx, np.array([ctx.params.time.start_us]))
 
 
 class WorkerDied(Exception):

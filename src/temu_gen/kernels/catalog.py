@@ -107,3 +107,14 @@ def pick_query(st, cp, category):
     if variant >= cp.term_variants.shape[1]:
         variant = cp.term_variants.shape[1] - 1
     return cp.term_variants[term, variant]
+
+
+@jit_alloc
+def price_grid(cp, pt, times):
+    """The price of every product at each of ``times`` (int64[products, times], kobo): the products table's history."""
+    n = pt.base_naira.shape[0]
+    out = np.empty((n, times.shape[0]), np.int64)
+    for product in range(n):
+        for j in range(times.shape[0]):
+            out[product, j] = price_kobo(cp, pt, product, times[j])
+    return out

@@ -9,12 +9,12 @@ import math
 
 import numpy as np
 
-from ._jit import jit
+from ._jit import jit, jit_alloc
 from .codes import IOS, RURAL, URBAN, WEB
 from .sampling import bernoulli, categorical, exponential, seed_state, std_normal, uniform
 from .state import (F_ACTIVITY, F_HABIT, F_HABIT_MINUTE, F_LAG0, F_LAG1, F_SENSITIVITY, U_AREA, U_BRAND0, U_BRAND1,
                     U_CARRIER, U_CHANNEL, U_CITY, U_DEVICES, U_FAV1, U_FAV2, U_INDEX, U_METHOD, U_NETWORK,
-                    U_PLATFORM0, U_PLATFORM1, U_REGION, U_STATE, U_TIER)
+                    U_PLATFORM0, U_PLATFORM1, U_REGION, U_STATE, U_TIER, N_F, N_U)
 from .clock import habit_minute
 
 _RURAL_TIER = 3
@@ -90,3 +90,15 @@ def app_version(up, platform, installed_at, lag_us, t):
             v = k
     return v
 
+
+
+@jit_alloc
+def user_traits(tp, up, user_seed, users):
+    """The traits of each user in ``users`` (int64[n, N_U] and float64[n, N_F] trait slots), for the users table."""
+    n = users.shape[0]
+    out_u = np.zeros((n, N_U), np.int64)
+    out_f = np.zeros((n, N_F), np.float64)
+    st = np.empty(1, np.uint64)
+    for k in range(n):
+        draw_traits(tp, up, user_seed, users[k], out_u[k], out_f[k], st)
+    return out_u, out_f
