@@ -19,6 +19,7 @@ from outcomes import committed_local, local_files
 from procs import cli, one_line, start, wait_until
 from temu_gen import pool
 from temu_gen.errors import RunFailed
+from temu_gen.reduce import task_files
 from temu_gen.run import resume, run
 from temu_gen.sinks import LocalDirSink
 
@@ -103,9 +104,10 @@ def not_journalled(run_dir, foreign, outside):
 
 def torn_journal(run_dir, foreign, outside):
     """The coordinator died mid-append of part 1's line (so part 2 was never journalled either)."""
-    data = (run_dir / "_journal").read_bytes()
-    line0, line1, _ = data.splitlines(keepends=True)
-    (run_dir / "_journal").write_bytes(line0 + line1[:len(line1) // 2])
+    lines = (run_dir / "_journal").read_bytes().splitlines(keepends=True)
+    task0 = [line for line in lines if json.loads(line)["chunk"] == 0]  # its events, users, orders, products
+    line1 = next(line for line in lines if json.loads(line)["chunk"] == 1)
+    (run_dir / "_journal").write_bytes(b"".join(task0) + line1[:len(line1) // 2])
 
 
 def dangling_link(run_dir, foreign, outside):
@@ -153,8 +155,11 @@ def test_kill_9_then_flipped_and_foreign_parts_are_regenerated(default_cfg, tmp_
     wait_until((run_dir / "part-00002.parquet").exists, proc, what="three parts were written")
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait(timeout=30) == -signal.SIGKILL
-    journalled = {json.loads(line)["name"] for line in (run_dir / "_journal").read_bytes().splitlines()}
-    assert {"part-00000.parquet", "part-00001.parquet"} <= journalled and "_SUCCESS" not in os.listdir(run_dir)
+    recs = [json.loads(line) for line in (run_dir / "_journal").read_bytes().splitlines()]
+    files = {(r.get("table", "events"), r["chunk"]) for r in recs}
+    # a part counts as kept only with every file of its task (its users and orders share, products for part 0)
+    whole = {c for _, c in files if all((t, c) in files for t, _ in task_files(cfg, c))}
+    assert {0, 1} <= whole and "_SUCCESS" not in os.listdir(run_dir)
 
     (run_dir / "part-00000.parquet").write_bytes(_flip((run_dir / "part-00000.parquet").read_bytes()))
     shutil.copy(other_root / "events" / "run_id=k" / PART, run_dir / PART)
@@ -165,5 +170,5 @@ def test_kill_9_then_flipped_and_foreign_parts_are_regenerated(default_cfg, tmp_
         one_line(r.stderr)
     r = cli(*args, "--force-unlock")
     assert r.returncode == 0, r.stderr
-    assert f"{events:,} events, {events // chunk} files, {len(journalled) - 2} kept from the failed run" in r.stdout
+    assert f"{events:,} events, {events // chunk} files, {len(whole) - 2} kept from the failed run" in r.stdout
     committed_local(run_dir, reference)

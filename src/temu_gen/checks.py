@@ -49,6 +49,7 @@ def check_semantics(cfg) -> None:
     _payments(cfg)
     _time(cfg)
     _fulfilment(cfg)
+    _defects(cfg)
 
 
 def _geography(cfg) -> None:
@@ -154,3 +155,20 @@ def _fulfilment(cfg) -> None:
     need(any(f.working_days), "$.fulfilment.working_days", list(f.working_days), "at least one day must be worked")
     for name in ("logistics_partners", "delivery_failure_reasons", "cancel_reasons", "return_reasons"):
         _positive(getattr(f, name), f"$.fulfilment.{name}")
+
+
+def _defects(cfg) -> None:
+    d = cfg.defects
+    need(d.late_days[0] <= d.late_days[1], "$.defects.late_days", list(d.late_days), "give [min, max] with min <= max")
+    need(d.row_rate <= 0.2, "$.defects", round(d.row_rate, 6),
+         "duplicate + id_collision + late + clock_skew + contract_violation must be at most 0.2")
+
+
+def check_defects(cfg) -> None:
+    """The defects section against the run's parts (known only once events and chunk size are final)."""
+    d, r = cfg.defects, cfg.run
+    parts = -(-r.events // min(r.chunk_size, r.events))
+    for key in ("schema_drift_from_part", "poison_part"):
+        value = getattr(d, key)
+        need(value is None or value < parts, f"$.defects.{key}", value,
+             f"the run has {parts} part(s), numbered 0-{parts - 1}; pick one of them or null")

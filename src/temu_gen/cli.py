@@ -14,7 +14,7 @@ import signal
 import sys
 
 from . import __version__
-from .config import COMPRESSIONS, load
+from .config import COMPRESSIONS, DEFECT_PRESETS as DEFECT_PRESET_NAMES, load
 from .errors import ConfigError, TemuGenError, Terminated
 
 
@@ -108,6 +108,9 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="destination folder or s3://BUCKET/PREFIX (default ./output)")
     p.add_argument("--config", help="JSON config, full or partial, merged over the defaults")
     p.add_argument("--compression", choices=COMPRESSIONS, help="Parquet codec (default zstd level 1)")
+    p.add_argument("--defects", choices=DEFECT_PRESET_NAMES, help="inject labelled defects (duplicates, late and "
+                   "skewed events, contract violations, orphans, schema drift, a poison file): a preset over the "
+                   "config's defects section; default: the config's (off)")
     p.add_argument("--overwrite", action="store_true", help="replace a committed run with the same id")
     p.add_argument("--resume", metavar="RUN_ID", type=_run_id, help="finish a failed run: keep its verified parts, "
                    "regenerate the rest from its recorded seed and config, then commit")
@@ -174,6 +177,11 @@ def _size_parser() -> argparse.ArgumentParser:
     return p
 
 
+TOOLS = {"validate": "temu_gen.tools.validate", "reconcile": "temu_gen.tools.reconcile",
+         "show": "temu_gen.tools.show", "runs": "temu_gen.tools.runs"}
+"""Commands that read committed runs: each module's ``main(argv) -> int`` (errors as TemuGenError)."""
+
+
 def entry() -> None:
     """Console-script entry: run, flush, and skip interpreter teardown.
 
@@ -195,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             return _schema(_schema_parser().parse_args(argv[1:]))
         if argv[:1] == ["size"]:
             return _size_cmd(_size_parser().parse_args(argv[1:]))
+        if argv[:1] and argv[0] in TOOLS:
+            import importlib
+
+            return importlib.import_module(TOOLS[argv[0]]).main(argv[1:])
         if argv[:1] == ["run"]:
             argv = argv[1:]
         return _run(_run_parser().parse_args(argv))
@@ -304,7 +316,8 @@ def _sink(args: argparse.Namespace):
 def _check_resume_flags(args: argparse.Namespace) -> None:
     """--resume replays a recorded run: flags that would change it, or start it afresh, conflict with it."""
     given = [f for f, v in (("--events", args.events), ("--chunk-size", args.chunk_size), ("--seed", args.seed),
-                            ("--config", args.config), ("--compression", args.compression)) if v is not None]
+                            ("--config", args.config), ("--compression", args.compression),
+                            ("--defects", args.defects)) if v is not None]
     if given:
         raise ConfigError(f"--resume replays the recorded run, so {', '.join(given)} cannot be given with it")
     if args.overwrite:
@@ -331,8 +344,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.resume:
         _check_resume_flags(args)
     sink = _sink(args)
-    cfg = None if args.resume else load(args.config).with_run(events=args.events, chunk_size=args.chunk_size,
-                                                               compression=args.compression)
+    cfg = None
+    if not args.resume:
+        cfg = load(args.config).with_run(events=args.events, chunk_size=args.chunk_size, compression=args.compression)
+        if args.defects:
+            cfg = cfg.with_defects(args.defects)
     _skip_numba_blas_probe()
     from .run import resume, run
 

@@ -23,7 +23,7 @@ from typing import Any
 import jsonschema
 
 from .errors import ConfigError
-from .sections import (TIERS, Acquisition, Catalog, Devices, Engagement, Fulfilment, Funnel, Geography, Identity,
+from .sections import (TIERS, Acquisition, Catalog, Defects, Devices, Engagement, Fulfilment, Funnel, Geography, Identity,
                        Lateness, Payments, Period, Population, RunSettings, Search, TimeCurves, scalars)
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
@@ -53,10 +53,18 @@ class RunConfig:
     time: TimeCurves
     fulfilment: Fulfilment
     lateness: Lateness
+    defects: Defects
     document: dict
     """The merged, validated document (recorded in each run's plan and manifest for replay)."""
     config_hash: str
     """sha256 of the merged, canonical document: two runs with equal hashes share rules."""
+
+    def with_defects(self, preset: str | None) -> RunConfig:
+        """A copy whose ``defects`` section is preset ``preset`` (``--defects``); None keeps the config's."""
+        if preset is None:
+            return self
+        doc = {**self.document, "defects": {**self.document["defects"], **defect_preset(preset)}}
+        return parse(doc, source=f"--defects {preset}")
 
     def with_run(self, **overrides: Any) -> RunConfig:
         """A copy with run settings replaced (CLI flags); values are checked."""
@@ -158,6 +166,7 @@ def parse(doc: dict, source: str = "config") -> RunConfig:
         time=_section(TimeCurves.parse, doc, "time"),
         fulfilment=_section(Fulfilment.parse, doc, "fulfilment"),
         lateness=Lateness.parse(doc["lateness"]),
+        defects=Defects.parse(doc["defects"]),
         document=doc,
         config_hash=_hash(doc),
     )
@@ -165,6 +174,17 @@ def parse(doc: dict, source: str = "config") -> RunConfig:
 
     check_semantics(cfg)
     return cfg
+
+
+DEFECT_PRESETS = ("none", "realistic", "hostile")
+
+
+def defect_preset(name: str) -> dict:
+    """The ``defects`` section of preset ``name`` (``config_data/defect_presets.json``)."""
+    doc = json.loads(resources.files("temu_gen").joinpath("config_data/defect_presets.json").read_text("utf-8"))
+    if name not in DEFECT_PRESETS or name not in doc:
+        raise ConfigError(f"--defects {name!r}: unknown preset; use one of {', '.join(DEFECT_PRESETS)}")
+    return doc[name]
 
 
 def _section(parse, doc: dict, key: str):

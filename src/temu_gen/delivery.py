@@ -57,10 +57,10 @@ def w_upload_loop(target, conn, parent_pid: int) -> None:
         except Exception as e:  # noqa: BLE001 - reported to the coordinator, which fails the run
             from .sinks.s3 import describe_error
 
-            conn.send(("error", record.chunk, describe_error(e, f"{target.location}/{record.name}")))
+            conn.send(("error", record.key, describe_error(e, target.url(record))))
             return
         remove(Path(path))
-        conn.send(("ok", record.chunk, done._replace(upload_seconds=time.perf_counter() - started)))
+        conn.send(("ok", record.key, done._replace(upload_seconds=time.perf_counter() - started)))
 
 
 class UploaderDelivery:
@@ -85,9 +85,9 @@ class UploaderDelivery:
         try:
             ready = self._conn.poll(timeout)
             while ready:
-                kind, chunk, payload = self._conn.recv()
+                kind, key, payload = self._conn.recv()
                 if kind == "error":
-                    raise RunFailed(f"upload of chunk {chunk} failed: {payload}")
+                    raise RunFailed(f"upload of {key} failed: {payload}")
                 done.append(payload)
                 ready = self._conn.poll(0)
         except (EOFError, OSError):

@@ -74,9 +74,34 @@ def render_markdown(vocab: Vocabulary) -> str:
                   "| from | event | to |", "|---|---|---|"]
         lines += [f"| `{a}` | `{e}` | `{b}` |" for (a, e), b in table.items()]
         lines.append("")
+    lines += _tables_markdown() + _defects_markdown()
     lines += ["## Config weights", "",
               "Every group of weights in the config (states, cities, platforms, brands, carriers, networks, "
               "channels and sources, categories, price endings, payment methods, providers, reasons, quantities, "
               "the hourly curve) is renormalised to sum to 1 when the config is loaded: only the ratios matter. "
               "`config/schema.json` says so next to each weight."]
     return "\n".join(lines) + "\n"
+
+
+def _tables_markdown() -> list[str]:
+    from .dimensions import TABLE_COLUMNS, TABLE_PURPOSE
+
+    lines = ["## The run's other tables", "",
+             "Each under `<output>/<table>/run_id=<run_id>/part-NNNNN.parquet`, committed by the events folder's "
+             "one `_SUCCESS`, with every file and digest in its manifest (`tables`).", ""]
+    for table, columns in TABLE_COLUMNS.items():
+        lines += [f"### `{table}`", "", TABLE_PURPOSE[table], "", "| column | type | description | nullable |",
+                  "|---|---|---|---|"]
+        lines += [f"| `{c.name}` | `{c.type}` | {c.description} | {'yes' if c.nullable else 'no'} |" for c in columns]
+        lines.append("")
+    return lines
+
+
+def _defects_markdown() -> list[str]:
+    from .defects.catalog import describe_markdown
+
+    return ["## Defect types", "",
+            "Off by default; `--defects realistic|hostile` or the config's `defects` section turns them on. Every "
+            "row a defect touches is labelled in `defects/` (event id, part, row, type, detail) and the manifest "
+            "counts the labels per type; every row without a label satisfies the contract above.", "",
+            describe_markdown().rstrip("\n"), ""]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from . import __version__
 from .config import RunConfig, parse
-from .encode.schema import EVENT_SCHEMA
 from .errors import OutputError
 from .encode.parquet import event_parquet_options
 from .sinks.base import PartRecord
@@ -42,16 +41,22 @@ class RunSummary:
     """Merging the spool into parts, encoding, writing and delivering them."""
     users: int = 0
     """Users simulated (the population sized for the run)."""
+    table_files: int = 0
+    """Files of the other tables (users, orders, products, defect labels, the poison file)."""
+    rows_written: int = 0
+    """Rows in the events files: ``events`` plus injected duplicates and minus orphaned rows, when defects are on."""
 
     @property
     def events_per_s(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
 
     def line(self) -> str:
-        kept = f", {self.resumed_files} kept from the failed run" if self.resumed_files else ""
+        kept = f", {self.resumed_files} kept from the failed run" if self.resumed_files else ""  # parts
         spool = f", peak spool {self.peak_spool_bytes / 2**20:.0f} MiB" if self.location.startswith("s3://") else ""
         stages = f" (simulate {self.map_seconds:.2f} s, write {self.reduce_seconds:.2f} s)" if self.map_seconds else ""
-        return (f"run {self.run_id}: {self.events:,} events, {self.files} files{kept}, {self.bytes / 1e6:.1f} MB, "
+        mess = f" ({self.rows_written:,} rows with defects)" if self.rows_written not in (0, self.events) else ""
+        tables = f" (+{self.table_files} files of users, orders, products)" if self.table_files else ""
+        return (f"run {self.run_id}: {self.events:,} events{mess}, {self.files} files{kept}{tables}, {self.bytes / 1e6:.1f} MB, "
                 f"{self.seconds:.2f} s{stages}, {self.events_per_s:,.0f} events/s, peak RSS "
                 f"{self.peak_rss_bytes / 2**20:.0f} MiB{spool} -> {self.location}")
 
@@ -93,24 +98,79 @@ def _iso(us: int) -> str:
     return (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=us)).isoformat()
 
 
+def _schema_doc(schema) -> list[dict]:
+    return [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
+
+
+def _file_doc(r: PartRecord) -> dict:
+    doc = {"name": r.name, "chunk": r.chunk, "rows": r.rows, "bytes": r.bytes, "sha256": r.sha256}
+    if r.table == "events" and not r.poison:
+        doc.update(first_ingest_ts=_iso(r.first_ingest_us), last_ingest_ts=_iso(r.last_ingest_us),
+                   sessions=r.sessions, orders=r.orders, schema_version=r.schema_version or 1)
+        if r.log_rows:
+            doc["log_rows"] = r.log_rows
+    if r.poison:
+        doc["poison"] = True
+        doc["note"] = "deliberately not valid Parquet (defects.poison_part): a cut-off upload with no footer"
+    if r.counts:
+        doc["defects"] = {k: int(v) for k, v in (kv.split("=") for kv in r.counts.split(","))}
+    if r.upload_parts:
+        doc["upload_parts"] = r.upload_parts
+    return doc
+
+
+def _tables(cfg: RunConfig, summary: RunSummary, records: list[PartRecord]) -> dict:
+    from .encode.schema import table_schema
+    from .sinks.base import run_prefix
+
+    out = {}
+    for table in ("users", "products", "orders", "defects"):
+        files = [r for r in records if r.table == table]
+        if files:
+            out[table] = {"prefix": run_prefix(summary.run_id, table) + "/", "rows": sum(r.rows for r in files),
+                          "files": [_file_doc(r) for r in files], "schema": _schema_doc(table_schema(table))}
+    return out
+
+
+def _defects(cfg: RunConfig, records: list[PartRecord]) -> dict:
+    from .defects.catalog import NAMES
+
+    counts = dict.fromkeys(NAMES, 0)
+    for r in records:
+        for kv in filter(None, r.counts.split(",")):
+            name, n = kv.split("=")
+            counts[name] += int(n)
+    d = cfg.defects
+    return {"enabled": d.enabled, "labels": counts, "labelled_rows_table": "defects" if d.changes_rows else None,
+            "schema_drift_from_part": d.schema_drift_from_part, "poison_part": d.poison_part}
+
+
 def manifest_bytes(cfg: RunConfig, summary: RunSummary, records: list[PartRecord]) -> bytes:
-    """The run's manifest: what it is, how to replay it, and every file with its digest."""
+    """The run's manifest: what it is, how to replay it, and every file of every table with its digest."""
+    from .reduce import event_schema
+
     r = cfg.run
     opts = event_parquet_options(r.compression, r.compression_level, r.row_group_size)
+    events = [rec for rec in records if rec.table == "events"]
+    clean = [rec for rec in events if not rec.poison]
+    versions = {"1": _schema_doc(event_schema(cfg))}
+    if any(rec.schema_version == 2 for rec in clean):
+        versions["2"] = _schema_doc(event_schema(cfg, 2))
     return dumps({
         "run_id": summary.run_id, "seed": summary.seed, "temu_gen_version": __version__,
-        "config_sha256": cfg.config_hash, "events": summary.events, "chunk_size": cfg.run.chunk_size,
-        "sessions": summary.sessions, "orders": summary.orders, "workers": summary.workers,
-        "peak_rss_bytes": summary.peak_rss_bytes, "peak_spool_bytes": summary.peak_spool_bytes,
-        "resumed_files": summary.resumed_files, "users_simulated": summary.users,
+        "config_sha256": cfg.config_hash, "events": summary.events, "rows_written": summary.rows_written,
+        "chunk_size": cfg.run.chunk_size, "sessions": summary.sessions, "orders": summary.orders,
+        "workers": summary.workers, "peak_rss_bytes": summary.peak_rss_bytes,
+        "peak_spool_bytes": summary.peak_spool_bytes, "resumed_files": summary.resumed_files,
+        "users_simulated": summary.users,
         "stage_seconds": {"simulate": round(summary.map_seconds, 3), "write": round(summary.reduce_seconds, 3)},
         "parquet": {"compression": opts.compression, "compression_level": opts.compression_level,
                     "row_group_size": opts.row_group_size},
-        "first_ingest_ts": _iso(records[0].first_ingest_us), "last_ingest_ts": _iso(records[-1].last_ingest_us),
-        "files": [{"name": r.name, "chunk": r.chunk, "rows": r.rows, "bytes": r.bytes, "sha256": r.sha256,
-                   "first_ingest_ts": _iso(r.first_ingest_us), "last_ingest_ts": _iso(r.last_ingest_us),
-                   "sessions": r.sessions, "orders": r.orders,
-                   **({"upload_parts": r.upload_parts} if r.upload_parts else {})} for r in records],
-        "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in EVENT_SCHEMA],
+        "first_ingest_ts": _iso(clean[0].first_ingest_us), "last_ingest_ts": _iso(clean[-1].last_ingest_us),
+        "files": [_file_doc(rec) for rec in events],
+        "schema": versions["1"],
+        "schema_versions": versions,
+        "defects": _defects(cfg, records),
+        "tables": _tables(cfg, summary, records),
         "config": cfg.document,
     })

@@ -14,10 +14,36 @@ from typing import NamedTuple
 import numpy as np
 
 from . import spool
-from .kernels.codes import WIDE_COLUMNS
+from .kernels.codes import N_NARROW, N_WIDE, WIDE_COLUMNS
 
 _ORDER = WIDE_COLUMNS.index("order")
 _INGEST = WIDE_COLUMNS.index("ingest_ts")
+
+
+class CutPlan(NamedTuple):
+    """Where every part starts in every run: enough for any task to find any part's rows without merging it."""
+
+    keys: np.ndarray
+    """int64[runs]: the spooled runs, in key order."""
+    cuts: np.ndarray
+    """int64[parts + 1, runs]: rows of each run before each part (the last row: the run's rows in the log)."""
+    bounds: np.ndarray
+    """int64[parts]: the first arrival (ingest_ts) of each part; empty when not computed."""
+
+    def slices(self, part: int) -> list[tuple[int, int, int]]:
+        lo, hi = self.cuts[part], self.cuts[part + 1]
+        return [(int(k), int(a), int(b)) for k, a, b in zip(self.keys, lo, hi) if b > a]
+
+    def source_rows(self, part: int, positions: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Positions in part ``part``'s source order (its slices concatenated) as (run key, rows of that run)."""
+        slices = self.slices(part)
+        starts = np.cumsum([0] + [hi - lo for _, lo, hi in slices])
+        which = np.searchsorted(starts, positions, side="right") - 1
+        out = []
+        for s in np.unique(which):
+            key, lo, _ = slices[s]
+            out.append((key, positions[which == s] - starts[s] + lo))
+        return out
 
 
 class PartSpec(NamedTuple):
@@ -72,6 +98,12 @@ def _split(folder: Path, summaries, hist: np.ndarray, global_cum: np.ndarray, ra
 
 def plan_parts(folder: Path, summaries, events: int, part_size: int) -> list[PartSpec]:
     """Cut the first ``events`` rows of the merged log into parts of ``part_size`` rows."""
+    return cut_plan(folder, summaries, events, part_size)[0]
+
+
+def cut_plan(folder: Path, summaries, events: int, part_size: int,
+             bounds: bool = False) -> tuple[list[PartSpec], CutPlan]:
+    """The parts of :func:`plan_parts` and the :class:`CutPlan` behind them (with each part's first arrival)."""
     hist = np.stack([s.hist for s in summaries])
     global_cum = np.zeros(hist.shape[1] + 1, np.int64)
     global_cum[1:] = hist.sum(axis=0, dtype=np.int64).cumsum()
@@ -83,7 +115,67 @@ def plan_parts(folder: Path, summaries, events: int, part_size: int) -> list[Par
         lo, hi = splits[k], splits[k + 1]
         slices = tuple((summaries[s].key, int(lo[s]), int(hi[s])) for s in range(len(summaries)) if hi[s] > lo[s])
         parts.append(PartSpec(k, starts[k], starts[k + 1] - starts[k], slices))
-    return parts
+    plan = CutPlan(np.array([s.key for s in summaries], np.int64), np.stack(splits).astype(np.int64),
+                   np.zeros(0, np.int64))
+    if bounds:
+        plan = plan._replace(bounds=_first_arrivals(folder, plan, len(parts)))
+    return parts, plan
+
+
+def _first_arrivals(folder: Path, plan: CutPlan, parts: int) -> np.ndarray:
+    """Each part's first ingest_ts: the least first row of its slices (each slice is sorted)."""
+    out = np.zeros(parts, np.int64)
+    one = np.empty(1, np.int64)
+    blocks = {}
+    try:
+        for k in range(parts):
+            first = None
+            for key, lo, _ in plan.slices(k):
+                if key not in blocks:
+                    blocks[key] = spool.Columns(spool.shard_path(folder, key, "wide"))
+                blocks[key].read(_INGEST, lo, lo + 1, one)
+                first = int(one[0]) if first is None else min(first, int(one[0]))
+            out[k] = first
+    finally:
+        for b in blocks.values():
+            b.close()
+    return out
+
+
+def save_plan(folder: Path, plan: CutPlan) -> None:
+    np.savez(folder / "plan.npz", keys=plan.keys, cuts=plan.cuts, bounds=plan.bounds)
+
+
+def load_plan(folder: Path) -> CutPlan:
+    with np.load(folder / "plan.npz", allow_pickle=False) as f:
+        return CutPlan(f["keys"], f["cuts"], f["bounds"])
+
+
+def source_order(folder: Path, part: PartSpec) -> np.ndarray:
+    """The merge's permutation: merged row m of the part is row ``order[m]`` of its source order."""
+    files = [(spool.open_shard(folder, shard), lo, hi) for shard, lo, hi in part.slices]
+    try:
+        column = np.empty(sum(hi - lo for _, lo, hi in files), np.int64)
+        _read(files, "wide", _INGEST, column)
+    finally:
+        for f, _, _ in files:
+            f.close()
+    return np.argsort(column, kind="stable")
+
+
+def gather_rows(folder: Path, picks: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows at (run key, row positions) of the spool as merged columns (order columns hold global numbers)."""
+    ws, ns = [], []
+    for key, rows in picks:
+        w = np.array(np.load(spool.shard_path(folder, key, "wide"), mmap_mode="r")[:, rows])
+        ns.append(np.array(np.load(spool.shard_path(folder, key, "narrow"), mmap_mode="r")[:, rows]))
+        ranks = np.load(spool.shard_path(folder, key, "ranks"), mmap_mode="r")
+        placed = w[_ORDER] >= 0
+        w[_ORDER, placed] = ranks[w[_ORDER, placed]]
+        ws.append(w)
+    if not ws:
+        return np.zeros((N_WIDE, 0), np.int64), np.zeros((N_NARROW, 0), np.int16)
+    return np.concatenate(ws, axis=1), np.concatenate(ns, axis=1)
 
 
 def merge_part(folder: Path, part: PartSpec) -> tuple[np.ndarray, np.ndarray]:

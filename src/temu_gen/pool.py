@@ -25,15 +25,14 @@ import numpy as np
 from . import spool
 from .config import RunConfig
 from .encode.arrow import IdKeys, encode_part
-from .encode.parquet import ParquetOptions, event_parquet_options, write_parquet
-from .encode.schema import EVENT_SCHEMA
+from .encode.parquet import ParquetOptions, event_parquet_options
 from .generate import GenContext, make_context, price_history, simulate_runs, simulate_shard, user_traits
-from .kernels.codes import APP_OPEN, NARROW_COLUMNS, ORDER_PLACED, WIDE_COLUMNS
+from .kernels.codes import WIDE_COLUMNS
 from .lifeline import child_signal_defaults, die_with_parent
 from .merge import PartSpec, merge_part
 from .monitor import release_free_memory
 from .population import ShardSpec
-from .sinks.base import PartRecord, part_name
+from .reduce import Job, TaskOutput, write_task
 
 
 class WorkerSetup(NamedTuple):
@@ -48,18 +47,10 @@ class WorkerSetup(NamedTuple):
     metadata: dict
 
 
-class ChunkOutput(NamedTuple):
-    """A worker's answer for one part: its record and its temp file."""
-
-    record: PartRecord
-    path: Path
-
-
 class _WorkerState(NamedTuple):
     ctx: GenContext
-    options: ParquetOptions
     setup: WorkerSetup
-    keys: IdKeys
+    job: Job
     buckets: int
 
 
@@ -71,17 +62,13 @@ def parquet_options(cfg: RunConfig) -> ParquetOptions:
     return event_parquet_options(r.compression, r.compression_level, r.row_group_size)
 
 
-def part_metadata(base: dict[str, str], index: int, row_start: int) -> dict[str, str]:
-    """The Parquet key-value metadata of part ``index`` (what ``--resume`` checks)."""
-    return {**base, "temu_gen.chunk_index": str(index), "temu_gen.row_start": str(row_start)}
-
-
 def w_init(setup: WorkerSetup) -> None:
     """Per-process setup: flatten the config and draw the product table once."""
     global _STATE
     ctx = make_context(setup.cfg, setup.seed)
-    _STATE = _WorkerState(ctx, parquet_options(setup.cfg), setup, IdKeys.for_run(setup.seed),
-                          spool.hist_buckets(setup.cfg.period.days))
+    job = Job(setup.cfg, setup.seed, ctx, IdKeys.for_run(setup.seed), parquet_options(setup.cfg), setup.map_dir,
+              setup.staging_dir, setup.metadata)
+    _STATE = _WorkerState(ctx, setup, job, spool.hist_buckets(setup.cfg.period.days))
 
 
 def _state() -> _WorkerState:
@@ -105,24 +92,11 @@ def w_simulate_shard(shard: ShardSpec) -> ShardResult:
     return ShardResult(shard.index, runs)
 
 
-ENCODE_SLICE = 131_072
-"""Rows encoded into Arrow at once: a part's Arrow copy never holds more (the writer buffers one row group)."""
-
-
-def w_reduce_part(part: PartSpec) -> ChunkOutput:
-    """Reduce: merge the part's rows from the spool, encode them slice by slice, and write the part as a temp file."""
+def w_reduce_part(part: PartSpec) -> TaskOutput:
+    """Reduce: merge the part's rows from the spool, then write the part and its share of the other tables."""
     st = _state()
     wide, narrow = merge_part(st.setup.map_dir, part)
-    ingest, types = wide[WIDE_COLUMNS.index("ingest_ts")], narrow[NARROW_COLUMNS.index("event_type")]
-    first, last = int(ingest[0]), int(ingest[-1])
-    sessions, orders = int((types == APP_OPEN).sum()), int((types == ORDER_PLACED).sum())
-    slices = (encode_part(wide[:, lo:lo + ENCODE_SLICE], narrow[:, lo:lo + ENCODE_SLICE], st.ctx.vocab, st.keys)
-              for lo in range(0, wide.shape[1], ENCODE_SLICE))
-    name = part_name(part.index)
-    meta = part_metadata(st.setup.metadata, part.index, part.row_start)
-    path, size, sha, rows = write_parquet(slices, EVENT_SCHEMA, st.setup.staging_dir, name, st.options, meta)
-    return ChunkOutput(PartRecord(part.index, name, rows, size, sha, first_ingest_us=first, last_ingest_us=last,
-                                  sessions=sessions, orders=orders), path)
+    return write_task(st.job, part, wide, narrow)
 
 
 def warm_up(ctx: GenContext) -> None:

@@ -14,6 +14,7 @@ import datetime as dt
 import re
 import secrets
 import signal
+import sys
 import time
 
 from tqdm import tqdm
@@ -28,13 +29,14 @@ from .manifest import RunSummary, manifest_bytes, plan_document, read_plan_docum
 from .monitor import RssMonitor, release_free_memory
 from .plan import plan_chunks
 from . import spool
-from .merge import number_orders, plan_parts
+from .merge import cut_plan, number_orders, save_plan
 from .population import more_users, shards, size_population
-from .pool import (WorkerDied, WorkerSetup, make_executor, part_metadata, w_reduce_part, w_simulate_shard,
-                   warm_up)
+from .checks import check_defects
+from .pool import WorkerDied, WorkerSetup, make_executor, w_reduce_part, w_simulate_shard, warm_up
+from .reduce import expectations, task_files
 from .schedule import Limits, Progress, run_chunks, run_tasks
 from .seeds import random_seed
-from .sinks.base import Holder, PartExpectation, PartRecord, RunTarget, Sink, part_name
+from .sinks.base import Holder, PartExpectation, PartRecord, RunTarget, Sink, file_key, part_name
 
 PILOT_SHARDS = 8
 """The pilot's users run as this many map tasks: a fixed count, so the shards do not depend on the workers."""
@@ -60,6 +62,7 @@ def run(cfg: RunConfig, sink: Sink, *, seed: int | None = None, run_id: str | No
     """Generate the run described by ``cfg`` into ``sink`` and commit it."""
     seed = random_seed() if seed is None else seed
     run_id = new_run_id() if run_id is None else check_run_id(run_id)
+    check_defects(cfg)
     target = sink.open_run(run_id)
     target.lock(Holder.me(), force=force_unlock)
     with _failing(target, run_id, len(plan_chunks(cfg.run.events, cfg.run.chunk_size))):
@@ -91,11 +94,22 @@ def resume(sink: Sink, run_id: str, *, force_unlock: bool = False, workers: int 
                               f"was taking the run's lock; rerun --resume {run_id} to replay the current plan")
         if target.is_committed():
             raise OutputError(f"run {run_id} at {target.location} is already committed; nothing to resume")
-        base = run_metadata(cfg, seed, run_id)
-        kept = target.verify([PartExpectation(s.index, part_name(s.index), s.n_rows,
-                                              part_metadata(base, s.index, s.row_start)) for s in specs])
+        kept = target.verify(run_expectations(cfg, seed, run_id))
     return _execute(cfg, seed, run_id, target, kept, workers, Limits(max_in_flight or workers + 2, max_memory),
                     progress)
+
+
+def run_expectations(cfg: RunConfig, seed: int, run_id: str) -> list[PartExpectation]:
+    """Every file the run writes, as ``--resume`` must find it."""
+    base = run_metadata(cfg, seed, run_id)
+    return [e for s in plan_chunks(cfg.run.events, cfg.run.chunk_size)
+            for e in expectations(cfg, s.index, s.row_start, s.n_rows, base)]
+
+
+def kept_tasks(cfg: RunConfig, kept: dict[str, PartRecord]) -> set[int]:
+    """Tasks whose every file was kept: only those are skipped (a task always writes all its files at once)."""
+    specs = plan_chunks(cfg.run.events, cfg.run.chunk_size)
+    return {s.index for s in specs if all(file_key(t, n) in kept for t, n in task_files(cfg, s.index))}
 
 
 def run_metadata(cfg: RunConfig, seed: int, run_id: str) -> dict[str, str]:
@@ -108,9 +122,9 @@ class _failing:
     """On any exception in the block: abort the target and raise RunFailed naming what was delivered."""
 
     def __init__(self, target: RunTarget, run_id: str, total: int, progress: Progress | None = None,
-                 kept: dict | None = None, cleanup=None):
+                 kept: set[int] | None = None, cleanup=None):
         self.target, self.run_id, self.total = target, run_id, total
-        self.progress, self.kept, self.cleanup = progress, kept or {}, cleanup
+        self.progress, self.kept, self.cleanup = progress, kept or set(), cleanup
 
     def __enter__(self) -> _failing:
         return self
@@ -123,7 +137,7 @@ class _failing:
         aborted = self.target.abort()
         if isinstance(e, TemuGenError) and not isinstance(e, RunFailed) and self.progress is None:
             return False  # refused before any work: the user's error, as it is
-        made = sorted([*self.kept, *(self.progress.records if self.progress else {})])
+        made = sorted({*self.kept, *(self.progress.tasks if self.progress else ())})
         cause, code = _cause(e)
         made_txt = ", ".join(map(str, made)) if made else "none"
         hint = f"; resume with --resume {self.run_id}" if made else ""
@@ -146,10 +160,11 @@ def _cause(e: BaseException) -> tuple[str, int]:
     return f"{type(e).__name__}: {e}", 4
 
 
-def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: dict[int, PartRecord], workers: int,
+def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: dict[str, PartRecord], workers: int,
              limits: Limits, show: bool | None) -> RunSummary:
     started = time.perf_counter()
     specs = plan_chunks(cfg.run.events, cfg.run.chunk_size)
+    done = kept_tasks(cfg, kept)
     progress = Progress()
     executor = delivery = None
     map_dir = target.spool_dir / "map"
@@ -161,12 +176,15 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
             delivery.close(ok=False)
         spool.remove(map_dir)
 
-    with _failing(target, run_id, len(specs), progress, kept, stop), RssMonitor() as mon:
+    with _failing(target, run_id, len(specs), progress, done, stop), RssMonitor() as mon:
         map_s = reduce_s = 0.0
         users = 0
-        if len(kept) < len(specs):
+        if len(done) < len(specs):
             t0 = time.perf_counter()
             if not cache_is_warm():
+                if show is not False:
+                    print("temu-gen: compiling the kernels once for this install (about 2 minutes on 2 cores, under "
+                          "one on 16; later runs load them in about a second)", file=sys.stderr, flush=True)
                 warm_up(make_context(cfg, seed))  # compile once here, before the fork: workers inherit the code
             spool.fresh(map_dir)
             setup = WorkerSetup(cfg, seed, target.staging_dir, map_dir, run_metadata(cfg, seed, run_id))
@@ -174,29 +192,40 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
             summaries = _map_stage(cfg, executor, show)
             users = sum(s.users for s in summaries)
             number_orders(map_dir, summaries)
-            parts = plan_parts(map_dir, summaries, cfg.run.events, cfg.run.chunk_size)
+            parts, plan = cut_plan(map_dir, summaries, cfg.run.events, cfg.run.chunk_size, bounds=cfg.defects.late > 0)
+            save_plan(map_dir, plan)  # every reduce task reads it: dimension groups, late rows' destinations
+            del plan
             release_free_memory()  # planning's scratch: the coordinator stays the same size whatever the run
             t1 = time.perf_counter()
             delivery = target.delivery(limits.max_in_flight)
-            with tqdm(total=cfg.run.events, initial=sum(r.rows for r in kept.values()), unit="ev", unit_scale=True,
-                      leave=False, desc="writing", disable=None if show is None else not show) as bar:
-                run_chunks((p for p in parts if p.index not in kept), w_reduce_part, executor, delivery, limits, mon,
+            kept_rows = sum(_log_rows(kept[part_name(i)]) for i in done)
+            with tqdm(total=cfg.run.events, initial=kept_rows, unit="ev", unit_scale=True, leave=False,
+                      desc="writing", disable=None if show is None else not show) as bar:
+                run_chunks((p for p in parts if p.index not in done), w_reduce_part, executor, delivery, limits, mon,
                            progress, bar)
             executor.close()
             delivery.close(ok=True)
             spool.remove(map_dir)
             map_s, reduce_s = t1 - t0, time.perf_counter() - t1
-        records = [{**kept, **progress.records}[s.index] for s in specs]
-        summary = RunSummary(run_id, seed, target.location, sum(r.rows for r in records), len(records),
+        have = {**kept, **progress.records}
+        records = [have[file_key(t, n)] for s in specs for t, n in task_files(cfg, s.index)]
+        events = [r for r in records if r.table == "events" and not r.poison]
+        summary = RunSummary(run_id, seed, target.location, sum(map(_log_rows, events)), len(events),
                              sum(r.bytes for r in records), 0.0, mon.peak, progress.peak_spool_bytes,
-                             sum(r.sessions for r in records), sum(r.orders for r in records), workers,
-                             resumed_files=len(kept), upload_seconds=sum(r.upload_seconds for r in records),
-                             map_seconds=map_s, reduce_seconds=reduce_s, users=users)
+                             sum(r.sessions for r in events), sum(r.orders for r in events), workers,
+                             resumed_files=len(done), upload_seconds=sum(r.upload_seconds for r in records),
+                             map_seconds=map_s, reduce_seconds=reduce_s, users=users,
+                             rows_written=sum(r.rows for r in events), table_files=len(records) - len(events))
         if summary.events != cfg.run.events:
             raise RunFailed(f"run {run_id} has {summary.events} rows, expected {cfg.run.events}")
         with deferred_signals() as gate:
             target.commit(manifest_bytes(cfg, summary, records), gate)
     return dataclasses.replace(summary, seconds=time.perf_counter() - started)
+
+
+def _log_rows(rec: PartRecord) -> int:
+    """Rows of the clean log an events file covers (with defects, the file itself holds more or fewer)."""
+    return rec.log_rows or rec.rows
 
 
 def _simulate(specs, executor, bar) -> list[spool.ShardSummary]:

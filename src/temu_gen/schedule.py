@@ -1,6 +1,6 @@
 """Scheduling: feed tasks to an executor and finished parts to a delivery, with bounded memory.
 
-Invariant: at most ``max_in_flight`` chunks are generated but not yet delivered (and,
+Invariant: at most ``max_in_flight`` tasks are generated but not yet delivered (and,
 with ``max_memory``, none starts while the process tree is near that budget), so memory
 and spool disk stay flat however large the run. Every finished part is handed to the
 delivery before a failure is reported, and :class:`Progress` records what was delivered
@@ -26,7 +26,10 @@ _TICK = 0.05
 class Progress:
     """What a run has delivered so far (filled in as it goes)."""
 
-    records: dict[int, PartRecord] = field(default_factory=dict)
+    records: dict[str, PartRecord] = field(default_factory=dict)
+    """Delivered files by key (:func:`temu_gen.sinks.base.file_key`)."""
+    tasks: set[int] = field(default_factory=set)
+    """Tasks whose every file was delivered."""
     spool_bytes: int = 0
     peak_spool_bytes: int = 0
 
@@ -62,9 +65,13 @@ def run_tasks(specs: list, task, executor, bar: tqdm | None = None) -> list:
 
 def run_chunks(todo: Iterator, task, executor, delivery: Delivery, limits: Limits, monitor: RssMonitor,
                progress: Progress, bar: tqdm) -> None:
-    """Run ``task`` on every part spec of ``todo`` and deliver each part; returns when all are delivered."""
+    """Run ``task`` on every part spec of ``todo`` and deliver every file it writes; returns when all are delivered.
+
+    A task answers a :class:`~temu_gen.reduce.TaskOutput` (its files); it is done once each file's record is back.
+    """
     futures: dict[Future, int] = {}
-    in_flight: dict[int, int] = {}  # chunk index -> spool bytes (0 while generating)
+    in_flight: dict[int, int] = {}  # task index -> spool bytes (0 while generating)
+    waiting: dict[int, set[str]] = {}  # task index -> keys of its files not yet delivered
     pending = next(todo, None)
     while pending is not None or in_flight:
         while pending is not None and len(in_flight) < limits.max_in_flight:
@@ -75,22 +82,31 @@ def run_chunks(todo: Iterator, task, executor, delivery: Delivery, limits: Limit
             pending = next(todo, None)
         done = executor.wait(futures, timeout=_TICK) if futures else set()
         failure = None
-        # A part that reaches the destination is counted in the same breath: a signal waits until both are done,
-        # so a failure message names every chunk that --resume will find.
+        # A file that reaches the destination is counted in the same breath: a signal waits until both are done,
+        # so a failure message names every task that --resume will find.
         with deferred_signals() as gate:
             for fut in sorted(done, key=futures.pop):  # deliver every success before reporting a failure
                 if fut.exception() is not None:
                     failure = failure or fut.exception()
                     continue
                 out = fut.result()
-                in_flight[out.record.chunk] = out.record.bytes
-                progress.spool_bytes += out.record.bytes
+                size = sum(f.record.bytes for f in out.files)
+                in_flight[out.index] = size
+                waiting[out.index] = {f.record.key for f in out.files}
+                progress.spool_bytes += size
                 progress.peak_spool_bytes = max(progress.peak_spool_bytes, progress.spool_bytes)
-                delivery.submit(out.record, out.path)
+                for f in out.files:
+                    delivery.submit(f.record, f.path)
             for record in delivery.poll(timeout=0.0 if futures else _TICK):
-                progress.records[record.chunk] = record
-                progress.spool_bytes -= in_flight.pop(record.chunk)
-                bar.update(record.rows)
+                progress.records[record.key] = record
+                if record.table == "events" and not record.poison:
+                    bar.update(record.log_rows or record.rows)
+                left = waiting[record.chunk]
+                left.discard(record.key)
+                if not left:
+                    del waiting[record.chunk]
+                    progress.tasks.add(record.chunk)
+                    progress.spool_bytes -= in_flight.pop(record.chunk)
         gate.check()
         if failure is not None:
             raise failure

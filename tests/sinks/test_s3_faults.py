@@ -52,8 +52,9 @@ def _start(bucket, tmp_path, endpoint, workers):
 def _wait_for_first_part(s3, bucket, proc, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        # a part counts once its record is stored: waiting for the object alone races the record's upload
-        if s3.list_objects_v2(Bucket=bucket, Prefix="p/events/run_id=f/_parts/").get("Contents"):
+        # a part counts once the records of every file of its task are stored (part 0's last one is the products
+        # table): waiting for the object alone races the record's upload
+        if s3.list_objects_v2(Bucket=bucket, Prefix="p/events/run_id=f/_parts/products/").get("Contents"):
             return
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)

@@ -55,7 +55,7 @@ def test_uploads_that_stall_mid_run_fail_within_the_deadline_and_are_aborted(mot
         proxy.stop()
     assert proc.returncode == 4, err
     line = one_line(err)
-    assert re.fullmatch(rf"temu-gen: error: run st failed \(upload of chunk (\d) failed: the S3 endpoint for "
+    assert re.fullmatch(rf"temu-gen: error: run st failed \(upload of part-0000(\d)\.parquet failed: the S3 endpoint for "
                         rf"s3://{bucket}/p/events/run_id=st/part-0000\1\.parquet stopped answering \(ReadTimeoutError, "
                         rf"retried until the deadline\); check the endpoint and the network, or raise "
                         rf"--s3-read-timeout / --s3-deadline\); chunks delivered: none of 2; not committed "

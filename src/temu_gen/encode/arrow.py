@@ -90,11 +90,14 @@ def _ids(name: str, wide: np.ndarray, narrow: np.ndarray, keys: IdKeys) -> pa.Ar
                                     np.frombuffer(ORDER_ID_PREFIX.encode(), np.uint8), 12), order >= 0)
 
 
-def encode_part(wide: np.ndarray, narrow: np.ndarray, vocab, keys: IdKeys) -> pa.Table:
-    """Merged columns (``wide`` int64 and ``narrow`` int16 blocks, one row per event) as an :data:`EVENT_SCHEMA` table."""
+def encode_part(wide: np.ndarray, narrow: np.ndarray, vocab, keys: IdKeys, schema: pa.Schema = EVENT_SCHEMA) -> pa.Table:
+    """Merged columns (``wide`` int64 and ``narrow`` int16 blocks, one row per event) as a table of ``schema``.
+
+    ``schema`` is :data:`EVENT_SCHEMA` or the same columns all nullable (runs with contract violations).
+    """
     n = wide.shape[1]
     arrays = []
-    for f, field in zip(FIELDS, EVENT_SCHEMA):
+    for f, field in zip(FIELDS, schema):
         if f.name in ("event_id", "device_id", "session_id", "order_id"):
             arrays.append(_ids(f.name, wide, narrow, keys))
         elif f.name == "user_id":
@@ -112,6 +115,7 @@ def encode_part(wide: np.ndarray, narrow: np.ndarray, vocab, keys: IdKeys) -> pa
         elif f.type.startswith("timestamp"):
             arrays.append(pa.Array.from_buffers(field.type, n, [None, pa.py_buffer(_column(f.name, wide, narrow))]))
         else:
-            values = _column(f.name, wide, narrow).astype(field.type.to_pandas_dtype())
-            arrays.append(_primitive(values, field.type))
-    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+            values = _column(f.name, wide, narrow)
+            # null is the kernels' -1 only: a labelled defect may write a negative quantity
+            arrays.append(_primitive(values.astype(field.type.to_pandas_dtype()), field.type, values != -1))
+    return pa.Table.from_arrays(arrays, schema=schema)

@@ -19,3 +19,36 @@ EVENT_SCHEMA = pa.schema([pa.field(f.name, _TYPES[f.type], nullable=f.present_on
                           for f in FIELDS])
 DICTIONARY_COLUMNS = tuple(f.name for f in FIELDS if f.vocab)
 UNSORTED_ID_COLUMNS = ("event_id", "session_id", "device_id", "user_id", "product_id")
+
+
+def arrow_type(text: str) -> pa.DataType:
+    """An Arrow type as the declarations spell it (the events' types, plus lists, structs and bool)."""
+    if text in _TYPES:
+        return _TYPES[text]
+    simple = {"int32": pa.int32(), "bool": pa.bool_(), "list<item: string>": pa.list_(pa.string())}
+    if text in simple:
+        return simple[text]
+    if text.startswith("list<item: struct<"):
+        inner = text[len("list<item: struct<"):-2]
+        fields = [part.split(": ", 1) for part in _split_top(inner)]
+        return pa.list_(pa.struct([pa.field(n, arrow_type(t), nullable=False) for n, t in fields]))
+    raise ValueError(f"no Arrow type for {text!r}")
+
+
+def _split_top(text: str) -> list[str]:
+    """``a: x, b: decimal128(18, 2)`` split at the commas outside brackets."""
+    out, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        depth += c in "(<"
+        depth -= c in ")>"
+        if c == "," and depth == 0:
+            out.append(text[start:i].strip())
+            start = i + 1
+    return out + [text[start:].strip()]
+
+
+def table_schema(table: str) -> pa.Schema:
+    """The Arrow schema of a dimension table or the defect labels (:mod:`temu_gen.dimensions`)."""
+    from ..dimensions import TABLE_COLUMNS
+
+    return pa.schema([pa.field(c.name, arrow_type(c.type), nullable=c.nullable) for c in TABLE_COLUMNS[table]])

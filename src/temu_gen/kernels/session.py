@@ -81,9 +81,9 @@ def _view(sc, fp, cp, out, r, t, focus, pt, add_boost):
     saved = u[U_N_CART] + u[U_N_WISH] > 0 and bernoulli(st, fp.p_revisit)
     product = _saved(sc) if saved else pick_product(st, cp, pt, focus, sc.f[F_SENSITIVITY], t)
     category = product // cp.per_category
-    price = price_kobo(cp, pt, product, t)
     r0 = r
     r, t = client(sc, fp, out, r, PRODUCT_VIEW, t)
+    price = price_kobo(cp, pt, product, out.wide[r0, W_EVENT_TS])  # the shelf price when the page is shown
     _product_row(out, r0, product, category, price, -1)
     if bernoulli(st, fp.p_wishlist) and _remember(sc, product):
         r0 = r
@@ -105,7 +105,7 @@ def _view(sc, fp, cp, out, r, t, focus, pt, add_boost):
         gone, qty = sc.cart[k, 0], sc.cart[k, 1]
         r0 = r
         r, t = client(sc, fp, out, r, REMOVE_FROM_CART, t)
-        _product_row(out, r0, gone, gone // cp.per_category, price_kobo(cp, pt, gone, t), qty)
+        _product_row(out, r0, gone, gone // cp.per_category, price_kobo(cp, pt, gone, out.wide[r0, W_EVENT_TS]), qty)
         sc.cart[k, 0] = sc.cart[n - 1, 0]
         sc.cart[k, 1] = sc.cart[n - 1, 1]
         u[U_N_CART] = n - 1

@@ -28,6 +28,16 @@ MAX_PARTS = 99_999
 """Part names carry five digits so they sort in chunk order."""
 
 
+TABLES = ("events", "defects", "users", "products", "orders")
+"""Every table a run may write, each under ``<root>/<table>/run_id=<id>/``. The run's lock, plan, journal,
+manifest and ``_SUCCESS`` live in the events folder, and that one ``_SUCCESS`` commits every table at once."""
+
+
+def file_key(table: str, name: str) -> str:
+    """A file's address within its run: the name for events, ``<table>/<name>`` for the other tables."""
+    return name if table == "events" else f"{table}/{name}"
+
+
 class PartRecord(NamedTuple):
     """One part file, from the worker that wrote it to the manifest that lists it."""
 
@@ -49,15 +59,31 @@ class PartRecord(NamedTuple):
     """Sessions that start in this part (``app_open`` rows)."""
     orders: int = 0
     """Orders placed in this part (``order_placed`` rows)."""
+    table: str = "events"
+    """The table the file belongs to (:data:`TABLES`); a task writes at most one file per table."""
+    log_rows: int = 0
+    """Events files with defects: rows of the clean log the part covers (``rows`` counts what the file holds)."""
+    schema_version: int = 0
+    """Events files: 2 from ``defects.schema_drift_from_part`` on (0 = version 1)."""
+    poison: bool = False
+    """A file that is deliberately not valid Parquet (``defects.poison_part``)."""
+    counts: str = ""
+    """Defect labels files: ``type=n,...``, the labels per defect type."""
+
+    @property
+    def key(self) -> str:
+        return file_key(self.table, self.name)
 
     def to_json(self) -> dict:
-        return {k: v for k, v in self._asdict().items() if v not in ("", 0, 0.0) or k in ("chunk", "rows")}
+        return {k: v for k, v in self._asdict().items()
+                if v not in ("", 0, 0.0, "events") or k in ("chunk", "rows")}
 
     @classmethod
     def from_json(cls, doc: dict) -> PartRecord:
         kinds = {"chunk": int, "name": str, "rows": int, "bytes": int, "sha256": str, "etag": str,
                  "checksum_sha256": str, "upload_parts": int, "upload_seconds": float, "first_ingest_us": int,
-                 "last_ingest_us": int, "sessions": int, "orders": int}
+                 "last_ingest_us": int, "sessions": int, "orders": int, "table": str, "log_rows": int,
+                 "schema_version": int, "poison": bool, "counts": str}
         missing = {"chunk", "name", "rows", "bytes", "sha256"} - doc.keys()
         if missing:
             raise KeyError(sorted(missing)[0])
@@ -69,8 +95,24 @@ class PartExpectation(NamedTuple):
 
     chunk: int
     name: str
-    rows: int
+    rows: int | None
+    """None: any row count (files whose rows the defects or the population decide)."""
     metadata: dict[str, str]
+    table: str = "events"
+
+    @property
+    def key(self) -> str:
+        return file_key(self.table, self.name)
+
+    @property
+    def footer(self) -> bool:
+        """Whether the file has a Parquet footer to check (a poison file has none: its digest must match)."""
+        return bool(self.metadata)
+
+    def admits(self, rec: PartRecord, rows: int) -> bool:
+        """Whether a recorded file (holding ``rows`` rows) is the one expected here."""
+        return (rec.chunk == self.chunk and rec.key == self.key and rec.poison == (not self.footer)
+                and (self.rows is None or rows == self.rows))
 
 
 def default_spool_root() -> Path:
@@ -83,9 +125,9 @@ def part_name(index: int) -> str:
     return f"part-{index:05d}.parquet"
 
 
-def run_prefix(run_id: str) -> str:
-    """The run's folder or key prefix below the destination root."""
-    return f"events/run_id={run_id}"
+def run_prefix(run_id: str, table: str = "events") -> str:
+    """The run's folder or key prefix for ``table`` below the destination root."""
+    return f"{table}/run_id={run_id}"
 
 
 def _no_constant(name: str):
@@ -240,8 +282,8 @@ class RunTarget(Protocol):
     def write_plan(self, plan: bytes) -> None:
         """Record the run's plan before any part."""
 
-    def verify(self, expected: Sequence[PartExpectation]) -> dict[int, PartRecord]:
-        """Parts already there that are provably the expected ones; removes every other part."""
+    def verify(self, expected: Sequence[PartExpectation]) -> dict[str, PartRecord]:
+        """Files already there that are provably the expected ones, by :attr:`PartRecord.key`; removes every other."""
 
     def delivery(self, max_in_flight: int) -> Delivery:
         """Start delivering parts written into :attr:`staging_dir`."""
@@ -262,6 +304,6 @@ class Sink(Protocol):
         """The target for run ``run_id``; touches nothing until a call on it does."""
 
 
-__all__ = ["MANIFEST", "SUCCESS", "RUN_PLAN", "LOCK", "MAX_PARTS", "PartRecord", "PartExpectation", "Holder",
+__all__ = ["TABLES", "file_key", "MANIFEST", "SUCCESS", "RUN_PLAN", "LOCK", "MAX_PARTS", "PartRecord", "PartExpectation", "Holder",
            "Delivery", "RunTarget", "Sink", "part_name", "default_spool_root", "run_prefix", "metadata_mismatch", "locked_message",
            "lost_lock_message", "parse_plan"]

@@ -1,7 +1,7 @@
-"""LocalDirSink: runs written to ``<root>/events/run_id=<id>/`` on the local disk.
+"""LocalDirSink: runs written to ``<root>/<table>/run_id=<id>/`` on the local disk.
 
-Invariant: workers write parts as unique temp files in the run folder; only the
-coordinator renames one to its final name, and a part counts as delivered once its
+Invariant: workers write parts as unique temp files in the run's events folder; only the
+coordinator renames one to its final name (in its table's folder), and a part counts as delivered once its
 record is appended to ``_journal`` and fsynced. ``--resume`` keeps a part only if its
 bytes hash to the journalled SHA-256 and its Parquet footer names this run, seed,
 chunk and config. Every write goes through :mod:`temu_gen.files`, so nothing is ever
@@ -19,8 +19,8 @@ from typing import Sequence
 
 from ..errors import OutputError, RunLocked
 from ..files import fsync_dir, remove, remove_stale_temps, write_atomic, write_new
-from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, Holder, PartExpectation, PartRecord, default_spool_root,
-                   locked_message, lost_lock_message, metadata_mismatch, parse_plan, run_prefix)
+from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, PartExpectation, PartRecord,
+                   default_spool_root, file_key, locked_message, lost_lock_message, metadata_mismatch, parse_plan, run_prefix)
 
 JOURNAL = "_journal"
 """One JSON line per delivered part, appended and fsynced before the part counts."""
@@ -78,6 +78,22 @@ class LocalRun:
         if self.dir.is_symlink() or not self.dir.is_dir():
             raise OutputError(f"run folder {self.dir} is a link or not a folder; remove it or choose another --run-id")
 
+    def table_dir(self, table: str, create: bool = False) -> Path | None:
+        """The run's folder for ``table`` (None if it does not exist and ``create`` is off); never a link."""
+        path = self.dir if table == "events" else self.root / run_prefix(self.run_id, table)
+        if create:
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise OutputError(f"output {self.root} is not writable ({e.strerror or e}); choose another --output") \
+                    from None
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise OutputError(f"run folder {path} is a link or not a folder; remove it or choose another --run-id")
+        return path if path.is_dir() else None
+
+    def _table_dirs(self) -> list[tuple[str, Path]]:
+        return [(t, d) for t in TABLES if (d := self.table_dir(t)) is not None]
+
     def lock(self, holder: Holder, force: bool = False) -> None:
         self._make_dir()
         path = self.dir / LOCK
@@ -120,30 +136,33 @@ class LocalRun:
         for name in (SUCCESS, MANIFEST):  # un-commit first: readers never see a mix of old and new
             remove(self.dir / name)
         fsync_dir(self.dir)
-        for e in os.scandir(self.dir):
-            if e.name != LOCK and e.name.startswith(_OURS) and not e.is_dir(follow_symlinks=False):
-                remove(Path(e.path))
+        for _, folder in self._table_dirs():
+            for e in os.scandir(folder):
+                if e.name != LOCK and e.name.startswith(_OURS) and not e.is_dir(follow_symlinks=False):
+                    remove(Path(e.path))
         shutil.rmtree(self.spool_dir, ignore_errors=True)  # an earlier attempt's scratch: regenerable
 
     def write_plan(self, plan: bytes) -> None:
         write_atomic(self.dir / RUN_PLAN, plan)
 
-    def verify(self, expected: Sequence[PartExpectation]) -> dict[int, PartRecord]:
+    def verify(self, expected: Sequence[PartExpectation]) -> dict[str, PartRecord]:
         remove(self.dir / SUCCESS)
         remove_stale_temps(self.dir)
         journal = _read_journal(self.dir / JOURNAL)
-        kept: dict[int, PartRecord] = {}
-        wanted = {e.name: e for e in expected}
-        for e in os.scandir(self.dir):
-            if not e.name.startswith("part-"):
-                continue
-            exp, rec = wanted.get(e.name), journal.get(e.name)
-            if exp is not None and rec is not None and _proves(Path(e.path), rec, exp):
-                kept[exp.chunk] = rec
-            else:
-                remove(Path(e.path))
+        kept: dict[str, PartRecord] = {}
+        wanted = {e.key: e for e in expected}
+        for table, folder in self._table_dirs():
+            for e in os.scandir(folder):
+                if not e.name.startswith("part-"):
+                    continue
+                key = file_key(table, e.name)
+                exp, rec = wanted.get(key), journal.get(key)
+                if exp is not None and rec is not None and _proves(Path(e.path), rec, exp):
+                    kept[key] = rec
+                else:
+                    remove(Path(e.path))
         # the journal from here on lists exactly the verified parts
-        write_atomic(self.dir / JOURNAL, b"".join(_journal_line(r) for r in sorted(kept.values())))
+        write_atomic(self.dir / JOURNAL, b"".join(_journal_line(kept[k]) for k in sorted(kept)))
         return kept
 
     # --- delivery and commit -----------------------------------------------------------------------------------
@@ -153,9 +172,10 @@ class LocalRun:
         return InlineDelivery(self.place)
 
     def place(self, record: PartRecord, path: Path) -> PartRecord:
-        """Give a written temp file its final name, then journal it: now it counts as delivered."""
-        os.replace(path, self.dir / record.name)
-        fsync_dir(self.dir)
+        """Give a written temp file its final name (in its table's folder), then journal it: now it counts."""
+        folder = self.table_dir(record.table, create=True)
+        os.replace(path, folder / record.name)
+        fsync_dir(folder)
         fd = os.open(self.dir / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             os.write(fd, _journal_line(record))
@@ -206,7 +226,7 @@ def _read_journal(path: Path) -> dict[str, PartRecord]:
             rec = PartRecord.from_json(json.loads(line))
         except (ValueError, KeyError, TypeError):
             continue
-        out[rec.name] = rec
+        out[rec.key] = rec
     return out
 
 
@@ -214,7 +234,7 @@ def _proves(path: Path, rec: PartRecord, exp: PartExpectation) -> bool:
     """The file is a regular file with the journalled size and digest, and its footer names this run and chunk."""
     try:
         st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size != rec.bytes or rec.rows != exp.rows or rec.chunk != exp.chunk:
+        if not stat.S_ISREG(st.st_mode) or st.st_size != rec.bytes or not exp.admits(rec, rec.rows):
             return False
         h = hashlib.sha256()
         with open(path, "rb") as f:
@@ -222,9 +242,11 @@ def _proves(path: Path, rec: PartRecord, exp: PartExpectation) -> bool:
                 h.update(block)
         if h.hexdigest() != rec.sha256:
             return False
+        if not exp.footer:
+            return True  # the poison file: no footer, its digest is all there is
         import pyarrow.parquet as pq
 
         meta = pq.read_metadata(path)
-        return meta.num_rows == exp.rows and metadata_mismatch(meta.metadata, exp.metadata) is None
+        return exp.admits(rec, meta.num_rows) and metadata_mismatch(meta.metadata, exp.metadata) is None
     except Exception:  # noqa: BLE001 - anything unreadable is regenerated, never kept
         return False

@@ -1,4 +1,4 @@
-"""S3Run: one run at ``s3://bucket/prefix/events/run_id=<id>/``, written by one process at a time.
+"""S3Run: one run at ``s3://bucket/prefix/<table>/run_id=<id>/``, written by one process at a time.
 
 Invariant: the run's ``_lock`` object is created with ``If-None-Match: *`` before anything
 else is written and removed at commit or abort; a part counts as delivered once its
@@ -19,8 +19,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import OutputError, RunLocked
-from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, Holder, PartExpectation, PartRecord, locked_message,
-                   lost_lock_message, metadata_mismatch, parse_plan, run_prefix)
+from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, PartExpectation, PartRecord, file_key,
+                   locked_message, lost_lock_message, metadata_mismatch, parse_plan, run_prefix)
 from .s3 import S3Options, call, describe_error, error_code, make_client
 
 RECORDS = "_parts/"
@@ -34,7 +34,8 @@ class S3Run:
 
     def __init__(self, bucket: str, prefix: str, run_id: str, options: S3Options, spool_root: Path):
         self.bucket, self.run_id, self.options = bucket, run_id, options
-        self.base = f"{prefix}/{run_prefix(run_id)}/" if prefix else f"{run_prefix(run_id)}/"
+        self.root = f"{prefix}/" if prefix else ""
+        self.base = f"{self.root}{run_prefix(run_id)}/"
         self.location = f"s3://{bucket}/{self.base}".rstrip("/")
         self.staging_dir = spool_root / run_id
         self.spool_dir = self.staging_dir
@@ -54,7 +55,15 @@ class S3Run:
         return self._client
 
     def key(self, name: str) -> str:
+        """An object of the run's events folder (parts, plan, lock, records, manifest)."""
         return self.base + name
+
+    def file_object(self, table: str, name: str) -> str:
+        """The object key of file ``name`` of ``table``."""
+        return self.key(name) if table == "events" else f"{self.root}{run_prefix(self.run_id, table)}/{name}"
+
+    def _bases(self) -> list[tuple[str, str]]:
+        return [(t, self.base if t == "events" else f"{self.root}{run_prefix(self.run_id, t)}/") for t in TABLES]
 
     def _get(self, name: str) -> bytes | None:
         try:
@@ -70,21 +79,24 @@ class S3Run:
         return call(self.client.put_object, self.location, Bucket=self.bucket, Key=self.key(name), Body=body,
                     **self._sse_args(), **extra)
 
-    def _list(self, sub: str = "") -> dict[str, dict]:
+    def _list(self, sub: str = "", base: str | None = None) -> dict[str, dict]:
+        """Objects under ``base`` (the events folder by default) + ``sub``, by their name below ``base``."""
+        base = self.base if base is None else base
         out: dict[str, dict] = {}
-        kw = {"Bucket": self.bucket, "Prefix": self.key(sub)}
+        kw = {"Bucket": self.bucket, "Prefix": base + sub}
         while True:
             page = call(self.client.list_objects_v2, self.location, **kw)
-            out.update((o["Key"][len(self.base):], o) for o in page.get("Contents", []))
+            out.update((o["Key"][len(base):], o) for o in page.get("Contents", []))
             if not page.get("IsTruncated"):
                 return out
             kw["ContinuationToken"] = page["NextContinuationToken"]
 
-    def _delete(self, names) -> None:
+    def _delete(self, names, base: str | None = None) -> None:
         # one DeleteObject per key: the batch call (DeleteObjects) is authorised on the bucket by some servers,
         # which a policy scoped to the run's prefix rightly refuses
+        base = self.base if base is None else base
         for n in names:
-            call(self.client.delete_object, self.location, Bucket=self.bucket, Key=self.key(n))
+            call(self.client.delete_object, self.location, Bucket=self.bucket, Key=base + n)
 
     # --- plan and lock -----------------------------------------------------------------------------------------
     def read_plan(self) -> dict | None:
@@ -162,37 +174,42 @@ class S3Run:
         self._delete([SUCCESS, MANIFEST])  # un-commit first: readers never see a mix of old and new
         self._abort_uploads(self.client)  # an earlier attempt that crashed can never complete its uploads
         self._delete(n for n in self._list() if n != LOCK)
+        for table, base in self._bases()[1:]:
+            self._delete(self._list(base=base), base=base)
 
     def write_plan(self, plan: bytes) -> None:
         self._put(RUN_PLAN, plan, ContentType="application/json")
 
-    def verify(self, expected: Sequence[PartExpectation]) -> dict[int, PartRecord]:
+    def verify(self, expected: Sequence[PartExpectation]) -> dict[str, PartRecord]:
         self._abort_uploads(self.client)  # a crashed run's uploads can never complete now
         records = {}
         for name, _ in self._list(RECORDS).items():
             try:
                 rec = PartRecord.from_json(json.loads(self._get(name) or b""))
-                records[rec.name] = (name, rec)
             except (ValueError, KeyError, TypeError):
                 continue
-        kept: dict[int, PartRecord] = {}
-        wanted = {e.name: e for e in expected}
-        doomed = []
-        for name, obj in self._list("part-").items():
-            exp, (rec_name, rec) = wanted.get(name), records.get(name, (None, None))
-            if exp is not None and rec is not None and self._proves(obj["Size"], rec, exp):
-                kept[exp.chunk] = rec
-            else:
-                doomed.append(name)
-        doomed += [rn for n, (rn, _) in records.items() if n not in {r.name for r in kept.values()}]
-        self._delete(doomed)
+            if name == f"{RECORDS}{rec.key}.json":  # a record stands only for the file it is named after
+                records[rec.key] = (name, rec)
+        kept: dict[str, PartRecord] = {}
+        wanted = {e.key: e for e in expected}
+        for table, base in self._bases():
+            doomed = []
+            for name, obj in self._list("part-", base=base).items():
+                key = file_key(table, name)
+                exp, (_, rec) = wanted.get(key), records.get(key, (None, None))
+                if exp is not None and rec is not None and self._proves(obj["Size"], rec, exp):
+                    kept[key] = rec
+                else:
+                    doomed.append(name)
+            self._delete(doomed, base=base)
+        self._delete([rn for k, (rn, _) in records.items() if k not in kept])
         return kept
 
     def _proves(self, size: int, rec: PartRecord, exp: PartExpectation) -> bool:
-        if size != rec.bytes or rec.rows != exp.rows or rec.chunk != exp.chunk or not rec.etag:
+        if size != rec.bytes or not exp.admits(rec, rec.rows) or not rec.etag:
             return False
-        head = call(self.client.head_object, self.location, Bucket=self.bucket, Key=self.key(rec.name),
-                    ChecksumMode="ENABLED")
+        head = call(self.client.head_object, self.location, Bucket=self.bucket,
+                    Key=self.file_object(rec.table, rec.name), ChecksumMode="ENABLED")
         if head.get("ETag") != rec.etag or head.get("ContentLength") != rec.bytes:
             return False
         checksum = head.get("ChecksumSHA256", "")
@@ -201,16 +218,18 @@ class S3Run:
         single_put = "-" not in rec.etag  # a multipart object's ETag (and checksum) end in -<parts>
         if checksum and single_put and checksum != _hex_to_base64(rec.sha256):
             return False  # one PUT: the server's checksum is the SHA-256 of the very bytes, so it must be ours
-        rows, kv = self._footer(rec.name, rec.bytes)
-        return rows == exp.rows and metadata_mismatch(kv, exp.metadata) is None
+        if not exp.footer:
+            return True  # the poison file: no footer, its recorded ETag and checksum are all there is
+        rows, kv = self._footer(self.file_object(rec.table, rec.name), rec.bytes)
+        return exp.admits(rec, rows) and metadata_mismatch(kv, exp.metadata) is None
 
-    def _footer(self, name: str, size: int):
+    def _footer(self, key: str, size: int):
         """The part's row count and key-value metadata, read from its footer with two ranged GETs."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         def tail(n: int) -> bytes:
-            return call(self.client.get_object, self.location, Bucket=self.bucket, Key=self.key(name),
+            return call(self.client.get_object, self.location, Bucket=self.bucket, Key=key,
                         Range=f"bytes={size - n}-{size - 1}")["Body"].read()
 
         end = tail(min(size, 8))
@@ -231,6 +250,10 @@ class S3Run:
 
         return UploaderDelivery(self)
 
+    def url(self, record: PartRecord) -> str:
+        """Where a file of the run lives, for messages."""
+        return f"s3://{self.bucket}/{self.file_object(record.table, record.name)}"
+
     def upload(self, record: PartRecord, path: Path) -> PartRecord:
         """Stream one file to S3 (multipart above the part size, SHA-256 per part), then record it.
 
@@ -241,11 +264,12 @@ class S3Run:
                  "Metadata": {"sha256": record.sha256, "rows": str(record.rows), "chunk": str(record.chunk)}}
         config = TransferConfig(multipart_threshold=o.part_size, multipart_chunksize=o.part_size,
                                 max_concurrency=o.concurrency, use_threads=o.concurrency > 1)
-        self.client.upload_file(str(path), self.bucket, self.key(record.name), ExtraArgs=extra, Config=config)
-        head = self.client.head_object(Bucket=self.bucket, Key=self.key(record.name), ChecksumMode="ENABLED")
+        key = self.file_object(record.table, record.name)
+        self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=config)
+        head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         done = record._replace(etag=head["ETag"], checksum_sha256=head.get("ChecksumSHA256", ""),
                                upload_parts=-(-record.bytes // o.part_size) if record.bytes >= o.part_size else 1)
-        self.client.put_object(Bucket=self.bucket, Key=self.key(f"{RECORDS}{record.name}.json"),
+        self.client.put_object(Bucket=self.bucket, Key=self.key(f"{RECORDS}{record.key}.json"),
                                Body=json.dumps(done.to_json()).encode(), **self._sse_args())
         return done
 
@@ -296,7 +320,9 @@ class S3Run:
     def _abort_uploads(self, client) -> int:
         aborted = 0
         try:
-            uploads = client.list_multipart_uploads(Bucket=self.bucket, Prefix=self.base).get("Uploads", [])
+            uploads = []
+            for _, base in self._bases():
+                uploads += client.list_multipart_uploads(Bucket=self.bucket, Prefix=base).get("Uploads", [])
             for u in uploads:
                 client.abort_multipart_upload(Bucket=self.bucket, Key=u["Key"], UploadId=u["UploadId"])
                 aborted += 1

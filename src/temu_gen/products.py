@@ -1,0 +1,79 @@
+"""The products table: every product of the catalog with its price history as SCD type 2 rows.
+
+Invariant: a version's ``price_ngn`` is the price the kernels charged for that product at
+any moment in ``[valid_from, valid_to)`` (the same :func:`~temu_gen.generate.price_history`
+function priced the events), and a product gets a new version exactly when its price or
+markdown changes, which happens only at a price drop's start or end. Names are pure in
+(seed, product): a popular search term of the product's category and a model code.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from .encode.schema import table_schema
+from .seeds import derive_seed
+
+_LETTERS = np.array(list("ABCDEFGHJKLMNPRSTVXZ"))
+_STYLE = ("", " Pro", " Max", " Lite", " Plus", " Mini", " 2024", " Classic")
+
+
+def _drop_pct(cp, pt, times: np.ndarray) -> np.ndarray:
+    """int8[products, times]: the markdown running at each time (the deepest when drops overlap)."""
+    active = (cp.promo_start_us[:, None] <= times[None, :]) & (times[None, :] < cp.promo_end_us[:, None])
+    pct = np.zeros((pt.drop_pct.shape[1], times.size), np.int8)
+    for k in range(active.shape[0]):
+        pct = np.maximum(pct, np.where(active[k][None, :], pt.drop_pct[k][:, None], 0).astype(np.int8))
+    return pct
+
+
+def _names(seed: int, categories: np.ndarray, cp, vocab) -> pa.Array:
+    """'Wireless earbuds TX-412 Pro': a base search term of the category, a model code and a style."""
+    n = categories.size
+    rng = np.random.Generator(np.random.PCG64(derive_seed(seed, "products/names")))
+    lo, hi = cp.term_off[categories], cp.term_off[categories + 1]
+    term = lo + (rng.random(n) * (hi - lo)).astype(np.int64)
+    words = np.array([vocab.search_query[c].capitalize() for c in cp.term_variants[:, 0]], dtype=object)
+    code = _LETTERS[rng.integers(0, _LETTERS.size, (n, 2))]
+    number = rng.integers(10, 1000, n)
+    style = np.array(_STYLE, dtype=object)[rng.integers(0, len(_STYLE), n)]
+    names = words[term] + " " + code[:, 0].astype(object) + code[:, 1].astype(object) + "-" + \
+        number.astype(str).astype(object) + style
+    return pa.array(names, pa.string())
+
+
+def products_table(ctx, keys, seed: int, vocab, end_us: int) -> pa.Table:
+    """Every product, one row per price period between the period start and ``end_us``."""
+    from .dims import _dictionary, _money, _ts
+    from .generate import price_history
+    from .kernels.ids import permuted
+    from .model import PRODUCT_ID_BASE
+
+    cp, pt = ctx.params.catalog, ctx.products
+    start = ctx.params.time.start_us
+    edges = np.concatenate([[start], cp.promo_start_us, cp.promo_end_us])
+    times = np.unique(edges[(edges >= start) & (edges < end_us)]).astype(np.int64)
+    price = price_history(ctx, times)
+    pct = _drop_pct(cp, pt, times)
+    n = price.shape[0]
+    change = np.ones(price.shape, bool)
+    change[:, 1:] = (price[:, 1:] != price[:, :-1]) | (pct[:, 1:] != pct[:, :-1])
+    product, when = np.nonzero(change)  # row-major: by product, then time
+    version = (np.cumsum(change, axis=1)[product, when]).astype(np.int16)
+    nxt = np.r_[product[1:] == product[:-1], False]  # the next version is the same product's
+    valid_from = times[when]
+    valid_to = np.where(nxt, np.r_[valid_from[1:], 0], -1)  # a version ends where the product's next one starts
+    categories = product // cp.per_category
+    names = _names(seed, np.arange(n) // cp.per_category, cp, vocab)
+    columns = {
+        "product_id": pa.array(permuted(product.astype(np.int64), keys.product, PRODUCT_ID_BASE), pa.int64()),
+        "category": _dictionary(categories, vocab.category),
+        "name": names.take(pa.array(product)),
+        "version": pa.array(version),
+        "price_ngn": _money(price[product, when]),
+        "price_drop_pct": pa.array(pct[product, when]),
+        "valid_from": _ts(valid_from),
+        "valid_to": _ts(valid_to, nxt),
+        "is_current": pa.array(~nxt),
+    }
+    return pa.Table.from_pydict(columns, schema=table_schema("products"))

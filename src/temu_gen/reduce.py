@@ -1,0 +1,242 @@
+"""The reduce task's output: one part of the events, its defect labels, and its share of the other tables.
+
+Invariant: task *k* writes exactly the files :func:`task_files` names for it, each a pure
+function of (seed, config, the spool, the cut plan): events part *k* (with the defects
+injected when they are on), the labels of that part, users and orders part *k* (group *k*
+of the spooled runs), the products table (task 0) and the poison file (task
+``defects.poison_part``). So any worker writes any task byte for byte, and ``--resume``
+knows every file a run must hold before it starts.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+
+from .config import RunConfig
+from .defects.catalog import NAMES, UNKNOWN_VALUES
+from .defects.drift import schema_v2, to_v2
+from .defects.inject import Labels, PartInput, inject
+from .encode.arrow import IdKeys, encode_part
+from .encode.parquet import ParquetOptions, write_parquet
+from .encode.schema import EVENT_SCHEMA, table_schema
+from .files import new_file, temp_path, write_all
+from .generate import GenContext
+from .kernels.codes import APP_OPEN, N_EVENT_TYPE, ORDER_PLACED, W_EVENT_SEQ, W_INGEST_TS, W_USER
+from .merge import CutPlan, PartSpec, load_plan, source_order
+from .sinks.base import PartExpectation, PartRecord, part_name
+
+ENCODE_SLICE = 131_072
+"""Rows encoded into Arrow at once: a part's Arrow copy never holds more (the writer buffers one row group)."""
+POISON_SHARE = 0.6
+"""The poison file is this share of its part's bytes: an upload cut off mid-file (no footer)."""
+
+
+class ChunkOutput(NamedTuple):
+    """One file a task wrote: its record and its temp file."""
+
+    record: PartRecord
+    path: Path
+
+
+class TaskOutput(NamedTuple):
+    """Everything task ``index`` wrote."""
+
+    index: int
+    files: tuple[ChunkOutput, ...]
+
+
+def poison_name(index: int) -> str:
+    return f"part-{index:05d}-partial.parquet"
+
+
+def task_files(cfg: RunConfig, index: int) -> list[tuple[str, str]]:
+    """(table, file name) of every file task ``index`` writes."""
+    d = cfg.defects
+    files = [("events", part_name(index))]
+    if d.changes_rows:
+        files.append(("defects", part_name(index)))
+    files += [("users", part_name(index)), ("orders", part_name(index))]
+    if index == 0:
+        files.append(("products", part_name(0)))
+    if d.poison_part == index:
+        files.append(("events", poison_name(index)))
+    return files
+
+
+def expectations(cfg: RunConfig, index: int, row_start: int, n_rows: int,
+                 metadata: dict[str, str]) -> list[PartExpectation]:
+    """What ``--resume`` checks each file of task ``index`` against."""
+    out = []
+    for table, name in task_files(cfg, index):
+        if name == poison_name(index):
+            out.append(PartExpectation(index, name, 0, {}, table))  # no footer to check: its digest must match
+        else:
+            rows = n_rows if table == "events" and not cfg.defects.changes_rows else None
+            out.append(PartExpectation(index, name, rows, part_metadata(metadata, index, row_start), table))
+    return out
+
+
+def part_metadata(base: dict[str, str], index: int, row_start: int) -> dict[str, str]:
+    """The Parquet key-value metadata of task ``index``'s files (what ``--resume`` checks)."""
+    return {**base, "temu_gen.chunk_index": str(index), "temu_gen.row_start": str(row_start)}
+
+
+class Job(NamedTuple):
+    """What every reduce task of a run shares (set once per worker process)."""
+
+    cfg: RunConfig
+    seed: int
+    ctx: GenContext
+    keys: IdKeys
+    options: ParquetOptions
+    map_dir: Path
+    staging_dir: Path
+    metadata: dict
+
+    @property
+    def parts(self) -> int:
+        r = self.cfg.run
+        return -(-r.events // min(r.chunk_size, r.events))
+
+
+_PLANS: dict[tuple, CutPlan] = {}
+
+
+def _plan(folder: Path) -> CutPlan:
+    """The run attempt's cut plan, read once per process (keyed by the file itself: a new attempt rewrites it)."""
+    import os
+
+    st = os.stat(folder / "plan.npz")
+    key = (str(folder), st.st_ino, st.st_mtime_ns, st.st_size)
+    if key not in _PLANS:
+        _PLANS.clear()
+        _PLANS[key] = load_plan(folder)
+    return _PLANS[key]
+
+
+@functools.lru_cache(maxsize=4)
+def run_vocab(job_vocab, contract: bool):
+    """The run's vocabularies; runs with contract violations add the out-of-contract values at the end."""
+    if not contract:
+        return job_vocab
+    return job_vocab._replace(**{c: tuple(getattr(job_vocab, c)) + (v,) for c, v in UNKNOWN_VALUES.items()})
+
+
+def event_schema(cfg: RunConfig, version: int = 1) -> pa.Schema:
+    """The events files' schema: the contract's, every column nullable when contract violations are on."""
+    schema = EVENT_SCHEMA
+    if cfg.defects.contract_violation > 0:  # a required column carries the labelled nulls
+        schema = pa.schema([f.with_nullable(True) for f in schema])
+    return schema_v2(schema) if version == 2 else schema
+
+
+def write_task(job: Job, part: PartSpec, wide: np.ndarray, narrow: np.ndarray) -> TaskOutput:
+    """Write every file of task ``part.index`` from the part's merged rows."""
+    d = job.cfg.defects
+    types = narrow[N_EVENT_TYPE]
+    sessions, orders = int((types == APP_OPEN).sum()), int((types == ORDER_PLACED).sum())
+    labels = None
+    vocab = run_vocab(job.ctx.vocab, d.contract_violation > 0)
+    if d.changes_rows:
+        unknown = {c: len(getattr(job.ctx.vocab, c)) for c in UNKNOWN_VALUES}
+        pin = PartInput(job.seed, part.index, _plan(job.map_dir), job.map_dir, d, unknown)
+        wide, narrow, labels = inject(wide, narrow, source_order(job.map_dir, part), pin)
+    meta = part_metadata(job.metadata, part.index, part.row_start)
+    version = 2 if d.schema_drift_from_part is not None and part.index >= d.schema_drift_from_part else 1
+    files = [_write_events(job, part, wide, narrow, vocab, version, meta, sessions, orders)]
+    if labels is not None:
+        files.append(_write_labels(job, part.index, labels, wide, meta))
+    del wide, narrow
+    files += _write_dims(job, part.index, vocab, meta)
+    if d.poison_part == part.index:
+        files.append(_write_poison(job, part.index, files[0]))
+    return TaskOutput(part.index, tuple(files))
+
+
+def _write_events(job: Job, part: PartSpec, wide, narrow, vocab, version: int, meta, sessions: int,
+                  orders: int) -> ChunkOutput:
+    schema = event_schema(job.cfg, version)
+    base = event_schema(job.cfg)
+    slices = (encode_part(wide[:, lo:lo + ENCODE_SLICE], narrow[:, lo:lo + ENCODE_SLICE], vocab, job.keys, base)
+              for lo in range(0, wide.shape[1], ENCODE_SLICE))
+    if version == 2:
+        slices = (to_v2(t, schema) for t in slices)
+    options = job.options if version == 1 else options_for(schema, job.options)
+    name = part_name(part.index)
+    path, size, sha, rows = write_parquet(slices, schema, job.staging_dir, name, options, meta)
+    ingest = wide[W_INGEST_TS]
+    record = PartRecord(part.index, name, rows, size, sha, first_ingest_us=int(ingest[0]),
+                        last_ingest_us=int(ingest[-1]), sessions=sessions, orders=orders,
+                        log_rows=part.n_rows if job.cfg.defects.changes_rows else 0,
+                        schema_version=version if version > 1 else 0)
+    return ChunkOutput(record, path)
+
+
+def options_for(schema: pa.Schema, like: ParquetOptions) -> ParquetOptions:
+    """Options for another table: the run's codec, dictionaries where the schema has them, statistics everywhere."""
+    dictionaries = tuple(f.name for f in schema if pa.types.is_dictionary(f.type))
+    return ParquetOptions(like.compression, like.compression_level, like.row_group_size, dictionaries)
+
+
+def _write_table(job: Job, index: int, table_name: str, table: pa.Table, meta) -> ChunkOutput:
+    schema = table.schema
+    name = part_name(index)
+    path, size, sha, rows = write_parquet([table], schema, job.staging_dir, f"{table_name}-{name}",
+                                          options_for(schema, job.options), meta)
+    return ChunkOutput(PartRecord(index, name, rows, size, sha, table=table_name), path)
+
+
+def _write_labels(job: Job, index: int, labels: Labels, wide: np.ndarray, meta) -> ChunkOutput:
+    from .kernels.ids import uuid_ids
+
+    rows = labels.rows
+    order = np.lexsort((labels.defects, rows))
+    rows, kinds = rows[order], labels.defects[order]
+    details = [labels.details[i] for i in order]
+    offsets, data = uuid_ids(wide[W_USER, rows], wide[W_EVENT_SEQ, rows], job.keys.event)
+    table = pa.Table.from_pydict({
+        "event_id": pa.StringArray.from_buffers(rows.size, pa.py_buffer(offsets), pa.py_buffer(data)),
+        "part": pa.array(np.full(rows.size, index, np.int32)),
+        "row": pa.array(rows, pa.int64()),
+        "defect": pa.DictionaryArray.from_arrays(pa.array(kinds, pa.int8()), pa.array(NAMES, pa.string())),
+        "detail": pa.array(details, pa.string()),
+    }, schema=table_schema("defects"))
+    out = _write_table(job, index, "defects", table, meta)
+    counts = np.bincount(kinds, minlength=len(NAMES))
+    summary = ",".join(f"{n}={c}" for n, c in zip(NAMES, counts) if c)
+    return out._replace(record=out.record._replace(counts=summary))
+
+
+def _write_dims(job: Job, index: int, vocab, meta) -> list[ChunkOutput]:
+    from .dims import group_runs, orders_table, read_rows, users_table
+
+    plan = _plan(job.map_dir)
+    rows = read_rows(job.map_dir, group_runs(plan, index, job.parts))
+    d = job.cfg.defects
+    out = [_write_table(job, index, "users", users_table(rows, job.ctx, job.keys, job.seed, d.orphan_user,
+                                                          job.ctx.vocab), meta),
+           _write_table(job, index, "orders", orders_table(rows, job.keys, job.ctx.vocab), meta)]
+    del rows
+    if index == 0:
+        from .products import products_table
+
+        end = job.ctx.params.time.start_us + job.cfg.period.days * 86_400_000_000
+        out.append(_write_table(job, 0, "products", products_table(job.ctx, job.keys, job.seed, job.ctx.vocab,
+                                                                    end), meta))
+    return out
+
+
+def _write_poison(job: Job, index: int, events: ChunkOutput) -> ChunkOutput:
+    """The first POISON_SHARE of the part's bytes under another part name: Parquet's magic, then no footer."""
+    import hashlib
+
+    data = events.path.read_bytes()[: int(events.record.bytes * POISON_SHARE)]
+    name = poison_name(index)
+    path = temp_path(job.staging_dir, name)
+    with new_file(path) as fd:
+        write_all(fd, data)
+    return ChunkOutput(PartRecord(index, name, 0, len(data), hashlib.sha256(data).hexdigest(), poison=True), path)

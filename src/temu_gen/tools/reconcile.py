@@ -1,0 +1,237 @@
+"""``temu-gen reconcile RUN --against PATH``: compare a pipeline's output with the run it read, event by event.
+
+The run's distinct events (by ``event_id``) are the truth. The output is a Parquet folder,
+file or glob, or a DuckDB table (``file.duckdb:table``). Four kinds of difference:
+*missing* (an event of the run absent from the output), *duplicated* (an event_id on more
+than one output row), *altered* (an output row that no row of the run with its event_id
+matches on the compared columns) and *unexpected* (an event_id the run does not have).
+
+Invariant: a difference is *expected* exactly when a defect label on that event explains
+it by the catalog's guidance (:data:`temu_gen.defects.catalog.DEFECTS`): labelled extra
+copies (duplicate, id_collision) are what a correct pipeline drops, so dropping them is
+no difference at all, and keeping another copy's values is no alteration; late,
+skewed, broken and orphan events may be set aside, so their absence is expected; skewed,
+broken and orphan-user events may be repaired, so their alteration is expected. Nothing
+explains a duplicated or invented event. Exit 0 when nothing is unexpected, else 1.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import time
+
+from ..cli import _Parser
+from ..defects.catalog import DEFECTS, SCHEMA_V2
+from ..errors import TemuGenError
+from ..model import FIELD_NAMES
+from .runref import add_run_arguments, connect, open_run, quote, require_duckdb
+
+MAY_DROP = tuple(d.name for d in DEFECTS if d.effect in ("moved", "altered", "orphan"))
+"""Events a careful pipeline may set aside: routed to a late path, quarantined, dead-lettered or held."""
+MAY_ALTER = tuple(d.name for d in DEFECTS if d.effect == "altered") + ("orphan_user",)
+"""Events a careful pipeline may repair: trust ingest_ts, fix a field, or give an unknown-member key (REPAIRS)."""
+DEFAULT_COLUMNS = tuple(c for c in FIELD_NAMES if c not in ("event_id", "ingest_ts"))
+"""Compared by default: the payload. ingest_ts is the one field a re-sent copy changes, so it is left out."""
+CATEGORIES = ("missing", "duplicated", "altered", "unexpected")
+_DUCKDB_TABLE = re.compile(r"(?P<file>.+\.(?:duckdb|ddb|db)):(?P<table>[A-Za-z_][A-Za-z0-9_.]*)")
+
+
+def _attach_output(con, against: str) -> str:
+    """Create view ``pipeline`` over the output; returns how to name it in the report."""
+    m = _DUCKDB_TABLE.fullmatch(against)
+    if m:
+        if not os.path.isfile(m.group("file")):
+            raise TemuGenError(f"--against {against}: no such DuckDB file {m.group('file')}")
+        try:
+            con.execute(f"ATTACH {quote(m.group('file'))} AS pipe (READ_ONLY)")
+            con.execute(f"CREATE VIEW pipeline AS SELECT * FROM pipe.{m.group('table')}")
+        except Exception as e:  # noqa: BLE001 - duckdb.Error; one line for the user
+            raise TemuGenError(f"--against {against}: {str(e).splitlines()[0]}") from None
+        return against
+    pattern = os.path.join(against, "**", "*.parquet") if os.path.isdir(against) else against
+    if not glob.glob(pattern, recursive=True):
+        raise TemuGenError(f"--against {against}: no Parquet files there" if os.path.exists(against) or
+                           glob.has_magic(against) else f"--against {against}: no such file or folder")
+    try:
+        con.execute(f"CREATE VIEW pipeline AS SELECT * FROM read_parquet({quote(pattern)}, union_by_name = true)")
+    except Exception as e:  # noqa: BLE001
+        raise TemuGenError(f"--against {against}: {str(e).splitlines()[0]}") from None
+    return against
+
+
+def _columns(con, wanted: tuple[str, ...]) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """{run column: (output column, the run's type)} for the wanted columns the output has, and those it lacks."""
+    have = {r[0] for r in con.execute("DESCRIBE SELECT * FROM pipeline").fetchall()}
+    if "event_id" not in have:
+        raise TemuGenError("the pipeline output has no event_id column, so its rows cannot be matched to the run")
+    types = {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM events").fetchall()}
+    renamed = {old: new for op, old, new in SCHEMA_V2 if op == "rename"}  # a pipeline may have adopted version 2
+    out, absent = {}, []
+    for c in wanted:
+        source = c if c in have else renamed.get(c) if renamed.get(c) in have else None
+        if source is None:
+            absent.append(c)
+        else:
+            out[c] = (source, types[c])
+    return out, absent
+
+
+def _read(cols: dict[str, tuple[str, str]], alias: str = "") -> list[str]:
+    """The output's values as the run's types (a value that does not convert reads as NULL, so it differs)."""
+    return [f'TRY_CAST({alias}"{src}" AS {typ})' for src, typ in cols.values()]
+
+
+def _label_sets(con) -> None:
+    con.execute("CREATE TEMP TABLE _ev AS SELECT event_id, list(DISTINCT CAST(defect AS VARCHAR)) AS defects "
+                "FROM defects GROUP BY event_id")
+
+
+EXAMPLES = 5
+REPAIRS = {"clock_skew": ("event_ts",), "contract_violation": None, "orphan_user": ("user_id",)}
+"""What repairing each alterable defect may change (None: any column, as the broken one varies): trusting
+ingest_ts rewrites event_ts, an unknown-member key rewrites user_id. Any other change is unexpected."""
+assert set(REPAIRS) == set(MAY_ALTER)
+
+
+def _count(con, name: str, query: str) -> dict:
+    """Keep ``query``'s (event_id, why) rows as table ``name``; count them expected (why names the defect that
+    explains the event) and unexpected (why is NULL), with up to EXAMPLES event_ids, the unexpected ones first."""
+    con.execute(f"CREATE TEMP TABLE {name} AS {query}")
+    by = dict(con.execute(f"SELECT why, count(*) FROM {name} GROUP BY why").fetchall())
+    examples = [r[0] for r in con.execute(f"SELECT event_id FROM {name} ORDER BY why IS NOT NULL, event_id "
+                                          f"LIMIT {EXAMPLES}").fetchall()]
+    unexpected = by.pop(None, 0)
+    return {"expected": sum(by.values()), "unexpected": unexpected, "by_defect": {k: by[k] for k in sorted(by)},
+            "examples": examples}
+
+
+def _split(con, name: str, query: str, excuses: tuple[str, ...]) -> dict:
+    """:func:`_count` of ``query``'s event_ids, each explained by its first label among ``excuses``."""
+    # the first excusing defect in catalog order, so an event with several labels is counted once, the same way
+    # (a CASE, not a lambda: lambda syntax differs between DuckDB versions)
+    arms = " ".join(f"WHEN list_contains(d.defects, {quote(d.name)}) THEN {quote(d.name)}" for d in DEFECTS
+                    if d.name in excuses)
+    pick = f"CASE {arms} END" if arms else "CAST(NULL AS VARCHAR)"
+    return _count(con, name, f"SELECT t.event_id, {pick} AS why FROM ({query}) t LEFT JOIN _ev d USING (event_id)")
+
+
+def _altered(con, cols: dict[str, tuple[str, str]]) -> dict:
+    if not cols:
+        return {"expected": 0, "unexpected": 0, "by_defect": {}, "examples": [], "columns": {}}
+    # One 64-bit hash of the compared values per row on each side (a collision could only hide an alteration, odds
+    # 2^-64), and an anti join: output rows with no run row of the same event_id and values, among the run's ids.
+    con.execute(f"""CREATE TEMP TABLE _alt AS SELECT DISTINCT p.event_id, p.h FROM
+                      (SELECT event_id, hash({', '.join(_read(cols))}) AS h FROM pipeline WHERE event_id IS NOT NULL) p
+                    ANTI JOIN (SELECT event_id, hash({', '.join(cols)}) AS h FROM events) r
+                      ON p.event_id = r.event_id AND p.h = r.h
+                    SEMI JOIN _ids i ON i.event_id = p.event_id""")
+    # the columns each altered output row changed: those that differ from every run row of its event_id
+    per_row = ", ".join(f"bool_and({src} IS DISTINCT FROM r.{c}) AS d{i}"
+                        for i, (c, src) in enumerate(zip(cols, _read(cols, "p."))))
+    con.execute(f"""CREATE TEMP TABLE _altrows AS SELECT p.event_id, {per_row}
+                    FROM (SELECT *, hash({', '.join(_read(cols))}) AS _h FROM pipeline
+                          WHERE event_id IN (SELECT event_id FROM _alt)) p
+                    JOIN _alt a ON a.event_id = p.event_id AND a.h = p._h
+                    JOIN events r ON r.event_id = p.event_id GROUP BY p.event_id, p._h""")
+    arms = []
+    for d in (d for d in DEFECTS if d.name in REPAIRS):  # a row is explained if a label allows all it changed
+        others = [f"d{i}" for i, c in enumerate(cols) if REPAIRS[d.name] is not None and c not in REPAIRS[d.name]]
+        allowed = f"NOT ({' OR '.join(others)})" if others else "true"
+        arms.append(f"WHEN list_contains(l.defects, {quote(d.name)}) AND {allowed} THEN {quote(d.name)}")
+    out = _count(con, "_altered", f"""SELECT event_id, CASE WHEN bool_and(why IS NOT NULL) THEN min(why) END AS why
+                                      FROM (SELECT a.event_id, CASE {' '.join(arms)} END AS why FROM _altrows a
+                                            LEFT JOIN _ev l USING (event_id)) GROUP BY event_id""")
+    counts = con.execute(f"SELECT {', '.join(f'count(*) FILTER (WHERE d{i})' for i in range(len(cols)))} "
+                         f"FROM _altrows").fetchone()
+    out["columns"] = {c: n for c, n in zip(cols, counts) if n}
+    return out
+
+
+def reconcile(con, columns: tuple[str, ...]) -> dict:
+    """Every category of difference between view ``pipeline`` and the run's views (see the module docstring)."""
+    timings, t = {}, time.perf_counter()
+    _label_sets(con)
+    cols, absent = _columns(con, columns)
+    con.execute("CREATE TEMP TABLE _ids AS SELECT DISTINCT event_id FROM events")
+    con.execute("CREATE TEMP TABLE _out AS SELECT event_id, count(*) AS n FROM pipeline GROUP BY event_id")
+    timings["index"] = time.perf_counter() - t
+    res = {}
+    t = time.perf_counter()
+    res["missing"] = _split(con, "_missing", "SELECT event_id FROM _ids ANTI JOIN _out USING (event_id)", MAY_DROP)
+    res["duplicated"] = _split(con, "_duplicated", "SELECT event_id FROM _out WHERE n > 1 AND event_id IS NOT NULL", ())
+    res["duplicated"]["labelled_in_run"] = con.execute(
+        "SELECT count(*) FROM _out JOIN _ev USING (event_id) WHERE n > 1").fetchone()[0]
+    res["unexpected"] = _split(con, "_unexpected", "SELECT event_id FROM _out ANTI JOIN _ids USING (event_id) "
+                                                   "WHERE event_id IS NOT NULL", ())
+    res["unexpected"]["unexpected"] += con.execute("SELECT coalesce(sum(n), 0) FROM _out WHERE event_id IS NULL"
+                                                   ).fetchone()[0]
+    timings["match"] = time.perf_counter() - t
+    t = time.perf_counter()
+    res["altered"] = _altered(con, cols)
+    timings["compare"] = time.perf_counter() - t
+    sizes = con.execute("SELECT (SELECT count(*) FROM _ids), (SELECT sum(n) FROM _out)").fetchone()
+    return {"ok": not any(res[c]["unexpected"] for c in CATEGORIES), "run_events": sizes[0],
+            "output_rows": int(sizes[1] or 0), "compared_columns": list(cols), "not_compared": absent,
+            "categories": {c: res[c] for c in CATEGORIES}, "timings": {k: round(v, 3) for k, v in timings.items()}}
+
+
+def _line(name: str, c: dict) -> str:
+    if not c["expected"] and not c["unexpected"]:
+        return f"  {name:<11} none"
+    why = ", ".join(f"{k} {n:,}" for k, n in c["by_defect"].items())
+    text = f"  {name:<11} {c['unexpected']:,} unexpected, {c['expected']:,} expected" + (f" ({why})" if why else "")
+    if c.get("columns"):
+        text += "; columns: " + ", ".join(f"{k} {n:,}" for k, n in c["columns"].items())
+    if c.get("labelled_in_run"):
+        text += f"; {c['labelled_in_run']:,} were labelled copies in the run (not deduplicated)"
+    return text + (f"; e.g. event_id {c['examples'][0]}" if c["examples"] else "")
+
+
+def render(doc: dict) -> str:
+    lines = [f"run {doc['run_id']} ({doc['run_events']:,} events) against {doc['against']} "
+             f"({doc['output_rows']:,} rows), compared on {len(doc['compared_columns'])} columns"
+             + (f" (not in the output: {', '.join(doc['not_compared'])})" if doc["not_compared"] else "")]
+    lines += [_line(name, doc["categories"][name]) for name in CATEGORIES]
+    bad = sum(c["unexpected"] for c in doc["categories"].values())
+    lines.append("ok: every difference is explained by a defect label" if doc["ok"] else
+                 f"NOT ok: {bad:,} unexpected differences")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="temu-gen reconcile", description="Compare a pipeline's output with the run it read, by "
+                "event_id. Exit 0 when every difference is explained by a defect label, 1 otherwise.")
+    add_run_arguments(p)
+    p.add_argument("--against", required=True, metavar="PATH", help="the pipeline's output: a Parquet folder, file or "
+                   "glob, or FILE.duckdb:TABLE")
+    p.add_argument("--columns", help="columns to compare (default: every event column but event_id and ingest_ts)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    columns = DEFAULT_COLUMNS
+    if args.columns:
+        columns = tuple(c.strip() for c in args.columns.split(",") if c.strip())
+        unknown = [c for c in columns if c not in FIELD_NAMES]
+        if unknown or not columns:
+            raise TemuGenError(f"--columns: {', '.join(unknown) or 'none given'} not event columns; use some of "
+                               f"{', '.join(DEFAULT_COLUMNS)}")
+    duckdb = require_duckdb()
+    run = open_run(args.run, args.run_id, args.endpoint_url)
+    t = time.perf_counter()
+    with connect(run) as con:
+        con.execute("SET preserve_insertion_order = false")
+        against = _attach_output(con, args.against)
+        try:
+            doc = reconcile(con, columns)
+        except duckdb.Error as e:  # the output's files disagree with each other, or a value cannot be read
+            raise TemuGenError(f"--against {against}: {str(e).splitlines()[0]}") from None
+    doc = {"run_id": run.run_id, "location": run.where(), "against": against, **doc,
+           "seconds": round(time.perf_counter() - t, 3)}
+    print(json.dumps(doc, indent=1) if args.format == "json" else render(doc))
+    return 0 if doc["ok"] else 1

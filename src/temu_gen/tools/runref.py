@@ -1,0 +1,335 @@
+"""Find one committed run from what a user typed, and open exactly its files in DuckDB.
+
+A run is named by its folder (``OUTPUT/events/run_id=ID``, or any of its tables' folders),
+by ``OUTPUT`` plus ``--run-id ID``, or the same under ``s3://bucket/prefix`` (read with
+pyarrow's S3 filesystem: DuckDB's httpfs extension would have to be downloaded).
+
+Invariant: nothing is read from a run that has no ``_SUCCESS``, and the views
+:func:`connect` creates (``events``, ``users``, ``products``, ``orders``, ``defects``)
+cover exactly the files the run's manifest lists for that table: never a glob, which
+would also take in other runs, stray files or a retry's leftovers, and never the poison
+file. ``events`` always has the version 1 columns: files written in a later schema
+version are mapped back (a renamed column under its old name, ``quantity`` as INTEGER in
+every version, added columns left out), so one query reads the whole run.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from typing import Iterator, NamedTuple
+
+from ..errors import TemuGenError
+from ..sinks.base import MANIFEST, SUCCESS, TABLES, run_prefix
+
+_RUN_DIR = re.compile(r"(?P<root>.*?)/*(?:" + "|".join(TABLES) + r")/run_id=(?P<id>[^/]*)/*")
+_FILE_NAME = re.compile(r"part-\d{5}(?:-partial)?\.parquet")
+"""Names a manifest may list: a plain part name, so no listed name can point outside the run's folder."""
+_DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "int16": "SMALLINT", "int8": "TINYINT",
+               "bool": "BOOLEAN", "timestamp[us, tz=UTC]": "TIMESTAMPTZ", "decimal128(18, 2)": "DECIMAL(18, 2)",
+               "list<item: string>": "VARCHAR[]"}
+
+
+class ManifestError(TemuGenError):
+    """The run is committed but its manifest cannot be used: the run itself is broken (``validate`` reports it)."""
+
+
+MIN_DUCKDB = (1, 3)
+"""The first DuckDB with the file_index and file_row_number virtual columns the located events view reads."""
+
+
+def require_duckdb():
+    """The duckdb module, or the one-line error saying how to install it (it is the optional ``check`` extra)."""
+    try:
+        import duckdb
+    except ImportError:
+        raise TemuGenError("this command needs DuckDB: pip install 'temu-gen[check]'") from None
+    found = tuple(int(p) for p in re.findall(r"\d+", duckdb.__version__)[:2])
+    if found < MIN_DUCKDB:
+        raise TemuGenError(f"this command needs DuckDB {'.'.join(map(str, MIN_DUCKDB))} or later (found "
+                           f"{duckdb.__version__}): pip install -U 'temu-gen[check]'")
+    return duckdb
+
+
+class RunFile(NamedTuple):
+    """One file the manifest lists."""
+
+    table: str
+    name: str
+    path: str
+    """Where it is on the run's filesystem."""
+    rows: int
+    bytes: int
+    sha256: str
+    part: int
+    """The chunk it holds: the ``part`` of the defect labels that name its rows (events)."""
+    schema_version: int = 1
+    poison: bool = False
+
+
+@dataclass
+class Run:
+    """A committed run: where it is, its manifest, and its files per table."""
+
+    fs: object
+    """A pyarrow.fs.FileSystem."""
+    root: str
+    """The output root on ``fs`` (a local path, or bucket/prefix)."""
+    run_id: str
+    location: str
+    """The output root as a user reads it (``s3://`` kept)."""
+    manifest: dict
+    s3: bool = False
+
+    def folder(self, table: str = "events") -> str:
+        return f"{self.root}/{run_prefix(self.run_id, table)}"
+
+    def where(self, table: str = "events") -> str:
+        return f"{self.location.rstrip('/')}/{run_prefix(self.run_id, table)}"
+
+    def files(self, table: str) -> list[RunFile]:
+        """The files the manifest lists for ``table``, in part order (the poison file included, flagged)."""
+        docs = self.manifest["files"] if table == "events" else self.manifest.get("tables", {}).get(table, {}).get(
+            "files", [])
+        return [_run_file(self, table, d) for d in docs]
+
+    def data_files(self, table: str) -> list[RunFile]:
+        return [f for f in self.files(table) if not f.poison]
+
+    def schema_doc(self, table: str, version: int = 1) -> list[dict] | None:
+        if table == "events":
+            return self.manifest.get("schema_versions", {"1": self.manifest.get("schema")}).get(str(version))
+        return self.manifest.get("tables", {}).get(table, {}).get("schema")
+
+
+def _run_file(run: Run, table: str, d: object) -> RunFile:
+    ok = isinstance(d, dict) and isinstance(d.get("name"), str) and _FILE_NAME.fullmatch(d["name"]) and all(
+        isinstance(d.get(k), int) and not isinstance(d.get(k), bool) for k in ("rows", "bytes", "chunk")) and \
+        isinstance(d.get("sha256"), str)
+    if not ok:
+        raise ManifestError(f"run {run.run_id}: the manifest lists a {table} file it does not describe (needs name "
+                            f"part-NNNNN.parquet, rows, bytes, chunk and sha256): {json.dumps(d)[:120]}")
+    return RunFile(table, d["name"], f"{run.folder(table)}/{d['name']}", d["rows"], d["bytes"], d["sha256"],
+                   d["chunk"], int(d.get("schema_version") or 1), bool(d.get("poison")))
+
+
+def add_run_arguments(p) -> None:
+    """The ways every tool names a run: RUN, --run-id, --endpoint-url."""
+    p.add_argument("run", metavar="RUN", help="OUTPUT/events/run_id=ID, OUTPUT with --run-id, or the same under "
+                   "s3://BUCKET/PREFIX")
+    p.add_argument("--run-id", help="the run, when RUN is the output root")
+    p.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS, or $AWS_ENDPOINT_URL)")
+
+
+def s3_filesystem(endpoint_url: str | None = None):
+    """pyarrow's S3 filesystem; credentials from the standard AWS environment, ``endpoint_url`` for S3-compatibles."""
+    from pyarrow import fs as pafs
+
+    kw = dict(connect_timeout=5, request_timeout=30)
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        scheme, _, host = endpoint.partition("://") if "://" in endpoint else ("https", "", endpoint)
+        kw.update(endpoint_override=host.rstrip("/"), scheme=scheme)
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ("us-east-1" if endpoint else None)
+    if region:
+        kw["region"] = region
+    return pafs.S3FileSystem(**kw)
+
+
+def filesystem(target: str, endpoint_url: str | None = None) -> tuple[object, str, bool]:
+    """(filesystem, path on it, is S3) for a local path or an ``s3://bucket/prefix`` URI."""
+    if target.startswith("s3:"):
+        m = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?", target)
+        if not m or "//" in (m.group(2) or "/").strip("/"):
+            raise TemuGenError(f"{target!r} is not an S3 location; use s3://BUCKET/PREFIX")
+        return s3_filesystem(endpoint_url), (m.group(1) + "/" + (m.group(2) or "").strip("/")).rstrip("/"), True
+    from pyarrow import fs as pafs
+
+    return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(target)).rstrip("/") or "/", False
+
+
+def _display(path: str, s3: bool) -> str:
+    return f"s3://{path}" if s3 else path
+
+
+def file_type(fs, path: str) -> str:
+    """'file', 'dir' or 'none' (an unreachable S3 endpoint is a one-line error, not a traceback)."""
+    from pyarrow import fs as pafs
+
+    try:
+        t = fs.get_file_info(path).type
+    except OSError as e:
+        raise TemuGenError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
+    return {pafs.FileType.File: "file", pafs.FileType.Directory: "dir"}.get(t, "none")
+
+
+def list_run_ids(fs, root: str) -> list[str]:
+    """Run ids that have an events folder under ``root``, sorted."""
+    from pyarrow import fs as pafs
+
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(f"{root}/events", allow_not_found=True))
+    except OSError as e:
+        raise TemuGenError(f"cannot list {root}/events: {str(e).splitlines()[0]}") from None
+    return sorted(i.base_name[len("run_id="):] for i in infos
+                  if i.type == pafs.FileType.Directory and i.base_name.startswith("run_id="))
+
+
+def _hint(fs, root: str) -> str:
+    ids = list_run_ids(fs, root) if file_type(fs, root) == "dir" else []
+    if not ids:
+        return ""
+    return f" (runs there: {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
+
+
+def read_text(fs, path: str) -> str:
+    with fs.open_input_stream(path) as f:
+        return f.read().decode("utf-8", errors="replace")
+
+
+def open_run(target: str, run_id: str | None = None, endpoint_url: str | None = None) -> Run:
+    """The committed run ``target`` names (see the module docstring), or a one-line TemuGenError saying why not."""
+    fs, path, s3 = filesystem(target, endpoint_url)
+    m = _RUN_DIR.fullmatch(path)
+    if m and run_id not in (None, m.group("id")):
+        raise TemuGenError(f"{target} is the folder of run {m.group('id')}, but --run-id says {run_id}; give one")
+    if m:
+        root, run_id = m.group("root") or "/", m.group("id")
+    elif run_id is None:
+        if file_type(fs, path) == "none":
+            raise TemuGenError(f"nothing at {target}" if s3 else f"no such folder: {target}")
+        raise TemuGenError(f"{target} is not a run folder; give OUTPUT/events/run_id=ID, or OUTPUT --run-id ID"
+                           f"{_hint(fs, path)}")
+    else:
+        root = path
+    if file_type(fs, root) == "none" and not s3:
+        raise TemuGenError(f"no such folder: {root}")
+    run = Run(fs, root, run_id, _display(root, s3), {}, s3)
+    if file_type(fs, run.folder()) != "dir":
+        raise TemuGenError(f"no run {run_id!r} in {run.location}{_hint(fs, root) or ' (no runs there)'}")
+    if file_type(fs, f"{run.folder()}/{SUCCESS}") != "file":
+        raise TemuGenError(f"run {run_id} in {run.location} is not committed (no {SUCCESS}): it failed or is still "
+                           f"being written; `temu-gen runs {run.location}` shows its state")
+    run.manifest = read_manifest(run)
+    return run
+
+
+def read_manifest(run: Run) -> dict:
+    """The run's manifest, checked enough that the tools can walk it."""
+    path = f"{run.folder()}/{MANIFEST}"
+    if file_type(run.fs, path) != "file":
+        raise ManifestError(f"run {run.run_id} is committed but has no {MANIFEST}")
+    try:
+        doc = json.loads(read_text(run.fs, path))
+    except ValueError as e:
+        raise ManifestError(f"run {run.run_id}: {MANIFEST} is not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
+        raise ManifestError(f"run {run.run_id}: {MANIFEST} has no list of files")
+    if doc.get("run_id") != run.run_id:
+        raise ManifestError(f"run {run.run_id}: {MANIFEST} names run {doc.get('run_id')!r} (copied from another run?)")
+    return doc
+
+
+def stage(run: Run, dest: str) -> Run:
+    """A local copy of the run's folders under ``dest`` (every file, listed or not), for checks that read it all."""
+    from pyarrow import fs as pafs
+
+    local = pafs.LocalFileSystem()
+    for table in TABLES:
+        if file_type(run.fs, run.folder(table)) == "dir":
+            target = os.path.join(dest, run_prefix(run.run_id, table))
+            os.makedirs(target, exist_ok=True)
+            pafs.copy_files(run.folder(table), target, source_filesystem=run.fs, destination_filesystem=local)
+    return Run(local, dest, run.run_id, run.location, run.manifest, s3=False)
+
+
+def quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _events_columns(run: Run, version: int) -> list[str]:
+    """SELECT items mapping one schema version's columns back to version 1 (see the module docstring)."""
+    from ..defects.catalog import SCHEMA_V2
+    from ..model import FIELD_NAMES
+
+    recorded = {c["name"] for c in (run.schema_doc("events", version) or [])} or set(FIELD_NAMES)
+    renamed = {old: new for op, old, new in SCHEMA_V2 if op == "rename"}
+    widened = {col: _DUCK_TYPES[typ] for op, col, typ in SCHEMA_V2 if op == "widen"}
+    out = []
+    for name in FIELD_NAMES:
+        source = name if name in recorded else renamed.get(name, name)
+        if source not in recorded:
+            out.append(f"NULL AS {name}")
+        elif name in widened:
+            out.append(f"CAST({source} AS {widened[name]}) AS {name}")
+        else:
+            out.append(source if source == name else f"{source} AS {name}")
+    return out
+
+
+def _scan(con, run: Run, files: list[RunFile], name: str) -> str:
+    """A FROM item reading exactly ``files``: read_parquet over local paths, or a registered pyarrow dataset (S3)."""
+    if run.s3:
+        import pyarrow.dataset as ds
+
+        con.register(name, ds.dataset([f.path for f in files], filesystem=run.fs, format="parquet"))
+        return name
+    return f"read_parquet([{', '.join(quote(f.path) for f in files)}], hive_partitioning = false)"
+
+
+def _empty(table: str) -> str:
+    """A SELECT with the declared columns and no rows (a clean run has no defect labels, for one)."""
+    from ..dimensions import TABLE_COLUMNS
+    from ..model import FIELDS
+
+    declared = FIELDS if table == "events" else TABLE_COLUMNS[table]
+    cols = [(c.name, c.type) for c in declared]
+    items = ", ".join(f"CAST(NULL AS {_DUCK_TYPES.get(t, 'VARCHAR')}) AS {n}" for n, t in cols)
+    return f"SELECT {items} WHERE false"
+
+
+def _events_view(con, run: Run, files: list[RunFile], located: bool) -> str:
+    selects = []
+    for version in sorted({f.schema_version for f in files}):
+        group = [f for f in files if f.schema_version == version]
+        cols = _events_columns(run, version)
+        if located:
+            if run.s3:
+                raise TemuGenError("internal: located events need a local copy of an S3 run (runref.stage)")
+            cols += [f"[{', '.join(str(f.part) for f in group)}][file_index::BIGINT + 1] AS _part",
+                     "file_row_number AS _row"]
+        selects.append(f"SELECT {', '.join(cols)} FROM {_scan(con, run, group, f'_events_v{version}')}")
+    if not selects:
+        return _empty("events") if not located else (
+            f"SELECT *, CAST(NULL AS INTEGER) AS _part, CAST(NULL AS BIGINT) AS _row FROM ({_empty('events')})")
+    return " UNION ALL ".join(selects)
+
+
+@contextlib.contextmanager
+def connect(run: Run, files: dict[str, list[RunFile]] | None = None, located: bool = False,
+            threads: int | None = None) -> Iterator[object]:
+    """A DuckDB connection with one view per table over the run's committed files (``files`` narrows them).
+
+    ``located`` adds ``_part`` and ``_row`` to ``events``: the file and 0-based row each row comes from, the
+    coordinates the defect labels use (local runs only: :func:`stage` an S3 run first). Big sorts and joins spill
+    to a private temporary folder, removed on exit, so a run larger than memory still goes through.
+    """
+    duckdb = require_duckdb()
+    with tempfile.TemporaryDirectory(prefix="temu-gen-duckdb-") as tmp:
+        con = duckdb.connect(config={"temp_directory": tmp, "threads": threads or max(os.cpu_count() or 1, 1)})
+        try:
+            con.execute("SET TimeZone = 'UTC'")  # timestamps print and compare in UTC, as the contract states them
+            for table in TABLES:
+                chosen = (files or {}).get(table, run.data_files(table))
+                if table == "events":
+                    body = _events_view(con, run, chosen, located)
+                else:
+                    body = f"SELECT * FROM {_scan(con, run, chosen, f'_{table}')}" if chosen else _empty(table)
+                con.execute(f"CREATE VIEW {table} AS {body}")
+            yield con
+        finally:
+            con.close()

@@ -1,0 +1,128 @@
+"""``temu-gen runs [OUTPUT]``: list the runs under an output root, committed or not, with their key figures.
+
+Invariant: a run is *committed* exactly when its ``_SUCCESS`` exists (as for every other
+reader); a run without it is *in progress* while a live writer may hold its lock, and
+*failed* otherwise (no lock, or a lock whose holder is provably gone). Figures of a
+committed run come from its manifest; those of any other from its plan (``_run.json``)
+and the part files present. Reads only small files and listings, never a part's content.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+
+from ..cli import _Parser
+from ..errors import TemuGenError
+from ..sinks.base import LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, run_prefix
+from .runref import file_type, filesystem, list_run_ids, read_text
+
+
+def _listing(fs, folder: str) -> dict[str, object]:
+    from pyarrow import fs as pafs
+
+    try:
+        return {i.base_name: i for i in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))}
+    except OSError as e:
+        raise TemuGenError(f"cannot list {folder}: {str(e).splitlines()[0]}") from None
+
+
+def _json(fs, path: str) -> dict:
+    try:
+        doc = json.loads(read_text(fs, path))
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _when(info) -> str | None:
+    mtime = getattr(info, "mtime", None)
+    return mtime.astimezone(dt.timezone.utc).isoformat(timespec="seconds") if mtime else None
+
+
+def _status(fs, folder: str, files: dict) -> str:
+    if SUCCESS in files:
+        return "committed"
+    if LOCK not in files:
+        return "failed"
+    try:
+        holder = Holder.parse(fs.open_input_stream(f"{folder}/{LOCK}").read())
+    except OSError:
+        holder = None
+    return "failed" if holder is not None and holder.is_gone() else "in progress"
+
+
+def _defects_on(config: dict) -> bool:
+    from ..config import parse
+    from ..errors import ConfigError
+
+    try:
+        return parse(config, source="plan").defects.enabled
+    except ConfigError:
+        return False
+
+
+def describe(fs, root: str, run_id: str) -> dict:
+    """One run's row: status, seed, events, files, bytes, created, defects."""
+    folder = f"{root}/{run_prefix(run_id)}"
+    files = _listing(fs, folder)
+    status = _status(fs, folder, files)
+    plan = _json(fs, f"{folder}/{RUN_PLAN}") if RUN_PLAN in files else {}
+    created = _when(files.get(RUN_PLAN)) or _when(files.get(SUCCESS))
+    row = {"run_id": run_id, "status": status, "seed": plan.get("seed"), "created": created}
+    manifest = _json(fs, f"{folder}/{MANIFEST}") if status == "committed" and MANIFEST in files else {}
+    if manifest:
+        tables = manifest.get("tables", {}).values()
+        listed = manifest.get("files", []) + [f for t in tables for f in t.get("files", [])]
+        defects = manifest.get("defects") or {}
+        row.update(seed=manifest.get("seed"), events=manifest.get("events"), rows=manifest.get("rows_written"),
+                   files=len(listed), bytes=sum(f.get("bytes", 0) for f in listed),
+                   defects=bool(defects.get("enabled")), labels=sum((defects.get("labels") or {}).values()))
+        return row
+    parts = [i for t in TABLES for n, i in (_listing(fs, f"{root}/{run_prefix(run_id, t)}").items()
+                                            if t != "events" else files.items()) if n.startswith("part-")]
+    config = plan.get("config") if isinstance(plan.get("config"), dict) else {}
+    row.update(events=(config.get("run") or {}).get("events"), rows=None, files=len(parts),
+               bytes=sum(i.size or 0 for i in parts), defects=_defects_on(config) if config else None, labels=None)
+    return row
+
+
+def _fmt(value, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def render(location: str, rows: list[dict]) -> str:
+    if not rows:
+        return f"no runs in {location}"
+    head = f"{'status':<12}{'run_id':<28}{'seed':>20}{'events':>12}{'files':>7}{'MB':>9}  {'created (UTC)':<26}defects"
+    lines = [f"{len(rows)} run(s) in {location}", head]
+    for r in rows:
+        mb = None if r["bytes"] is None else r["bytes"] / 1e6
+        defects = "-" if r["defects"] is None else ("on" if r["defects"] else "off")
+        if r.get("labels"):
+            defects += f" ({r['labels']:,} labels)"
+        lines.append(f"{r['status']:<12}{r['run_id']:<28}{_fmt(r['seed']):>20}{_fmt(r['events'], ','):>12}"
+                     f"{_fmt(r['files']):>7}{_fmt(mb, ',.1f'):>9}  {_fmt(r['created']):<26}{defects}")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="temu-gen runs", description="List the runs under an output root.")
+    p.add_argument("output", nargs="?", default="./output", help="the output root: a folder or s3://BUCKET/PREFIX "
+                   "(default ./output)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS, or $AWS_ENDPOINT_URL)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    fs, root, s3 = filesystem(args.output, args.endpoint_url)
+    if not s3 and file_type(fs, root) != "dir":
+        raise TemuGenError(f"no such folder: {args.output}")
+    rows = sorted((describe(fs, root, i) for i in list_run_ids(fs, root)),
+                  key=lambda r: (r["created"] or "", r["run_id"]))
+    location = f"s3://{root}" if s3 else root
+    print(json.dumps({"location": location, "runs": rows}, indent=1) if args.format == "json"
+          else render(location, rows))
+    return 0

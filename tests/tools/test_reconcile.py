@@ -1,0 +1,162 @@
+"""``temu-gen reconcile``: pipeline outputs made from the hostile run itself, and exactly the differences made."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from temu_gen.cli import main
+from temu_gen.tools.runref import connect, open_run
+
+from tool_helpers import temu_gen
+
+ORIGINALS = """SELECT e.* EXCLUDE (_part, _row) FROM events e WHERE NOT EXISTS (SELECT 1 FROM defects l
+               WHERE l.part = e._part AND l.row = e._row AND l.defect IN ('duplicate', 'id_collision'))"""
+"""A correct pipeline's output: one row per event_id (the original), everything else as received."""
+UNLABELLED = "event_id NOT IN (SELECT event_id FROM defects)"
+
+
+def build(run, path, sql: str) -> str:
+    """Write ``sql`` over the run's views (events with _part/_row) to ``path`` as Parquet."""
+    with connect(open_run(os.fspath(run.folder)), located=True) as con:
+        con.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")
+    return os.fspath(path)
+
+
+def ids(run, sql: str) -> list[str]:
+    with connect(open_run(os.fspath(run.folder)), located=True) as con:
+        return [r[0] for r in con.execute(sql).fetchall()]
+
+
+def reconcile(capsys, run, against, *extra) -> tuple[int, dict]:
+    code = main(["reconcile", os.fspath(run.folder), "--against", os.fspath(against), "--format", "json", *extra])
+    out = capsys.readouterr()
+    assert out.err == ""
+    return code, json.loads(out.out)
+
+
+def test_a_correct_pipeline_reconciles(capsys, hostile_run, tmp_path):
+    out = build(hostile_run, tmp_path / "out.parquet", ORIGINALS)
+    code, doc = reconcile(capsys, hostile_run, out)
+    assert code == 0 and doc["ok"]
+    for name, c in doc["categories"].items():
+        assert (c["expected"], c["unexpected"]) == (0, 0), name
+    assert doc["output_rows"] == doc["run_events"] and doc["not_compared"] == []
+
+
+def test_set_aside_and_repaired_events_are_expected(capsys, hostile_run, tmp_path):
+    """Dead-letter contract violations, hold orphan orders, trust ingest_ts over a skewed clock: all explained."""
+    sql = f"""SELECT * REPLACE (CASE WHEN event_id IN (SELECT event_id FROM defects WHERE defect = 'clock_skew')
+                                THEN ingest_ts ELSE event_ts END AS event_ts) FROM ({ORIGINALS})
+              WHERE event_id NOT IN (SELECT event_id FROM defects WHERE defect IN ('contract_violation',
+                                                                                    'orphan_order'))"""
+    out = build(hostile_run, tmp_path / "out.parquet", sql)
+    code, doc = reconcile(capsys, hostile_run, out)
+    cats = doc["categories"]
+    assert code == 0 and doc["ok"], cats
+    dropped = set(ids(hostile_run, "SELECT event_id FROM defects WHERE defect IN ('contract_violation', "
+                                   "'orphan_order')"))
+    skewed = set(ids(hostile_run, "SELECT event_id FROM defects WHERE defect = 'clock_skew'")) - dropped
+    assert cats["altered"]["expected"] == len(skewed) and cats["altered"]["columns"] == {"event_ts": len(skewed)}
+    assert cats["missing"]["expected"] == len(dropped)
+    # each event counted once, under the first defect of the catalog that explains it
+    assert set(cats["missing"]["by_defect"]) <= {"clock_skew", "contract_violation", "orphan_order"}
+    assert cats["missing"]["by_defect"]["orphan_order"] > 0 and cats["missing"]["by_defect"]["contract_violation"] > 0
+
+
+def test_exactly_the_differences_made(capsys, hostile_run, tmp_path):
+    """Five events dropped, three altered, two invented, four duplicated: reconcile reports exactly those."""
+    pick = f"SELECT event_id FROM ({ORIGINALS}) WHERE {UNLABELLED} AND event_type = 'product_view' ORDER BY event_id"
+    chosen = ids(hostile_run, f"{pick} LIMIT 14")
+    dropped, altered, invented, doubled = chosen[:5], chosen[5:8], chosen[8:10], chosen[10:14]
+    lst = lambda xs: "(" + ", ".join(f"'{x}'" for x in xs) + ")"  # noqa: E731
+    fresh = ["ffffffff-0000-4000-8000-00000000000" + str(i) for i in range(2)]
+    sql = f"""
+        SELECT * REPLACE (CASE WHEN event_id IN {lst(altered)} THEN unit_price_ngn + 1 ELSE unit_price_ngn END
+                          AS unit_price_ngn) FROM ({ORIGINALS}) WHERE event_id NOT IN {lst(dropped)}
+        UNION ALL SELECT * FROM ({ORIGINALS}) WHERE event_id IN {lst(doubled)}
+        UNION ALL SELECT * REPLACE (CASE event_id WHEN '{invented[0]}' THEN '{fresh[0]}' ELSE '{fresh[1]}' END
+                                    AS event_id) FROM ({ORIGINALS}) WHERE event_id IN {lst(invented)}"""
+    out = build(hostile_run, tmp_path / "out.parquet", sql)
+    code, doc = reconcile(capsys, hostile_run, out)
+    cats = doc["categories"]
+    assert code == 1 and not doc["ok"]
+    assert (cats["missing"]["unexpected"], cats["missing"]["expected"]) == (5, 0)
+    assert cats["missing"]["examples"] == sorted(dropped)
+    assert (cats["altered"]["unexpected"], cats["altered"]["expected"]) == (3, 0)
+    assert cats["altered"]["examples"] == sorted(altered) and cats["altered"]["columns"] == {"unit_price_ngn": 3}
+    assert cats["duplicated"]["unexpected"] == 4 and cats["duplicated"]["examples"] == sorted(doubled)
+    assert cats["duplicated"]["labelled_in_run"] == 0
+    assert cats["unexpected"]["unexpected"] == 2 and cats["unexpected"]["examples"] == sorted(fresh)
+
+
+def test_passing_duplicates_through_is_unexpected(capsys, hostile_run, tmp_path):
+    out = build(hostile_run, tmp_path / "raw.parquet", "SELECT * EXCLUDE (_part, _row) FROM events")
+    copied = ids(hostile_run, "SELECT DISTINCT event_id FROM defects WHERE defect IN ('duplicate', 'id_collision')")
+    code, doc = reconcile(capsys, hostile_run, out)
+    cats = doc["categories"]
+    assert code == 1
+    assert cats["duplicated"]["unexpected"] == len(copied) == cats["duplicated"]["labelled_in_run"]
+    assert cats["altered"]["unexpected"] == 0  # an id_collision copy kept is a run row, not an alteration
+    assert cats["missing"]["unexpected"] == cats["unexpected"]["unexpected"] == 0
+
+
+def test_a_duckdb_table_and_a_folder_in_schema_version_2(capsys, hostile_run, tmp_path):
+    import duckdb
+
+    folder = tmp_path / "lake"
+    folder.mkdir()
+    for k in range(2):  # two files, the pipeline having adopted schema version 2's column name
+        build(hostile_run, folder / f"p{k}.parquet", f"SELECT * RENAME (network_type AS connection_type) FROM "
+                                                     f"({ORIGINALS}) WHERE hash(event_id) % 2 = {k}")
+    code, doc = reconcile(capsys, hostile_run, folder)
+    assert code == 0 and "network_type" in doc["compared_columns"]
+    db = tmp_path / "pipe.duckdb"
+    with duckdb.connect(os.fspath(db)) as con:
+        con.execute(f"CREATE TABLE clean_events AS SELECT * EXCLUDE (state) FROM read_parquet('{folder}/*.parquet')")
+    code, doc = reconcile(capsys, hostile_run, f"{db}:clean_events", "--columns", "event_ts,state,quantity")
+    assert code == 0 and doc["compared_columns"] == ["event_ts", "quantity"] and doc["not_compared"] == ["state"]
+
+
+def test_end_to_end_text_report(hostile_run, tmp_path):
+    out = build(hostile_run, tmp_path / "raw.parquet", "SELECT * EXCLUDE (_part, _row) FROM events")
+    done = temu_gen("reconcile", hostile_run.folder, "--against", out)
+    assert done.returncode == 1 and done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("run hostile (") and "compared on 27 columns" in lines[0]
+    assert lines[2].startswith("  duplicated  ") and "labelled copies in the run (not deduplicated)" in lines[2]
+    assert lines[-1].startswith("NOT ok: ")
+
+
+@pytest.mark.parametrize("against, extra, message", [
+    ("nowhere", [], "--against {tmp}/nowhere: no such file or folder"),
+    ("empty", [], "--against {tmp}/empty: no Parquet files there"),
+    ("noid.parquet", [], "the pipeline output has no event_id column"),
+    ("x.duckdb:t", [], "no such DuckDB file"),
+    ("noid.parquet", ["--columns", "event_ts,colour"], "--columns: colour not event columns"),
+])
+def test_bad_input_is_one_line(capsys, hostile_run, tmp_path, against, extra, message):
+    (tmp_path / "empty").mkdir()
+    build(hostile_run, tmp_path / "noid.parquet", "SELECT event_ts FROM events LIMIT 3")
+    code = main(["reconcile", os.fspath(hostile_run.folder), "--against", os.fspath(tmp_path / against), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("temu-gen: error: ") and err.count("\n") == 1
+    assert message.format(tmp=tmp_path) in err, err
+
+
+def test_a_repair_is_expected_only_in_the_columns_it_may_change(capsys, hostile_run, tmp_path):
+    """An unknown-member key for an orphan user is a repair; moving the same events in time is a bug."""
+    only_orphan = ("SELECT event_id FROM defects GROUP BY event_id "
+                   "HAVING bool_and(CAST(defect AS VARCHAR) = 'orphan_user')")
+    orphans = ids(hostile_run, only_orphan)
+    keyed = build(hostile_run, tmp_path / "keyed.parquet", f"""SELECT * REPLACE (CASE WHEN event_id IN
+        ({only_orphan}) THEN -1 ELSE user_id END AS user_id) FROM ({ORIGINALS})""")
+    code, doc = reconcile(capsys, hostile_run, keyed)
+    assert code == 0 and doc["categories"]["altered"]["by_defect"] == {"orphan_user": len(orphans)}
+    moved = build(hostile_run, tmp_path / "moved.parquet", f"""SELECT * REPLACE (CASE WHEN event_id IN
+        ({only_orphan}) THEN event_ts + INTERVAL 1 HOUR ELSE event_ts END AS event_ts) FROM ({ORIGINALS})""")
+    code, doc = reconcile(capsys, hostile_run, moved)
+    altered = doc["categories"]["altered"]
+    assert code == 1 and (altered["unexpected"], altered["expected"]) == (len(orphans), 0)
+    assert altered["columns"] == {"event_ts": len(orphans)}

@@ -1,0 +1,102 @@
+"""``temu-gen show`` and ``temu-gen runs`` end to end, and all four tools over a run in (loopback) S3."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from s3_servers import CREDS
+
+from tool_helpers import copy_run, temu_gen
+
+
+def one_line_error(done, text: str) -> None:
+    assert done.returncode == 2 and done.stdout == "", done.stdout
+    assert done.stderr.startswith("temu-gen") and ": error: " in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert text in done.stderr, done.stderr
+
+
+def test_show_prints_a_filtered_sample(hostile_run):
+    done = temu_gen("show", hostile_run.folder, "--limit", 5, "--columns", "event_id,event_type,state",
+                    "--where", "event_type = 'order_placed' AND state IS NOT NULL")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"events of run hostile ({hostile_run.folder})"
+    body = [ln for ln in lines if "order_placed" in ln]
+    assert len(body) == 5 and all(ln.startswith("│") for ln in body)
+    assert "event_id" in lines[2] and "event_type" in lines[2] and "state" in lines[2]
+
+
+def test_show_other_tables(hostile_run):
+    done = temu_gen("show", hostile_run.root, "--run-id", "hostile", "--table", "defects", "--limit", 3,
+                    "--width", 100)
+    assert done.returncode == 0, done.stderr
+    assert all(len(ln) <= 100 for ln in done.stdout.splitlines())
+    assert "defect" in done.stdout and "detail" in done.stdout
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--where", "no_such_column = 1"], "--where 'no_such_column = 1': Binder Error"),
+    (["--where", "1 = 1; DROP TABLE users"], "--where '1 = 1; DROP TABLE users': Parser Error"),
+    (["--where", "CAST(event_id AS INTEGER) > 1"], "Conversion Error"),
+    (["--columns", "event_id,colour"], "--columns: colour not in events"),
+    (["--table", "sessions"], "argument --table: invalid choice"),
+    (["--limit", "0"], "argument --limit: 0 must be at least 1"),
+])
+def test_show_bad_input_is_one_line(clean_run, args, text):
+    one_line_error(temu_gen("show", clean_run.folder, *args), text)
+
+
+def test_runs_lists_committed_and_failed_runs(clean_run, hostile_run, tmp_path):
+    for run in (clean_run, hostile_run):
+        copy_run(run, tmp_path)
+    (tmp_path / "events" / "run_id=clean" / "_SUCCESS").unlink()  # as if the run died before its commit
+    done = temu_gen("runs", tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = {ln.split()[1]: ln.split() for ln in done.stdout.splitlines()[2:]}
+    assert rows["clean"][0] == "failed" and rows["hostile"][0] == "committed"
+    assert rows["hostile"][2:4] == ["3", "300,000"] and "on" in rows["hostile"]
+    doc = json.loads(temu_gen("runs", tmp_path, "--format", "json").stdout)
+    by = {r["run_id"]: r for r in doc["runs"]}
+    assert by["clean"]["status"] == "failed" and by["clean"]["files"] > 0 and by["clean"]["defects"] is False
+    manifest = json.loads((hostile_run.folder / "_manifest.json").read_text())
+    assert by["hostile"]["bytes"] == sum(f["bytes"] for f in manifest["files"]) + sum(
+        f["bytes"] for t in manifest["tables"].values() for f in t["files"])
+    assert by["hostile"]["labels"] == sum(manifest["defects"]["labels"].values())
+
+
+def test_runs_bad_input(tmp_path):
+    one_line_error(temu_gen("runs", tmp_path / "nothing"), "no such folder: ")
+    done = temu_gen("runs", tmp_path)
+    assert done.returncode == 0 and done.stdout == f"no runs in {tmp_path}\n"
+
+
+@pytest.mark.network
+def test_the_tools_read_a_run_in_s3(moto_server, bucket, tmp_path, monkeypatch):
+    from temu_gen.tools.runref import connect, open_run
+
+    for k, v in CREDS.items():
+        monkeypatch.setenv(k, v)
+    root, endpoint = f"s3://{bucket}/lake", ["--endpoint-url", moto_server.endpoint]
+    done = temu_gen("--events", 60_000, "--chunk-size", 20_000, "--seed", 9, "--run-id", "s", "--output", root,
+                    "--workers", 2, "--no-progress", "--defects", "hostile", *endpoint)
+    assert done.returncode == 0, done.stderr
+    listed = temu_gen("runs", root, *endpoint)
+    assert listed.returncode == 0 and listed.stdout.splitlines()[2].split()[:2] == ["committed", "s"], listed.stdout
+    valid = temu_gen("validate", f"{root}/events/run_id=s", *endpoint)
+    assert valid.returncode == 0 and valid.stdout.startswith("run s is valid: "), valid.stdout + valid.stderr
+    shown = temu_gen("show", root, "--run-id", "s", "--table", "users", "--limit", 2, *endpoint)
+    assert shown.returncode == 0 and "user_id" in shown.stdout, shown.stderr
+    one_line_error(temu_gen("validate", root, "--run-id", "nope", *endpoint), "no run 'nope' in s3://")
+    # reconcile against the raw log: every labelled copy passed through is a duplicate, and nothing else differs
+    out = tmp_path / "raw.parquet"
+    with connect(open_run(f"{root}/events/run_id=s", endpoint_url=moto_server.endpoint)) as con:
+        con.execute(f"COPY (SELECT * FROM events) TO '{out}' (FORMAT parquet)")
+        copied = con.execute("SELECT count(DISTINCT event_id) FROM defects WHERE defect IN ('duplicate', "
+                             "'id_collision')").fetchone()[0]
+    rec = temu_gen("reconcile", f"{root}/events/run_id=s", "--against", out, "--format", "json", *endpoint)
+    assert rec.returncode == 1, rec.stderr
+    cats = json.loads(rec.stdout)["categories"]
+    assert cats["duplicated"]["unexpected"] == copied > 0
+    assert sum(c["unexpected"] for c in cats.values()) == copied
