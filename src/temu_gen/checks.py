@@ -76,7 +76,7 @@ def _devices(cfg) -> None:
         _positive(d.platforms[area], f"$.devices.platforms.{area}")
         _positive(d.networks[area], f"$.devices.networks.{area}")
         need(d.networks[area].names == d.networks[AREAS[0]].names, f"$.devices.networks.{area}",
-             list(d.networks[area].names), f"list the same networks in the same order as 'urban'")
+             list(d.networks[area].names), "list the same networks in the same order as 'urban'")
     for pl in PLATFORMS:
         need(pl in d.brands, "$.devices.brands", sorted(d.brands), f"needs an entry for platform '{pl}'")
         _positive(d.brands[pl], f"$.devices.brands.{pl}")

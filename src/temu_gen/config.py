@@ -23,7 +23,7 @@ from typing import Any
 import jsonschema
 
 from .errors import ConfigError
-from .sections import (TIERS, Acquisition, Catalog, Defects, Devices, Engagement, Fulfilment, Funnel, Geography, Identity,
+from .sections import (Acquisition, Catalog, Defects, Devices, Engagement, Fulfilment, Funnel, Geography, Identity,
                        Lateness, Payments, Period, Population, RunSettings, Search, TimeCurves, scalars)
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")

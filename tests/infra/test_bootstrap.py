@@ -18,7 +18,6 @@ credentials), KMS, and the real S3 endpoint; ``infra/smoke.sh`` covers those on 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 import sys
