@@ -28,7 +28,8 @@ def test_engine(benchmark, tmp_path, engine, quick):
 
     benchmark.pedantic(once, rounds=1 if quick else 5, warmup_rounds=0 if quick else 1)
     stages = re.search(r"simulate ([0-9.]+) s, write ([0-9.]+) s", info["stdout"])
-    benchmark.extra_info.update(engine=engine, events=events, workers=2, events_per_s=events / benchmark.stats.stats.min,
-                                median_s=benchmark.stats.stats.median, peak_rss_mib=info["peak_rss_mib"],
-                                peak_pss_mib=info["peak_pss_mib"], simulate_s=float(stages.group(1)),
-                                write_s=float(stages.group(2)), summary=info["stdout"].strip())
+    benchmark.extra_info.update(engine=engine, events=events, workers=2,
+                                events_per_s=events / benchmark.stats.stats.min, median_s=benchmark.stats.stats.median,
+                                peak_rss_mib=info["peak_rss_mib"], peak_pss_mib=info["peak_pss_mib"],
+                                simulate_s=float(stages.group(1)), write_s=float(stages.group(2)),
+                                summary=info["stdout"].strip())

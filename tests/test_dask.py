@@ -154,8 +154,8 @@ def test_s3_workers_upload_their_own_files_and_a_lost_one_is_rerun(smoke_cfg, re
             objects[f"{table}/{o['Key'][len(prefix):]}"] = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
     parts = {k: hashlib.sha256(v).hexdigest() for k, v in objects.items() if k.split("/")[1].startswith("part-")}
     assert parts == reference
-    assert sorted(k for k in objects if k not in parts) == ["events/_SUCCESS", "events/_manifest.json",
-                                                              "events/_run.json"]  # no lock, no records
+    others = sorted(k for k in objects if k not in parts)
+    assert others == ["events/_SUCCESS", "events/_manifest.json", "events/_run.json"]  # no lock, no records
     assert json.loads(objects["events/_manifest.json"])["engine"] == "dask"
     assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
     assert not (tmp_path / "spool" / "d").exists()
