@@ -217,7 +217,7 @@ def test_a_worker_killed_from_outside_is_replaced_and_the_run_commits(tmp_path):
 
 @pytest.fixture
 def scheduler(tmp_path):
-    """A `dask scheduler` on 127.0.0.1 (no workers yet); yields (address, start_workers)."""
+    """A `dask scheduler` on 127.0.0.1 (no workers yet); yields (address, start N workers, kill the scheduler)."""
     procs = []
 
     def launch(*args):
@@ -238,16 +238,22 @@ def scheduler(tmp_path):
         with Client(address, timeout=30) as c:
             c.wait_for_workers(n, timeout=120)
 
+    def kill_scheduler() -> None:
+        os.killpg(procs[0].pid, signal.SIGKILL)
+
     try:
-        yield address, workers
+        yield address, workers, kill_scheduler
     finally:
         for p in procs:
-            os.killpg(p.pid, signal.SIGKILL)
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             p.wait()
 
 
 def test_a_running_scheduler_gets_the_same_files(scheduler, tmp_path, reference):
-    address, workers = scheduler
+    address, workers, _ = scheduler
     r = cli("--config", str(SMOKE), "--seed", "11", "--run-id", "d", "--scheduler", address, "--output",
             str(tmp_path / "x"))
     assert r.returncode == 3 and "has no workers" in one_line(r.stderr)
@@ -259,6 +265,21 @@ def test_a_running_scheduler_gets_the_same_files(scheduler, tmp_path, reference)
     assert tables(tmp_path / "out", "d") == reference and not leftovers(tmp_path / "out", "d")
     manifest = json.loads((tmp_path / "out/events/run_id=d/_manifest.json").read_text())
     assert manifest["engine"] == "dask" and manifest["workers"] == 2
+
+
+def test_a_lost_scheduler_fails_the_run_in_one_line(scheduler, tmp_path):
+    address, workers, kill_scheduler = scheduler
+    workers(2)
+    proc = start("--events", "1200000", "--chunk-size", "50000", "--seed", "5", "--run-id", "s", "--scheduler",
+                 address, "--output", str(tmp_path))
+    run_dir = tmp_path / "events" / "run_id=s"
+    wait_until((run_dir / "part-00000.parquet").exists, proc, what="the first part landed")
+    kill_scheduler()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 4, err
+    line = one_line(err)  # none of Dask's reconnect tracebacks
+    assert "the Dask scheduler was lost" in line and line.endswith("resume with --resume s"), line
+    assert not (run_dir / "_SUCCESS").exists() and not (run_dir / "_lock").exists()
 
 
 @pytest.mark.parametrize("args,needle,code", [

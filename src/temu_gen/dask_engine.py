@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 
 import dask
 import distributed
+from distributed.comm import CommClosedError
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from . import __version__, pool
@@ -48,6 +49,7 @@ _LOCAL_CONFIG = {
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.scheduler.active-memory-manager.start": False,
 }
+_CANCELLED = "a Dask task was cancelled: the Dask scheduler was lost, closed or restarted"
 _KEEP_STATES = 2
 """Per-process states a worker keeps (one per run it serves): two concurrent runs do not rebuild at each switch."""
 
@@ -177,7 +179,7 @@ def _settle(df, future: Future) -> None:
         if df.status == "finished":
             future.set_result(df.result())
         elif df.status == "cancelled":
-            future.set_exception(pool.WorkerDied("the Dask task was cancelled (its scheduler restarted or closed)"))
+            future.set_exception(pool.WorkerDied(_CANCELLED))
         else:
             future.set_exception(_plain(df.exception()))
     except Exception as e:  # noqa: BLE001 - fetching the answer failed: the task failed
@@ -187,10 +189,12 @@ def _settle(df, future: Future) -> None:
 
 
 def _plain(e: BaseException) -> BaseException:
-    """Dask's KilledWorker (a task's workers kept dying) as the pool's WorkerDied, whose message the CLI prints."""
-    if isinstance(e, distributed.KilledWorker):
+    """Dask's ways of losing a task as the pool's WorkerDied, whose message the CLI prints in one line."""
+    if isinstance(e, distributed.KilledWorker):  # the workers that ran it kept dying
         tries = dask.config.get("distributed.scheduler.allowed-failures") + 1
         return pool.WorkerDied(f"a Dask worker process died running the same task {tries} times (out of memory?)")
+    if isinstance(e, CommClosedError):
+        return pool.WorkerDied(f"the Dask scheduler was lost while a task's answer was fetched ({type(e).__name__})")
     return e
 
 
@@ -256,7 +260,7 @@ class DaskEngine:
 
     def __init__(self, address: str | None = None):
         self.address = address
-        self._log_level = _quiet_logs()
+        self._restore_logs = _quiet_logs()
         self._client = None
         if address is not None:
             try:
@@ -288,9 +292,8 @@ class DaskEngine:
         if self._client is not None:
             self._client.close(timeout=_CLOSE_TIMEOUT_S)
             self._client = None
-        if self._log_level is not None:
-            logging.getLogger("distributed").setLevel(self._log_level)
-            self._log_level = None
+        self._restore_logs()
+        self._restore_logs = lambda: None
 
     def __enter__(self) -> DaskEngine:
         return self
@@ -299,14 +302,27 @@ class DaskEngine:
         self.close()
 
 
-def _quiet_logs() -> int | None:
-    """Dask logs every lost or restarted worker to stderr; a run's failure is one line (TEMU_GEN_DEBUG keeps them)."""
+def _quiet_logs() -> Callable[[], None]:
+    """Silence Dask's logs (every lost worker, reconnect and closed comm is a traceback on stderr), since a run's
+    failure is one line; returns what restores them. TEMU_GEN_DEBUG keeps them.
+
+    The handlers are what must be raised: a record of ``distributed.client`` passes its own logger's level and
+    then every handler up the hierarchy, whatever the parents' levels.
+    """
     if os.environ.get("TEMU_GEN_DEBUG"):
-        return None
-    log = logging.getLogger("distributed")
-    old = log.level
-    log.setLevel(logging.CRITICAL + 1)
-    return old
+        return lambda: None
+    saved = []
+    for name in ("distributed", "tornado", "asyncio"):
+        log = logging.getLogger(name)
+        for item in (log, *log.handlers):
+            saved.append((item, item.level))
+            item.setLevel(logging.CRITICAL + 1)
+
+    def restore() -> None:
+        for item, level in saved:
+            item.setLevel(level)
+
+    return restore
 
 
 def _connect(address: str):
