@@ -265,6 +265,11 @@ def test_a_running_scheduler_gets_the_same_files(scheduler, tmp_path, reference)
     assert tables(tmp_path / "out", "d") == reference and not leftovers(tmp_path / "out", "d")
     manifest = json.loads((tmp_path / "out/events/run_id=d/_manifest.json").read_text())
     assert manifest["engine"] == "dask" and manifest["workers"] == 2
+    from distributed import Client
+
+    with Client(address, timeout=30) as c:  # the long-lived workers dropped the finished run's state
+        held = lambda: len(__import__("temu_gen.dask_engine").dask_engine._STATES)  # noqa: E731 - sent by value
+        wait_until(lambda: set(c.run(held).values()) == {0}, timeout=30, what="the workers forgot the run")
 
 
 def test_a_lost_scheduler_fails_the_run_in_one_line(scheduler, tmp_path):

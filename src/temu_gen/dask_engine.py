@@ -82,6 +82,16 @@ def w_task(key: str, blob: bytes, fn: Callable, *args: Any):
     return out
 
 
+def _forget(key: str) -> None:
+    """Drop run ``key``'s state from this worker (its run is over); a task still running keeps its own reference."""
+    _STATES.pop(key, None)
+    if _LOCK.acquire(blocking=False):  # no task between switching to a state and taking it
+        try:
+            pool.w_switch(None)
+        finally:
+            _LOCK.release()
+
+
 def _marker(key: str) -> str:
     return f".dask-{key}.tmp"  # a hidden temp name: the run's usual clean-ups remove it
 
@@ -156,14 +166,18 @@ class DaskExecutor:
         return {f for f in futures if f.done()}
 
     def close(self, kill: bool = False) -> None:
-        """Cancel what is outstanding; a LocalCluster is shut down (its workers killed at once with ``kill``)."""
+        """Cancel what is outstanding; a LocalCluster is shut down (its workers killed at once with ``kill``).
+
+        A close that is interrupted (a signal) counts as not done: the failure path's close runs it again.
+        """
         if self._closed:
             return
-        self._closed = True
         outstanding, self._pending = list(self._pending.values()), {}
         try:
             if outstanding:
                 self._client.cancel(outstanding, force=True)
+            if self._cluster is None and not kill:  # a long-lived cluster's workers drop the finished run's state
+                self._client.run(_forget, self._key)
         except Exception:  # noqa: BLE001 - a lost connection has cancelled them already
             pass
         finally:
@@ -171,6 +185,8 @@ class DaskExecutor:
                 _shut_down(self._cluster, self._client, kill)
             if self._config is not None:
                 self._config.__exit__(None, None, None)
+                self._config = None
+            self._closed = True
 
 
 def _settle(df, future: Future) -> None:
