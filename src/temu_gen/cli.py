@@ -100,8 +100,8 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"temu-gen {__version__}")
     p.add_argument("--events", type=_positive, help="events in the run (default from config: 2,100,000)")
     p.add_argument("--chunk-size", type=_positive, help="rows per Parquet file (default 500,000)")
-    p.add_argument("--workers", type=_workers, default=min(os.cpu_count() or 1, MAX_WORKERS),
-                   help="worker processes (default: all cores; 1 runs in-process)")
+    p.add_argument("--workers", type=_workers, help="worker processes (default: all cores; 1 runs in-process; with "
+                   "--engine dask, the local cluster's)")
     p.add_argument("--seed", type=_seed, help="run seed (default: random, recorded in the manifest)")
     p.add_argument("--run-id", type=_run_id, help="run id (default: UTC start time + random suffix)")
     p.add_argument("--output", type=_nonempty, default="./output",
@@ -122,6 +122,10 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--spool-dir", type=_nonempty, help="local scratch folder: simulated shards before they are merged "
                    "into parts, and parts waiting for upload (default ~/.cache/temu-gen/spool)")
+    p.add_argument("--engine", choices=("pool", "dask"), help="where the tasks run: pool (local processes, the "
+                   "default) or dask (a local Dask cluster of --workers processes, or --scheduler's); see docs/dask.md")
+    p.add_argument("--scheduler", metavar="ADDRESS", type=_nonempty, help="run the tasks on the Dask cluster of this "
+                   "scheduler (e.g. tcp://10.0.1.5:8786); implies --engine dask")
     s3 = p.add_argument_group("S3 output (--output s3://BUCKET/PREFIX; credentials from the standard AWS chain)")
     s3.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL") or None,
                     help="S3-compatible endpoint (default: AWS, or $AWS_ENDPOINT_URL)")
@@ -350,13 +354,19 @@ def _run(args: argparse.Namespace) -> int:
         if args.defects:
             cfg = cfg.with_defects(args.defects)
     _skip_numba_blas_probe()
-    from .run import resume, run
+    from .engines import open_engine
+    from .run import resume, run  # first: a local Dask cluster's forked workers inherit the generator's modules
 
-    common = dict(workers=args.workers, max_in_flight=args.max_in_flight, max_memory=args.max_memory,
-                  progress=False if args.no_progress else None, force_unlock=args.force_unlock)
-    if args.resume:
-        summary = resume(sink, args.resume, **common)
-    else:
-        summary = run(cfg, sink, seed=args.seed, run_id=args.run_id, overwrite=args.overwrite, **common)
+    engine = open_engine(args.engine, args.scheduler, args.workers)
+    try:
+        workers = getattr(engine, "workers", None) or args.workers or min(os.cpu_count() or 1, MAX_WORKERS)
+        common = dict(workers=workers, max_in_flight=args.max_in_flight, max_memory=args.max_memory,
+                      progress=False if args.no_progress else None, force_unlock=args.force_unlock, engine=engine)
+        if args.resume:
+            summary = resume(sink, args.resume, **common)
+        else:
+            summary = run(cfg, sink, seed=args.seed, run_id=args.run_id, overwrite=args.overwrite, **common)
+    finally:
+        engine.close()
     print(summary.line())
     return 0

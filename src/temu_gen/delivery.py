@@ -1,10 +1,12 @@
-"""Delivery of finished part files: in place for local folders, one uploader process for S3.
+"""Delivery of finished part files: in place for local folders, one uploader process for S3, or by the workers.
 
 Invariant: every delivered part is reported back exactly once, with the record the
 destination stored. The uploader is a ``spawn``ed process that holds only boto3 (not
 the generator's numba and Arrow memory), dies with the coordinator (``die_with_parent``),
 deletes a spool file only after its upload and record are confirmed, and talks to the
-coordinator over one pipe, so it leaves no queue threads or semaphores behind.
+coordinator over one pipe, so it leaves no queue threads or semaphores behind. Workers
+that upload their own files (the Dask engine) use the same :func:`upload_file`, and the
+coordinator only takes their records (:class:`WorkerDelivery`).
 """
 from __future__ import annotations
 
@@ -51,16 +53,39 @@ def w_upload_loop(target, conn, parent_pid: int) -> None:
         if msg is None:
             return
         record, path = msg
-        started = time.perf_counter()
         try:
-            done = target.upload(record, Path(path))
+            done = upload_file(target, record, Path(path))
         except Exception as e:  # noqa: BLE001 - reported to the coordinator, which fails the run
             from .sinks.s3 import describe_error
 
             conn.send(("error", record.key, describe_error(e, target.url(record))))
             return
-        remove(Path(path))
-        conn.send(("ok", record.key, done._replace(upload_seconds=time.perf_counter() - started)))
+        conn.send(("ok", record.key, done))
+
+
+def upload_file(target, record: PartRecord, path: Path) -> PartRecord:
+    """Upload one spooled file and record it (``target.upload``), then delete it; returns the stored record."""
+    started = time.perf_counter()
+    done = target.upload(record, path)
+    remove(path)
+    return done._replace(upload_seconds=time.perf_counter() - started)
+
+
+def upload_task_files(target, out):
+    """A worker uploads every file of its task's :class:`~temu_gen.reduce.TaskOutput`; returns it with the records.
+
+    A failed upload raises RunFailed naming the object (the coordinator fails the run; ``--resume`` keeps the
+    task's files only if all of them were recorded).
+    """
+    files = []
+    for f in out.files:
+        try:
+            files.append(f._replace(record=upload_file(target, f.record, f.path)))
+        except Exception as e:  # noqa: BLE001 - one line that names the object, as the uploader process reports it
+            from .sinks.s3 import describe_error
+
+            raise RunFailed(f"upload of {f.record.key} failed: {describe_error(e, target.url(f.record))}") from None
+    return out._replace(files=tuple(files))
 
 
 class UploaderDelivery:
@@ -113,3 +138,28 @@ class UploaderDelivery:
             self.process.kill()
             self.process.join(timeout=10)
         self._conn.close()
+
+
+class WorkerDelivery:
+    """Files written by workers that may be lost and replaced (the Dask engine).
+
+    Each file is placed by ``place`` in this process (local folders: rename and journal, as
+    :class:`InlineDelivery`), or is at the destination already (``place=None``: the worker uploaded it). ``tidy``
+    runs once every part is delivered: what a lost worker left behind (a temp file, an open multipart upload) is an
+    orphan by then, since the rerun of its task delivered the file.
+    """
+
+    def __init__(self, place: Callable[[PartRecord, Path], PartRecord] | None, tidy: Callable[[], object]):
+        self._place, self._tidy = place, tidy
+        self._done: list[PartRecord] = []
+
+    def submit(self, record: PartRecord, path: Path) -> None:
+        self._done.append(record if self._place is None else self._place(record, path))
+
+    def poll(self, timeout: float) -> list[PartRecord]:
+        done, self._done = self._done, []
+        return done
+
+    def close(self, ok: bool) -> None:
+        if ok:
+            self._tidy()

@@ -53,6 +53,13 @@ def die_with_parent(parent_pid: int, name: str) -> None:
     threading.Thread(target=watch, name="lifeline", daemon=True).start()
 
 
+def set_process_name(name: str) -> None:
+    """Show ``name`` in ``ps``/``top`` for the calling thread (the main one: the process); Linux only."""
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
 def _raise_terminated(signum, _frame):
     raise Terminated(signum)
 

@@ -45,6 +45,8 @@ class RunSummary:
     """Files of the other tables (users, orders, products, defect labels, the poison file)."""
     rows_written: int = 0
     """Rows in the events files: ``events`` plus injected duplicates and minus orphaned rows, when defects are on."""
+    engine: str = "pool"
+    """Where the tasks ran (:mod:`temu_gen.engines`): ``pool`` or ``dask``."""
 
     @property
     def events_per_s(self) -> float:
@@ -160,7 +162,7 @@ def manifest_bytes(cfg: RunConfig, summary: RunSummary, records: list[PartRecord
         "run_id": summary.run_id, "seed": summary.seed, "temu_gen_version": __version__,
         "config_sha256": cfg.config_hash, "events": summary.events, "rows_written": summary.rows_written,
         "chunk_size": cfg.run.chunk_size, "sessions": summary.sessions, "orders": summary.orders,
-        "workers": summary.workers, "peak_rss_bytes": summary.peak_rss_bytes,
+        "workers": summary.workers, "engine": summary.engine, "peak_rss_bytes": summary.peak_rss_bytes,
         "peak_spool_bytes": summary.peak_spool_bytes, "resumed_files": summary.resumed_files,
         "users_simulated": summary.users,
         "stage_seconds": {"simulate": round(summary.map_seconds, 3), "write": round(summary.reduce_seconds, 3)},

@@ -62,13 +62,23 @@ def parquet_options(cfg: RunConfig) -> ParquetOptions:
     return event_parquet_options(r.compression, r.compression_level, r.row_group_size)
 
 
-def w_init(setup: WorkerSetup) -> None:
-    """Per-process setup: flatten the config and draw the product table once."""
+def w_init(setup: WorkerSetup) -> _WorkerState:
+    """Per-process setup: flatten the config and draw the product table once.
+
+    Returns the state, so an engine whose workers serve several runs can switch back to it (:func:`w_switch`).
+    """
     global _STATE
     ctx = make_context(setup.cfg, setup.seed)
     job = Job(setup.cfg, setup.seed, ctx, IdKeys.for_run(setup.seed), parquet_options(setup.cfg), setup.map_dir,
               setup.staging_dir, setup.metadata)
     _STATE = _WorkerState(ctx, setup, job, spool.hist_buckets(setup.cfg.period.days))
+    return _STATE
+
+
+def w_switch(state: _WorkerState | None) -> None:
+    """Make ``state`` (an earlier :func:`w_init`'s in this process) the one the next tasks use (None: no run's)."""
+    global _STATE
+    _STATE = state
 
 
 def _state() -> _WorkerState:

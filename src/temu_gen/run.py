@@ -32,7 +32,8 @@ from . import spool
 from .merge import cut_plan, number_orders, save_plan
 from .population import more_users, shards, size_population
 from .checks import check_defects
-from .pool import WorkerDied, WorkerSetup, make_executor, w_reduce_part, w_simulate_shard, warm_up
+from .engines import POOL
+from .pool import WorkerDied, WorkerSetup, w_reduce_part, w_simulate_shard, warm_up
 from .reduce import expectations, task_files
 from .schedule import Limits, Progress, run_chunks, run_tasks
 from .seeds import random_seed
@@ -58,8 +59,11 @@ def check_run_id(run_id: str) -> str:
 
 def run(cfg: RunConfig, sink: Sink, *, seed: int | None = None, run_id: str | None = None, workers: int = 1,
         overwrite: bool = False, force_unlock: bool = False, max_in_flight: int | None = None,
-        max_memory: int | None = None, progress: bool | None = None) -> RunSummary:
-    """Generate the run described by ``cfg`` into ``sink`` and commit it."""
+        max_memory: int | None = None, progress: bool | None = None, engine=None) -> RunSummary:
+    """Generate the run described by ``cfg`` into ``sink`` and commit it.
+
+    ``engine``: where the tasks run (:mod:`temu_gen.engines`; default the local process pool).
+    """
     seed = random_seed() if seed is None else seed
     run_id = new_run_id() if run_id is None else check_run_id(run_id)
     check_defects(cfg)
@@ -73,11 +77,11 @@ def run(cfg: RunConfig, sink: Sink, *, seed: int | None = None, run_id: str | No
         target.reset()
         target.write_plan(plan_document(cfg, seed, run_id))
     return _execute(cfg, seed, run_id, target, {}, workers, Limits(max_in_flight or workers + 2, max_memory),
-                    progress)
+                    progress, engine or POOL)
 
 
 def resume(sink: Sink, run_id: str, *, force_unlock: bool = False, workers: int = 1, max_in_flight: int | None = None,
-           max_memory: int | None = None, progress: bool | None = None) -> RunSummary:
+           max_memory: int | None = None, progress: bool | None = None, engine=None) -> RunSummary:
     """Finish a failed run: keep its verified parts, regenerate the rest from the recorded seed and config."""
     check_run_id(run_id)
     target = sink.open_run(run_id)
@@ -96,7 +100,7 @@ def resume(sink: Sink, run_id: str, *, force_unlock: bool = False, workers: int 
             raise OutputError(f"run {run_id} at {target.location} is already committed; nothing to resume")
         kept = target.verify(run_expectations(cfg, seed, run_id))
     return _execute(cfg, seed, run_id, target, kept, workers, Limits(max_in_flight or workers + 2, max_memory),
-                    progress)
+                    progress, engine or POOL)
 
 
 def run_expectations(cfg: RunConfig, seed: int, run_id: str) -> list[PartExpectation]:
@@ -161,7 +165,7 @@ def _cause(e: BaseException) -> tuple[str, int]:
 
 
 def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: dict[str, PartRecord], workers: int,
-             limits: Limits, show: bool | None) -> RunSummary:
+             limits: Limits, show: bool | None, engine) -> RunSummary:
     started = time.perf_counter()
     specs = plan_chunks(cfg.run.events, cfg.run.chunk_size)
     done = kept_tasks(cfg, kept)
@@ -188,7 +192,7 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
                 warm_up(make_context(cfg, seed))  # compile once here, before the fork: workers inherit the code
             spool.fresh(map_dir)
             setup = WorkerSetup(cfg, seed, target.staging_dir, map_dir, run_metadata(cfg, seed, run_id))
-            executor = make_executor(max(1, workers), setup)
+            executor = engine.executor(max(1, workers), setup, target)
             summaries = _map_stage(cfg, executor, show)
             users = sum(s.users for s in summaries)
             number_orders(map_dir, summaries)
@@ -197,7 +201,7 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
             del plan
             release_free_memory()  # planning's scratch: the coordinator stays the same size whatever the run
             t1 = time.perf_counter()
-            delivery = target.delivery(limits.max_in_flight)
+            delivery = engine.delivery(target, limits.max_in_flight)
             kept_rows = sum(_log_rows(kept[part_name(i)]) for i in done)
             with tqdm(total=cfg.run.events, initial=kept_rows, unit="ev", unit_scale=True, leave=False,
                       desc="writing", disable=None if show is None else not show) as bar:
@@ -215,7 +219,8 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
                              sum(r.sessions for r in events), sum(r.orders for r in events), workers,
                              resumed_files=len(done), upload_seconds=sum(r.upload_seconds for r in records),
                              map_seconds=map_s, reduce_seconds=reduce_s, users=users,
-                             rows_written=sum(r.rows for r in events), table_files=len(records) - len(events))
+                             rows_written=sum(r.rows for r in events), table_files=len(records) - len(events),
+                             engine=engine.name)
         if summary.events != cfg.run.events:
             raise RunFailed(f"run {run_id} has {summary.events} rows, expected {cfg.run.events}")
         with deferred_signals() as gate:

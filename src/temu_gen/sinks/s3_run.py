@@ -317,6 +317,11 @@ class S3Run:
                 pass  # best effort: a lock left behind is reported as stale, never silently taken
         return aborted
 
+    def abort_open_uploads(self) -> int:
+        """Abort every open multipart upload of the run (once all its parts are recorded, only orphans are open:
+        uploads of workers that were lost mid-file while a retry delivered the file)."""
+        return self._abort_uploads(self.client)
+
     def _abort_uploads(self, client) -> int:
         aborted = 0
         try:
