@@ -17,12 +17,17 @@ def events(quick):
     return 100_000 if quick else EVENTS
 
 
+def _chunk(events: int) -> str:
+    return str(min(500_000, events // 4))  # at least 4 parts: the hostile preset drifts from part 1
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, events):
     """One run per preset, made once for the validate and reconcile benchmarks."""
     root = tmp_path_factory.mktemp("readiness")
     for preset in ("none", "realistic"):
-        run_process(temu_gen_cmd("--events", str(events), "--workers", "2", "--seed", "1", "--run-id", preset,
+        run_process(temu_gen_cmd("--events", str(events), "--chunk-size", _chunk(events), "--workers", "2", "--seed",
+                                 "1", "--run-id", preset,
                                  "--defects", preset, "--output", str(root)))
     return root
 
@@ -55,7 +60,8 @@ def test_run_with_defects(benchmark, tmp_path, events, preset, quick):
     info = {}
 
     def once():
-        info.update(run_process(temu_gen_cmd("--events", str(events), "--workers", "2", "--seed", "1", "--run-id",
+        info.update(run_process(temu_gen_cmd("--events", str(events), "--chunk-size", _chunk(events), "--workers", "2",
+                                             "--seed", "1", "--run-id",
                                              "bench", "--overwrite", "--defects", preset, "--output", str(tmp_path))))
 
     benchmark.pedantic(once, rounds=1 if quick else 5, warmup_rounds=0 if quick else 1)

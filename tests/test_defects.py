@@ -183,3 +183,16 @@ def test_defects_off_is_the_none_preset(tmp_path):
     """The default config and --defects none are one and the same run: no labels table, no poison."""
     cfg = config.load()
     assert cfg.with_defects("none").config_hash == cfg.config_hash and not cfg.defects.enabled
+
+
+def test_a_part_the_defects_empty_still_commits(tmp_path):
+    """One-row parts with a tenth of the rows late: some parts hold nothing, and keep their arrival window."""
+    base = config.load().with_run(events=60, chunk_size=1)
+    cfg = config.parse({**base.document, "defects": {**base.document["defects"], "late": 0.1}})
+    summary = run(cfg, LocalDirSink(tmp_path), seed=3, run_id="d", workers=1, progress=False)
+    m = _manifest(tmp_path)
+    empty = [f for f in m["files"] if f["rows"] == 0]
+    assert summary.events == 60 and empty and sum(f["rows"] for f in m["files"]) == m["rows_written"]
+    for f in empty:
+        assert pq.read_metadata(tmp_path / "events" / "run_id=d" / f["name"]).num_rows == 0
+        assert f["first_ingest_ts"] <= f["last_ingest_ts"]

@@ -22,8 +22,9 @@ from typing import Any
 
 import jsonschema
 
+from .defects.section import Defects
 from .errors import ConfigError
-from .sections import (Acquisition, Catalog, Defects, Devices, Engagement, Fulfilment, Funnel, Geography, Identity,
+from .sections import (Acquisition, Catalog, Devices, Engagement, Fulfilment, Funnel, Geography, Identity,
                        Lateness, Payments, Period, Population, RunSettings, Search, TimeCurves, scalars)
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")

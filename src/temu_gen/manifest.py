@@ -121,7 +121,7 @@ def _file_doc(r: PartRecord) -> dict:
     return doc
 
 
-def _tables(cfg: RunConfig, summary: RunSummary, records: list[PartRecord]) -> dict:
+def _tables(summary: RunSummary, records: list[PartRecord]) -> dict:
     from .encode.schema import table_schema
     from .sinks.base import run_prefix
 
@@ -173,6 +173,6 @@ def manifest_bytes(cfg: RunConfig, summary: RunSummary, records: list[PartRecord
         "schema": versions["1"],
         "schema_versions": versions,
         "defects": _defects(cfg, records),
-        "tables": _tables(cfg, summary, records),
+        "tables": _tables(summary, records),
         "config": cfg.document,
     })

@@ -146,8 +146,11 @@ def save_plan(folder: Path, plan: CutPlan) -> None:
     np.savez(folder / "plan.npz", keys=plan.keys, cuts=plan.cuts, bounds=plan.bounds)
 
 
-def load_plan(folder: Path) -> CutPlan:
-    with np.load(folder / "plan.npz", allow_pickle=False) as f:
+def load_plan(folder: Path, data: bytes | None = None) -> CutPlan:
+    """The cut plan saved in ``folder`` (or held in ``data``, that file's bytes)."""
+    import io
+
+    with np.load(folder / "plan.npz" if data is None else io.BytesIO(data), allow_pickle=False) as f:
         return CutPlan(f["keys"], f["cuts"], f["bounds"])
 
 

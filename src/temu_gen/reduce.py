@@ -9,7 +9,10 @@ knows every file a run must hold before it starts.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
+import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -103,19 +106,24 @@ class Job(NamedTuple):
         return -(-r.events // min(r.chunk_size, r.events))
 
 
-_PLANS: dict[tuple, CutPlan] = {}
+_PLANS: dict[bytes, CutPlan] = {}
+_PLANS_LOCK = threading.Lock()
 
 
 def _plan(folder: Path) -> CutPlan:
-    """The run attempt's cut plan, read once per process (keyed by the file itself: a new attempt rewrites it)."""
-    import os
+    """The run attempt's cut plan, read once per process.
 
-    st = os.stat(folder / "plan.npz")
-    key = (str(folder), st.st_ino, st.st_mtime_ns, st.st_size)
-    if key not in _PLANS:
-        _PLANS.clear()
-        _PLANS[key] = load_plan(folder)
-    return _PLANS[key]
+    Keyed by the file's SHA-256 (a few kB): a process that serves several runs or attempts (one worker, a Dask
+    worker with threads) never gets another run's plan, whatever the file system's timestamps say.
+    """
+    data = (folder / "plan.npz").read_bytes()
+    key = hashlib.sha256(data).digest()
+    with _PLANS_LOCK:
+        if key not in _PLANS:
+            if len(_PLANS) >= 2:
+                _PLANS.clear()
+            _PLANS[key] = load_plan(folder, data)
+        return _PLANS[key]
 
 
 @functools.lru_cache(maxsize=4)
@@ -138,7 +146,9 @@ def write_task(job: Job, part: PartSpec, wide: np.ndarray, narrow: np.ndarray) -
     """Write every file of task ``part.index`` from the part's merged rows."""
     d = job.cfg.defects
     types = narrow[N_EVENT_TYPE]
+    # counts and arrival window of the clean log: a part the defects empty (every row moved late) keeps its window
     sessions, orders = int((types == APP_OPEN).sum()), int((types == ORDER_PLACED).sum())
+    window = (int(wide[W_INGEST_TS, 0]), int(wide[W_INGEST_TS, -1]))
     labels = None
     vocab = run_vocab(job.ctx.vocab, d.contract_violation > 0)
     if d.changes_rows:
@@ -147,7 +157,7 @@ def write_task(job: Job, part: PartSpec, wide: np.ndarray, narrow: np.ndarray) -
         wide, narrow, labels = inject(wide, narrow, source_order(job.map_dir, part), pin)
     meta = part_metadata(job.metadata, part.index, part.row_start)
     version = 2 if d.schema_drift_from_part is not None and part.index >= d.schema_drift_from_part else 1
-    files = [_write_events(job, part, wide, narrow, vocab, version, meta, sessions, orders)]
+    files = [_write_events(job, part, wide, narrow, vocab, version, meta, (sessions, orders), window)]
     if labels is not None:
         files.append(_write_labels(job, part.index, labels, wide, meta))
     del wide, narrow
@@ -157,23 +167,36 @@ def write_task(job: Job, part: PartSpec, wide: np.ndarray, narrow: np.ndarray) -
     return TaskOutput(part.index, tuple(files))
 
 
-def _write_events(job: Job, part: PartSpec, wide, narrow, vocab, version: int, meta, sessions: int,
-                  orders: int) -> ChunkOutput:
+def _write_events(job: Job, part: PartSpec, wide, narrow, vocab, version: int, meta, counts: tuple[int, int],
+                  window: tuple[int, int]) -> ChunkOutput:
     schema = event_schema(job.cfg, version)
     base = event_schema(job.cfg)
     slices = (encode_part(wide[:, lo:lo + ENCODE_SLICE], narrow[:, lo:lo + ENCODE_SLICE], vocab, job.keys, base)
               for lo in range(0, wide.shape[1], ENCODE_SLICE))
     if version == 2:
         slices = (to_v2(t, schema) for t in slices)
-    options = job.options if version == 1 else options_for(schema, job.options)
+    options = job.options if version == 1 else v2_options(job.options)
     name = part_name(part.index)
     path, size, sha, rows = write_parquet(slices, schema, job.staging_dir, name, options, meta)
     ingest = wide[W_INGEST_TS]
-    record = PartRecord(part.index, name, rows, size, sha, first_ingest_us=int(ingest[0]),
-                        last_ingest_us=int(ingest[-1]), sessions=sessions, orders=orders,
+    first, last = (int(ingest[0]), int(ingest[-1])) if ingest.size else window
+    record = PartRecord(part.index, name, rows, size, sha, first_ingest_us=first, last_ingest_us=last,
+                        sessions=counts[0], orders=counts[1],
                         log_rows=part.n_rows if job.cfg.defects.changes_rows else 0,
                         schema_version=version if version > 1 else 0)
     return ChunkOutput(record, path)
+
+
+def v2_options(v1: ParquetOptions) -> ParquetOptions:
+    """The events' Parquet options for schema version 2: the same encodings under the renamed column, plus app_build."""
+    from .defects.drift import RENAMED
+
+    def names(cols):
+        return None if cols is None else tuple(RENAMED.get(c, c) for c in cols)
+
+    return dataclasses.replace(v1, dictionary_columns=names(v1.dictionary_columns) + ("app_build",),
+                       delta_columns=names(v1.delta_columns), delta_length_columns=names(v1.delta_length_columns),
+                       statistics_columns=names(v1.statistics_columns))
 
 
 def options_for(schema: pa.Schema, like: ParquetOptions) -> ParquetOptions:
@@ -232,8 +255,6 @@ def _write_dims(job: Job, index: int, vocab, meta) -> list[ChunkOutput]:
 
 def _write_poison(job: Job, index: int, events: ChunkOutput) -> ChunkOutput:
     """The first POISON_SHARE of the part's bytes under another part name: Parquet's magic, then no footer."""
-    import hashlib
-
     data = events.path.read_bytes()[: int(events.record.bytes * POISON_SHARE)]
     name = poison_name(index)
     path = temp_path(job.staging_dir, name)

@@ -207,18 +207,35 @@ def test_a_restart_after_the_commit_runs_nothing_again(once):
     assert [c["args"] for c in r.calls("systemctl")][-1] == ["poweroff", "--no-block"]
 
 
+def _us(iso: str | None) -> int:
+    """A manifest's ISO 8601 arrival time as the record's µs since the epoch."""
+    import datetime as dt
+
+    if iso is None:
+        return 0
+    return (dt.datetime.fromisoformat(iso) - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(
+        microseconds=1)
+
+
 def test_an_interrupted_run_resumes_byte_identically(once):
     r, _ = once
     run = _run_dir(r)
     committed = json.loads(r.read(f"{run}/_manifest.json"))
     for name in ("_SUCCESS", "_manifest.json", "part-00001.parquet"):  # as a Spot stop mid-run leaves it
         r.admin.delete_object(Bucket=r.bucket, Key=f"{run}/{name}")
-    # ... with the record the uploader keeps for a part it finished (a commit removes them)
-    first = committed["files"][0]
-    head = r.admin.head_object(Bucket=r.bucket, Key=f"{run}/{first['name']}", ChecksumMode="ENABLED")
-    record = PartRecord(first["chunk"], first["name"], first["rows"], first["bytes"], first["sha256"], head["ETag"],
-                        head.get("ChecksumSHA256", ""), first.get("upload_parts", 1))
-    r.admin.put_object(Bucket=r.bucket, Key=f"{run}/_parts/{first['name']}.json", Body=json.dumps(record.to_json()))
+    # ... with the records the uploader keeps for the files of a task it finished (a commit removes them): part 0
+    # and its share of the other tables
+    task0 = [("events", committed["files"][0])] + [(t, f) for t, doc in committed["tables"].items()
+                                                   for f in doc["files"] if f["chunk"] == 0]
+    for table, f in task0:
+        key = f"{run}/{f['name']}" if table == "events" else f"{run.replace('/events/', f'/{table}/')}/{f['name']}"
+        head = r.admin.head_object(Bucket=r.bucket, Key=key, ChecksumMode="ENABLED")
+        record = PartRecord(f["chunk"], f["name"], f["rows"], f["bytes"], f["sha256"], head["ETag"],
+                            head.get("ChecksumSHA256", ""), f.get("upload_parts", 1), table=table,
+                            log_rows=f.get("log_rows", 0), first_ingest_us=_us(f.get("first_ingest_ts")),
+                            last_ingest_us=_us(f.get("last_ingest_ts")), sessions=f.get("sessions", 0),
+                            orders=f.get("orders", 0))
+        r.admin.put_object(Bucket=r.bucket, Key=f"{run}/_parts/{record.key}.json", Body=json.dumps(record.to_json()))
     done = r.start_service()
     assert done.returncode == 0, done.stderr
     resumed = json.loads(r.read(f"{run}/_manifest.json"))

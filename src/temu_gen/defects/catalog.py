@@ -38,7 +38,6 @@ DEFECTS: tuple[DefectType, ...] = (
                "dimension).", "keep it with an unknown-member key, or hold it"),
 )
 NAMES = tuple(d.name for d in DEFECTS)
-BY_NAME = {d.name: d for d in DEFECTS}
 
 CONTRACT_KINDS = ("null_required", "unknown_enum", "negative_quantity", "zero_price", "absurd_price")
 """The ways a contract_violation breaks its row (the label's detail says which column and value)."""

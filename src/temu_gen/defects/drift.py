@@ -12,6 +12,9 @@ import pyarrow.compute as pc
 
 from .catalog import SCHEMA_V2
 
+RENAMED = {"network_type": "connection_type"}
+"""Version 1 column -> its version 2 name."""
+
 
 def _build(version: str) -> str | None:
     """'1.42.0' -> '1.42.0 (14200)': the store's build number; None for web."""
@@ -25,8 +28,8 @@ def _build(version: str) -> str | None:
 def schema_v2(v1: pa.Schema) -> pa.Schema:
     fields = []
     for f in v1:
-        if f.name == "network_type":
-            fields.append(f.with_name("connection_type"))
+        if f.name in RENAMED:
+            fields.append(f.with_name(RENAMED[f.name]))
         elif f.name == "quantity":
             fields.append(f.with_type(pa.int32()))
         else:
@@ -40,9 +43,10 @@ def schema_v2(v1: pa.Schema) -> pa.Schema:
 def to_v2(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """A version 1 slice of events as version 2 (``schema`` from :func:`schema_v2`)."""
     arrays = []
+    was = {v: k for k, v in RENAMED.items()}
     for name in schema.names:
-        if name == "connection_type":
-            arrays.append(table.column("network_type"))
+        if name in was:
+            arrays.append(table.column(was[name]))
         elif name == "quantity":
             arrays.append(pc.cast(table.column("quantity"), pa.int32()))
         elif name == "app_build":

@@ -18,7 +18,7 @@ import numpy as np
 from ..kernels.codes import (N_CATEGORY, N_EVENT_TYPE, N_PAYMENT_METHOD, N_PLATFORM, N_QUANTITY, N_SIGNED_IN,
                              N_STATE, ORDER_PLACED, W_EVENT_TS, W_INGEST_TS, W_ORDER, W_UNIT_PRICE, W_USER)
 from ..merge import CutPlan, gather_rows
-from ..sections import Defects
+from .section import Defects
 from .catalog import NAMES, UNKNOWN_VALUES
 from .select import (CLOCK_SKEW, CONTRACT, DUPLICATE, ID_COLLISION, LATE, US_PER_DAY, US_PER_S, Draw, contract_kind,
                      draw_part, late_destinations, orphan_orders, orphan_users, senders_of)
@@ -165,7 +165,7 @@ def _contract(rows: _Rows, draw: Draw, at: np.ndarray, unknown: dict[str, int]) 
             w[W_UNIT_PRICE, r] = 0 if kind == "zero_price" else ABSURD_PRICE_KOBO
             details.append(f"unit_price_ngn {w[W_UNIT_PRICE, r] / 100:.2f}")
         elif kind == "unknown_enum":
-            column = _unknown_column(n, r, v, unknown)
+            column = _unknown_column(n, r, v)
             n[_NARROW_OF[column], r] = unknown[column]
             details.append(f"{column} {UNKNOWN_VALUES[column]!r}")
         else:
@@ -181,7 +181,7 @@ _NARROW_OF = {"event_type": N_EVENT_TYPE, "state": N_STATE, "category": N_CATEGO
               "payment_method": N_PAYMENT_METHOD}
 
 
-def _unknown_column(n: np.ndarray, r: int, variant: int, unknown: dict[str, int]) -> str:
+def _unknown_column(n: np.ndarray, r: int, variant: int) -> str:
     usable = [c for c in UNKNOWN_VALUES if c == "event_type" or n[_NARROW_OF[c], r] >= 0]
     return usable[variant // 8 % len(usable)]
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..sections import ROW_DEFECTS, Defects
+from .section import ROW_DEFECTS, Defects
 from ..seeds import derive_seed
 from .catalog import CONTRACT_KINDS
 

@@ -224,10 +224,15 @@ def read_manifest(run: Run) -> dict:
         raise ManifestError(f"run {run.run_id} is committed but has no {MANIFEST}")
     try:
         doc = json.loads(read_text(run.fs, path))
-    except ValueError as e:
-        raise ManifestError(f"run {run.run_id}: {MANIFEST} is not valid JSON ({e})") from None
+    except (ValueError, RecursionError) as e:
+        why = e if isinstance(e, ValueError) else "nested too deeply"
+        raise ManifestError(f"run {run.run_id}: {MANIFEST} is not valid JSON ({why})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
         raise ManifestError(f"run {run.run_id}: {MANIFEST} has no list of files")
+    tables = doc.get("tables", {})
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) and isinstance(t.get("files", []), list)
+                                               for t in tables.values()):
+        raise ManifestError(f"run {run.run_id}: {MANIFEST} has a 'tables' entry that is not a table of files")
     if doc.get("run_id") != run.run_id:
         raise ManifestError(f"run {run.run_id}: {MANIFEST} names run {doc.get('run_id')!r} (copied from another run?)")
     return doc

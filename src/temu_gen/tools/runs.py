@@ -31,7 +31,7 @@ def _json(fs, path: str) -> dict:
     try:
         doc = json.loads(read_text(fs, path))
         return doc if isinstance(doc, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
 
 
@@ -72,12 +72,15 @@ def describe(fs, root: str, run_id: str) -> dict:
     row = {"run_id": run_id, "status": status, "seed": plan.get("seed"), "created": created}
     manifest = _json(fs, f"{folder}/{MANIFEST}") if status == "committed" and MANIFEST in files else {}
     if manifest:
-        tables = manifest.get("tables", {}).values()
-        listed = manifest.get("files", []) + [f for t in tables for f in t.get("files", [])]
-        defects = manifest.get("defects") or {}
-        row.update(seed=manifest.get("seed"), events=manifest.get("events"), rows=manifest.get("rows_written"),
-                   files=len(listed), bytes=sum(f.get("bytes", 0) for f in listed),
-                   defects=bool(defects.get("enabled")), labels=sum((defects.get("labels") or {}).values()))
+        try:
+            tables = manifest.get("tables", {}).values()
+            listed = manifest.get("files", []) + [f for t in tables for f in t.get("files", [])]
+            defects = manifest.get("defects") or {}
+            row.update(seed=manifest.get("seed"), events=manifest.get("events"), rows=manifest.get("rows_written"),
+                       files=len(listed), bytes=sum(f.get("bytes", 0) for f in listed),
+                       defects=bool(defects.get("enabled")), labels=sum((defects.get("labels") or {}).values()))
+        except (AttributeError, TypeError, ValueError):  # a hand-edited manifest: list the run, say so
+            row.update(status="committed (manifest unreadable: run validate)")
         return row
     parts = [i for t in TABLES for n, i in (_listing(fs, f"{root}/{run_prefix(run_id, t)}").items()
                                             if t != "events" else files.items()) if n.startswith("part-")]

@@ -1,10 +1,11 @@
 """``temu-gen show RUN``: print a few rows of one of a run's tables as a fixed-width table in the terminal.
 
-Invariant: it reads only the committed files of that one run (the views of
+Invariant: the table it prints is the committed files of that one run (the views of
 :func:`~temu_gen.tools.runref.connect`), through one read-only SELECT: ``--where`` is
 spliced into that statement as a boolean expression and anything that is not exactly
-one expression (a second statement, a syntax error, an unknown column) is a one-line
-error, never a traceback and never a second statement run.
+one statement (a second statement, a syntax error, an unknown column) is a one-line
+error, never a traceback and never a second statement run. ``--where`` is the user's own
+SQL on their own machine, not a sandbox: a subquery in it can read what DuckDB can.
 """
 from __future__ import annotations
 
