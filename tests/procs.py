@@ -37,6 +37,20 @@ def start(*args: str, endpoint: str | None = None) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
 
 
+def start_run(folder: Path, events: int, chunk: int, *extra: str) -> tuple[subprocess.Popen, Path, list]:
+    """A 2-worker run (run id ``s``, seed 5) in its own process, once its first part has landed.
+
+    Returns the process, the run's events folder and its children (two of them workers).
+    """
+    proc = start("--events", str(events), "--chunk-size", str(chunk), "--seed", "5", "--run-id", "s", "--workers",
+                 "2", "--output", str(folder), *extra)
+    run_dir = Path(folder) / "events" / "run_id=s"
+    wait_until((run_dir / "part-00000.parquet").exists, proc, what="the first part landed")
+    children = tree(proc.pid)
+    assert len(named(children, WORKER)) == 2, [(c.pid, c.name()) for c in children]
+    return proc, run_dir, children
+
+
 def tree(pid: int) -> list[psutil.Process]:
     """Every live descendant of ``pid`` (workers, the uploader, multiprocessing's helpers)."""
     try:

@@ -28,7 +28,8 @@ from temu_gen.sinks import LocalDirSink  # noqa: E402
 from temu_gen.sinks.local import LocalRun  # noqa: E402
 
 from paths import SMOKE  # noqa: E402
-from procs import WORKER, cli, named, one_line, snapshot, start, survivors, tree, wait_until  # noqa: E402
+from faults import merge_fails_at  # noqa: E402
+from procs import WORKER, cli, named, one_line, snapshot, start, start_run, survivors, tree, wait_until  # noqa: E402
 
 
 def tables(root: Path, run_id: str) -> dict[str, str]:
@@ -101,18 +102,11 @@ def test_a_worker_killed_mid_run_is_rerun_and_the_run_commits_once(smoke_cfg, re
 
 
 def test_a_failed_dask_run_resumes_byte_identical(smoke_cfg, reference, tmp_path, monkeypatch):
-    real = pool.merge_part
-
-    def dies_at_two(folder, part):
-        if part.index == 2:
-            raise MemoryError("simulated")
-        return real(folder, part)
-
-    monkeypatch.setattr(pool, "merge_part", dies_at_two)  # the forked workers inherit it
-    with DaskEngine() as engine, pytest.raises(RunFailed, match="MemoryError: simulated.*--resume d"):
+    # the cluster's forked workers inherit the fault
+    failed = pytest.raises(RunFailed, match="MemoryError: simulated.*--resume d")
+    with merge_fails_at(2), DaskEngine() as engine, failed:
         run(smoke_cfg, LocalDirSink(tmp_path), seed=11, run_id="d", workers=2, progress=False, engine=engine)
     assert not (tmp_path / "events/run_id=d/_SUCCESS").exists()
-    monkeypatch.setattr(pool, "merge_part", real)
     with DaskEngine() as engine:
         summary = resume(LocalDirSink(tmp_path), "d", workers=2, progress=False, engine=engine)
     assert summary.resumed_files > 0 and summary.events == 20_000
@@ -162,13 +156,7 @@ def test_s3_workers_upload_their_own_files_and_a_lost_one_is_rerun(smoke_cfg, re
 
 
 def _start_dask(tmp_path, events: int, chunk: int, *extra: str) -> tuple[subprocess.Popen, Path, list]:
-    proc = start("--events", str(events), "--chunk-size", str(chunk), "--seed", "5", "--run-id", "s", "--workers",
-                 "2", "--engine", "dask", "--output", str(tmp_path), *extra)
-    run_dir = tmp_path / "events" / "run_id=s"
-    wait_until((run_dir / "part-00000.parquet").exists, proc, what="the first part landed")
-    children = tree(proc.pid)
-    assert len(named(children, WORKER)) == 2, [(c.pid, c.name()) for c in children]
-    return proc, run_dir, children
+    return start_run(tmp_path, events, chunk, "--engine", "dask", *extra)
 
 
 @pytest.mark.parametrize("sig,group,code,cause", [

@@ -58,7 +58,8 @@ def test_users_traits_are_what_their_events_show(db):
                     "using (user_id) where u.last_seen_ts < e.t") == 0
     assert one(con, "select count(*) from users u join (select user_id, count(*) n from events "
                     "where event_type = 'order_placed' group by 1) o using (user_id) where u.orders <> o.n") == 0
-    assert one(con, "select count(*) from users where signed_up_ts < first_seen_ts or last_seen_ts < first_seen_ts") == 0
+    assert one(con, "select count(*) from users where signed_up_ts < first_seen_ts "
+                    "or last_seen_ts < first_seen_ts") == 0
     assert one(con, "select count(*) from users u join (select user_id, sum(order_total_ngn) v from orders group by 1) "
                     "o using (user_id) where u.lifetime_value_ngn <> o.v") == 0
 

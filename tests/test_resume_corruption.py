@@ -16,8 +16,8 @@ import signal
 import pytest
 
 from outcomes import committed_local, local_files
+from faults import merge_fails_at
 from procs import cli, one_line, start, wait_until
-from temu_gen import pool
 from temu_gen.errors import RunFailed
 from temu_gen.reduce import task_files
 from temu_gen.run import resume, run
@@ -37,17 +37,8 @@ def foreign(smoke_cfg, tmp_path_factory):
 
 def fail_after_three_parts(cfg, root, monkeypatch, run_id="smoke", seed=11):
     """Run until chunk 3 fails: parts 0, 1 and 2 are delivered and journalled, nothing is committed."""
-    real = pool.merge_part
-
-    def dies_at_three(folder, part):
-        if part.index == 3:
-            raise MemoryError("simulated")
-        return real(folder, part)
-
-    monkeypatch.setattr(pool, "merge_part", dies_at_three)
-    with pytest.raises(RunFailed, match="chunks delivered: 0, 1, 2 of 4"):
+    with merge_fails_at(3), pytest.raises(RunFailed, match="chunks delivered: 0, 1, 2 of 4"):
         run(cfg, LocalDirSink(root), seed=seed, run_id=run_id, workers=1, progress=False)
-    monkeypatch.setattr(pool, "merge_part", real)
     return root / "events" / f"run_id={run_id}"
 
 

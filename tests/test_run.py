@@ -5,6 +5,7 @@ import json
 import pytest
 
 from temu_gen import pool
+from faults import merge_fails_at
 from temu_gen.errors import OutputError, RunFailed
 from temu_gen.run import check_run_id, new_run_id, run
 from temu_gen.sinks import LocalDirSink
@@ -88,17 +89,8 @@ def test_run_ids_sort_by_time_and_are_checked():
 def test_resume_of_a_local_run_is_byte_identical(smoke_cfg, smoke_run, tmp_path, monkeypatch):
     from temu_gen.run import resume
 
-    real = pool.merge_part
-
-    def dies_at_two(folder, part):
-        if part.index == 2:
-            raise MemoryError("simulated")
-        return real(folder, part)
-
-    monkeypatch.setattr(pool, "merge_part", dies_at_two)
-    with pytest.raises(RunFailed, match="--resume smoke"):
+    with merge_fails_at(2), pytest.raises(RunFailed, match="--resume smoke"):
         run(smoke_cfg, LocalDirSink(tmp_path), seed=11, run_id="smoke", workers=1, progress=False)
-    monkeypatch.setattr(pool, "merge_part", real)
     summary = resume(LocalDirSink(tmp_path), "smoke", workers=1, progress=False)
     assert summary.resumed_files == 2 and summary.events == 20_000
     assert _files(tmp_path / "events" / "run_id=smoke") == _files(smoke_run[1])

@@ -14,20 +14,14 @@ import time
 import pytest
 
 from outcomes import not_committed_local
-from procs import UPLOADER, WORKER, named, one_line, snapshot, start, survivors, tree, wait_until
+from procs import UPLOADER, WORKER, named, one_line, snapshot, start, start_run, survivors, tree, wait_until
 from s3_servers import FaultyProxy
 
 EVENTS, CHUNK = 1_200_000, 50_000  # 24 parts: seconds of work left when the first part lands
 
 
 def _start_local(tmp_path):
-    proc = start("--events", str(EVENTS), "--chunk-size", str(CHUNK), "--seed", "5", "--run-id", "s", "--workers", "2",
-                 "--output", str(tmp_path))
-    run_dir = tmp_path / "events" / "run_id=s"
-    wait_until((run_dir / "part-00000.parquet").exists, proc, what="the first part landed")
-    children = tree(proc.pid)
-    assert len(named(children, WORKER)) == 2, [(c.pid, c.name()) for c in children]
-    return proc, run_dir, children
+    return start_run(tmp_path, EVENTS, CHUNK)
 
 
 @pytest.mark.parametrize("sig,group,code,cause", [
