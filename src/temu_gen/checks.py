@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .kernels.codes import EVENT_TYPES, PLATFORMS
+from .plan import plan_chunks
 from .sections import AREAS, REGIONS, TIERS, Weights
 
 
@@ -167,7 +168,7 @@ def _defects(cfg) -> None:
 def check_defects(cfg) -> None:
     """The defects section against the run's parts (known only once events and chunk size are final)."""
     d, r = cfg.defects, cfg.run
-    parts = -(-r.events // min(r.chunk_size, r.events))
+    parts = len(plan_chunks(r.events, r.chunk_size))
     for key in ("schema_drift_from_part", "poison_part"):
         value = getattr(d, key)
         need(value is None or value < parts, f"$.defects.{key}", value,

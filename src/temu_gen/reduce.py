@@ -30,6 +30,7 @@ from .files import new_file, temp_path, write_all
 from .generate import GenContext
 from .kernels.codes import APP_OPEN, N_EVENT_TYPE, ORDER_PLACED, W_EVENT_SEQ, W_INGEST_TS, W_USER
 from .merge import CutPlan, PartSpec, load_plan, source_order
+from .plan import plan_chunks
 from .sinks.base import PartExpectation, PartRecord, part_name
 
 ENCODE_SLICE = 131_072
@@ -103,7 +104,7 @@ class Job(NamedTuple):
     @property
     def parts(self) -> int:
         r = self.cfg.run
-        return -(-r.events // min(r.chunk_size, r.events))
+        return len(plan_chunks(r.events, r.chunk_size))
 
 
 _PLANS: dict[bytes, CutPlan] = {}
