@@ -25,7 +25,7 @@ def test_full_run(benchmark, tmp_path, events, workers, quick):
                                              "--run-id", "bench", "--overwrite", "--output", str(tmp_path))))
 
     benchmark.pedantic(once, rounds=1 if quick else 5, warmup_rounds=0 if quick else 1)
-    stages = re.search(r"simulate ([0-9.]+) s, write ([0-9.]+) s", info["stdout"])
+    stages = re.search(r"simulate ([0-9.]+) s, plan [0-9.]+ s, write ([0-9.]+) s", info["stdout"])
     benchmark.extra_info.update(events=events, workers=workers, events_per_s=events / benchmark.stats.stats.min,
                                 median_s=benchmark.stats.stats.median, peak_rss_mib=info["peak_rss_mib"],
                                 peak_pss_mib=info["peak_pss_mib"], peak_worker_rss_mib=info["peak_child_rss_mib"],
@@ -90,8 +90,9 @@ def test_sizing_prediction_error(benchmark, tmp_path, quick):
     if quick:
         pytest.skip("full mode only: calibrates, then runs 2.1M events twice")
     from temu_gen import sizing
+    from temu_gen.calibrate import calibrate
 
-    cal = sizing.calibrate()
+    cal = calibrate()
     local = sizing.this_machine()
     errors = {}
 

@@ -13,6 +13,7 @@ import pytest
 
 from paths import ROOT
 from temu_gen import sizing
+from temu_gen.calibrate import calibrate, fit_usl, ladder
 
 CAL = sizing.Calibration(events_per_s_per_core=500_000, startup_s=1.0, base_rss_mib=250, worker_rss_mib=300,
                          bytes_per_event=20.0, parallel_efficiency=0.95, machine="test", measured_at="now")
@@ -55,6 +56,55 @@ def test_cost_bills_at_least_a_minute_and_ranking_respects_constraints():
     assert [p.cost_usd for p in ok] == sorted(p.cost_usd for p in ok)
     with pytest.raises(Exception, match="no prices"):
         sizing.load_catalog("mars-east-1")
+
+
+def test_usl_fit_recovers_the_curve_it_was_made_from():
+    for sigma, kappa in ((0.05, 0.0), (0.02, 0.001), (0.0, 0.004)):
+        cal = dataclasses.replace(CAL, usl_sigma=sigma, usl_kappa=kappa)
+        points = [(c, cal.speedup(c)) for c in (2, 4, 8, 16)]
+        got = fit_usl(points)
+        assert got == pytest.approx((sigma, kappa), abs=1e-9)
+    # one point (a 2-core machine) fixes sigma alone; a slowdown is no speedup at all, not a negative one
+    assert fit_usl([(2, 1.6)]) == pytest.approx((0.25, 0.0))
+    assert fit_usl([(2, 0.7)]) == (1.0, 0.0)
+    assert fit_usl([]) == (0.0, 0.0)
+    assert ladder(1) == [1] and ladder(2) == [1, 2] and ladder(4) == [1, 2, 4] and ladder(16) == [1, 2, 8, 16]
+
+
+def test_speedup_bends_with_crosstalk_and_old_calibrations_still_load(tmp_path):
+    flat = dataclasses.replace(CAL, usl_sigma=0.0, usl_kappa=0.0)
+    assert flat.speedup(16) == 16 and flat.speedup(1) == 1
+    bent = dataclasses.replace(CAL, usl_sigma=0.03, usl_kappa=0.002)
+    assert bent.speedup(16) < bent.speedup(8) * 2 and bent.speedup(64) < bent.speedup(32)  # past the peak
+    old = {k: v for k, v in dataclasses.asdict(CAL).items() if k in ("events_per_s_per_core", "startup_s",
+           "base_rss_mib", "worker_rss_mib", "bytes_per_event", "parallel_efficiency", "machine", "measured_at")}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    loaded = sizing.load_calibration(tmp_path / "old.json")
+    assert loaded.speedup(2) == pytest.approx(2 * 0.95) and loaded.dask_overhead_s is None
+
+
+def test_a_prediction_carries_the_spread_and_a_deadline_holds_against_it():
+    cal = dataclasses.replace(CAL, spread=0.2)
+    p = sizing.predict(10**8, cal, _inst(), 0.25)
+    assert p.seconds_high == pytest.approx(p.seconds * 1.2)
+    instances, smt, _ = sizing.load_catalog("us-east-1")
+    for q in sizing.rank(21_000_000, cal, instances, smt, deadline_s=20):
+        assert q.meets_constraints == (q.seconds_high <= 20)
+
+
+def test_clusters_need_a_dask_calibration_and_pay_for_the_shared_spool():
+    instances, smt, _ = sizing.load_catalog("us-east-1")
+    with pytest.raises(Exception, match="no Dask measurement"):
+        sizing.rank(10**8, CAL, instances, smt, nodes=(1, 2))
+    cal = dataclasses.replace(CAL, usl_sigma=0.02, dask_overhead_s=0.6, spool_bytes_per_event=120.0)
+    inst = _inst(vcpus=16, mem=32, gbps=12.5)
+    one, four = (sizing.predict(10**9, cal, inst, smt, nodes=n) for n in (1, 4))
+    assert four.nodes == 4 and four.seconds < one.seconds / 3 and four.cost_usd > one.cost_usd * 0.9
+    thin = sizing.predict(10**9, cal, _inst(vcpus=16, mem=32, gbps=0.5), smt, nodes=4)
+    assert thin.bottleneck == "network"  # each node moves its share of the spool as well as its uploads
+    assert thin.events_per_s <= 4 * 0.5e9 / 8 * 0.8 / (CAL.bytes_per_event + 240) * 1.0001
+    ranked = sizing.rank(10**9, cal, instances, smt, deadline_s=120, nodes=(1, 2, 4))
+    assert {p.nodes for p in ranked} == {1, 2, 4} and len(ranked) == 3 * len(instances)
 
 
 def test_burstable_types_are_left_out_unless_asked_for():
@@ -104,7 +154,7 @@ def test_size_command_json_feeds_terraform(tmp_path):
 @pytest.mark.slow
 def test_predictions_match_measured_runs_on_this_machine():
     """Calibrate on small runs, predict a bigger one at 1 and 2 workers, run it, compare (generous bounds)."""
-    cal = sizing.calibrate(small=150_000, large=450_000, chunk=150_000, repeats=2)
+    cal = calibrate(repeats=2, events_per_worker=300_000, chunk=150_000, dask=False)
     local = sizing.this_machine()
     events = 600_000
     for workers in (1, 2):
@@ -120,4 +170,24 @@ def test_predictions_match_measured_runs_on_this_machine():
                                check=True, capture_output=True)
                 times.append(time.perf_counter() - start)
             measured = min(times)
-        assert abs(predicted - measured) / measured < 0.4, (workers, predicted, measured)
+        assert abs(predicted - measured) / measured < 0.4, (workers, predicted, measured, cal)
+
+
+def test_size_ranks_clusters_on_the_command_line(tmp_path):
+    cal = tmp_path / "cal.json"
+    cal.write_text(json.dumps(dataclasses.asdict(dataclasses.replace(CAL, dask_overhead_s=0.6,
+                                                                      spool_bytes_per_event=120.0))))
+    base = [sys.executable, "-m", "temu_gen", "size", "--from", str(cal), "--events", "2000000000"]
+    r = subprocess.run([*base, "--nodes", "1,4", "--deadline", "5m"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "nodes" in r.stdout and "wall (best-typical)" in r.stdout and " 4 " in r.stdout
+    doc = json.loads(subprocess.run([*base, "--nodes", "1,4", "--deadline", "5m", "--format", "json"],
+                                    capture_output=True, text=True).stdout)
+    assert doc["nodes"] == doc["recommended"]["nodes"] and {p["nodes"] for p in doc["predictions"]} == {1, 4}
+    bad = subprocess.run([*base, "--nodes", "0,2"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a list of node counts" in bad.stderr and "Traceback" not in bad.stderr
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(dataclasses.asdict(CAL)))
+    r = subprocess.run([sys.executable, "-m", "temu_gen", "size", "--from", str(plain), "--nodes", "2"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "no Dask measurement" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -166,6 +166,32 @@ def _money(text: str) -> float:
     return value
 
 
+def _print_ranking(args, cal, catalog: dict, instances: list, ranked: list, best) -> None:
+    usl = f"USL sigma {cal.sigma:.3f}, kappa {cal.usl_kappa:.4f}"
+    print(f"{args.events:,} events to S3 in {args.region}; calibration ({cal.machine}, {cal.repeats} passes): "
+          f"{cal.events_per_s_per_core:,.0f} events/s per core, {usl}, start-up {cal.startup_s:.1f} s, "
+          f"{cal.worker_rss_mib:.0f} MiB per worker, spread {cal.spread:.0%}; prices {catalog['as_of']} "
+          f"({catalog['source']})")
+    print(f"{'':2}{'instance':14}{'nodes':>6}{'vCPU':>5}{'workers':>8}{'wall (best-typical)':>22}{'events/s':>12}"
+          f"{'peak mem':>10}{'$/run':>9}  bottleneck")
+    for p in ranked:
+        mark = "*" if p is best else " " if p.meets_constraints else "x"
+        inst = next(i for i in instances if i.name == p.instance)
+        wall = f"{p.seconds:.1f}-{p.seconds_high:.1f}s"
+        print(f"{mark:2}{p.instance:14}{p.nodes:>6}{inst.vcpus:>5}{p.workers:>8}{wall:>22}{p.events_per_s:>12,.0f}"
+              f"{p.peak_memory_mib / 1024:>8.1f}GiB{p.cost_usd:>9.4f}  {p.bottleneck}")
+
+
+def _node_list(text: str) -> tuple[int, ...]:
+    try:
+        nodes = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        nodes = ()
+    if not nodes or any(n < 1 or n > 1000 for n in nodes):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of node counts; use e.g. 1,2,4")
+    return nodes
+
+
 def _size_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="temu-gen size", description="Rank EC2 instance types for a run, from measured throughput.")
     p.add_argument("--events", type=_positive, default=2_100_000, help="events in the run (default 2,100,000)")
@@ -174,7 +200,11 @@ def _size_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", default="eu-west-1", help="pricing region (default eu-west-1, Terraform's default)")
     p.add_argument("--include-burstable", action="store_true", help="also rank burstable T types (left out by "
                    "default: a CPU-bound run soon exhausts their CPU credits)")
-    p.add_argument("--calibrate", action="store_true", help="measure this machine now (about 40 s)")
+    p.add_argument("--calibrate", action="store_true", help="measure this machine now (about a minute: runs at 1, "
+                   "2, ... all workers, --repeats times)")
+    p.add_argument("--repeats", type=_positive, default=3, help="passes over the calibration runs (default 3)")
+    p.add_argument("--nodes", type=_node_list, default=(1,), help="also rank Dask clusters of these many instances, "
+                   "e.g. 1,2,4 (default 1: single instances; needs a calibration made with Dask installed)")
     p.add_argument("--from", dest="source", help="calibration JSON (from --save, or bench/results/*.json)")
     p.add_argument("--save", help="where to save the calibration (default ~/.cache/temu-gen/calibration.json)")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -266,13 +296,16 @@ def _size_cmd(args: argparse.Namespace) -> int:
     elif not args.calibrate and default.exists():
         cal = sizing.load_calibration(default)
     else:
-        print("calibrating on this machine (about 40 s)...", file=sys.stderr)
-        cal = sizing.calibrate()
+        from .calibrate import calibrate
+
+        print(f"calibrating on this machine ({args.repeats} passes over runs at 1, 2, ... all workers)...",
+              file=sys.stderr, flush=True)
+        cal = calibrate(repeats=args.repeats, say=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
         target = Path(args.save) if args.save else default
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(dataclasses.asdict(cal), indent=1))
     instances, smt, catalog = sizing.load_catalog(args.region, include_burstable=args.include_burstable)
-    ranked = sizing.rank(args.events, cal, instances, smt, args.deadline, args.budget)
+    ranked = sizing.rank(args.events, cal, instances, smt, args.deadline, args.budget, args.nodes)
     best = next((p for p in ranked if p.meets_constraints), None)
     arch = next((i.arch for i in instances if best and i.name == best.instance), None)
     if args.format == "json":
@@ -280,24 +313,18 @@ def _size_cmd(args: argparse.Namespace) -> int:
         doc = {"events": args.events, "region": args.region, "deadline_s": args.deadline, "budget_usd": args.budget,
                "calibration": dataclasses.asdict(cal), "catalog": catalog,
                "instance_type": best.instance if best else None, "architecture": arch,
-               "include_burstable": args.include_burstable,
+               "include_burstable": args.include_burstable, "nodes": best.nodes if best else None,
                "recommended": dataclasses.asdict(best) if best else None,
                "predictions": [dataclasses.asdict(p) for p in ranked]}
         print(json.dumps(doc, indent=1, default=lambda x: None))
         return 0 if best else 1
-    print(f"{args.events:,} events to S3 in {args.region}; calibration: {cal.events_per_s_per_core:,.0f} events/s per "
-          f"core, start-up {cal.startup_s:.1f} s, {cal.worker_rss_mib:.0f} MiB per worker ({cal.machine}); prices "
-          f"{catalog['as_of']} ({catalog['source']})")
-    print(f"{'':2}{'instance':14}{'vCPU':>5}{'workers':>8}{'wall':>10}{'events/s':>12}{'peak mem':>10}"
-          f"{'$/run':>9}  bottleneck")
-    for p in ranked:
-        mark = "*" if p is best else " " if p.meets_constraints else "x"
-        inst = next(i for i in instances if i.name == p.instance)
-        print(f"{mark:2}{p.instance:14}{inst.vcpus:>5}{p.workers:>8}{p.seconds:>9.1f}s{p.events_per_s:>12,.0f}"
-              f"{p.peak_memory_mib / 1024:>8.1f}GiB{p.cost_usd:>9.4f}  {p.bottleneck}")
+    _print_ranking(args, cal, catalog, instances, ranked, best)
     print("* recommended (cheapest that meets the deadline and budget); x does not meet them. "
           "Terraform: -var instance_type=" + (f"{best.instance}  ({arch}; Terraform picks the AMI to match)" if best
                                                else "<none fits>"))
+    if best and best.nodes > 1:
+        print(f"a cluster of {best.nodes}: one scheduler and coordinator, every node running 'dask worker --nthreads 1 "
+              f"--nworkers {best.workers}', the spool on shared storage (docs/dask.md)")
     if not args.include_burstable:
         print("burstable T types left out (CPU credits run out on a CPU-bound run); --include-burstable ranks them")
     return 0 if best else 1

@@ -37,6 +37,8 @@ class RunSummary:
     upload_seconds: float = 0.0
     map_seconds: float = 0.0
     """Simulating the population into the spool (the pilot included)."""
+    plan_seconds: float = 0.0
+    """The coordinator's serial step between map and reduce: numbering orders and cutting the parts."""
     reduce_seconds: float = 0.0
     """Merging the spool into parts, encoding, writing and delivering them."""
     users: int = 0
@@ -55,7 +57,8 @@ class RunSummary:
     def line(self) -> str:
         kept = f", {self.resumed_files} kept from the failed run" if self.resumed_files else ""  # parts
         spool = f", peak spool {self.peak_spool_bytes / 2**20:.0f} MiB" if self.location.startswith("s3://") else ""
-        stages = f" (simulate {self.map_seconds:.2f} s, write {self.reduce_seconds:.2f} s)" if self.map_seconds else ""
+        stages = (f" (simulate {self.map_seconds:.2f} s, plan {self.plan_seconds:.2f} s, write {self.reduce_seconds:.2f} s)"
+                  if self.map_seconds else "")
         mess = f" ({self.rows_written:,} rows with defects)" if self.rows_written not in (0, self.events) else ""
         tables = f" (+{self.table_files} files of users, orders, products)" if self.table_files else ""
         return (f"run {self.run_id}: {self.events:,} events{mess}, {self.files} files{kept}{tables}, {self.bytes / 1e6:.1f} MB, "
@@ -165,7 +168,8 @@ def manifest_bytes(cfg: RunConfig, summary: RunSummary, records: list[PartRecord
         "workers": summary.workers, "engine": summary.engine, "peak_rss_bytes": summary.peak_rss_bytes,
         "peak_spool_bytes": summary.peak_spool_bytes, "resumed_files": summary.resumed_files,
         "users_simulated": summary.users,
-        "stage_seconds": {"simulate": round(summary.map_seconds, 3), "write": round(summary.reduce_seconds, 3)},
+        "stage_seconds": {"simulate": round(summary.map_seconds, 3), "plan": round(summary.plan_seconds, 3),
+                          "write": round(summary.reduce_seconds, 3)},
         "parquet": {"compression": opts.compression, "compression_level": opts.compression_level,
                     "row_group_size": opts.row_group_size},
         "first_ingest_ts": _iso(clean[0].first_ingest_us), "last_ingest_ts": _iso(clean[-1].last_ingest_us),

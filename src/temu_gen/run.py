@@ -181,7 +181,7 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
         spool.remove(map_dir)
 
     with _failing(target, run_id, len(specs), progress, done, stop), RssMonitor() as mon:
-        map_s = reduce_s = 0.0
+        map_s = plan_s = reduce_s = 0.0
         users = 0
         if len(done) < len(specs):
             t0 = time.perf_counter()
@@ -195,6 +195,7 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
             executor = engine.executor(max(1, workers), setup, target)
             summaries = _map_stage(cfg, executor, show)
             users = sum(s.users for s in summaries)
+            t_plan = time.perf_counter()
             number_orders(map_dir, summaries)
             parts, plan = cut_plan(map_dir, summaries, cfg.run.events, cfg.run.chunk_size, bounds=cfg.defects.late > 0)
             save_plan(map_dir, plan)  # every reduce task reads it: dimension groups, late rows' destinations
@@ -210,7 +211,7 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
             executor.close()
             delivery.close(ok=True)
             spool.remove(map_dir)
-            map_s, reduce_s = t1 - t0, time.perf_counter() - t1
+            map_s, plan_s, reduce_s = t_plan - t0, t1 - t_plan, time.perf_counter() - t1
         have = {**kept, **progress.records}
         records = [have[file_key(t, n)] for s in specs for t, n in task_files(cfg, s.index)]
         events = [r for r in records if r.table == "events" and not r.poison]
@@ -218,7 +219,7 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
                              sum(r.bytes for r in records), 0.0, mon.peak, progress.peak_spool_bytes,
                              sum(r.sessions for r in events), sum(r.orders for r in events), workers,
                              resumed_files=len(done), upload_seconds=sum(r.upload_seconds for r in records),
-                             map_seconds=map_s, reduce_seconds=reduce_s, users=users,
+                             map_seconds=map_s, plan_seconds=plan_s, reduce_seconds=reduce_s, users=users,
                              rows_written=sum(r.rows for r in events), table_files=len(records) - len(events),
                              engine=engine.name)
         if summary.events != cfg.run.events:

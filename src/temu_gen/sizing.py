@@ -1,17 +1,27 @@
-"""EC2 sizing: predict a run's wall time, memory and cost per instance type from measured throughput.
+"""EC2 sizing: predict a run's wall time, memory and cost per instance type (or Dask cluster) from measured throughput.
 
 Invariant: a prediction is a pure function of a :class:`Calibration` (measured on a real
-machine, never assumed) and the instance catalog in ``config/instances.json``. The model:
+machine by :mod:`temu_gen.calibrate`, never assumed) and the instance catalog in
+``config/instances.json``. The model:
 
 * a vCPU is a hyperthread: x86 instances have vcpus/2 physical cores and the second
   thread of a core adds ``smt_core_fraction`` of a core; arm64 (Graviton) vCPUs are cores;
-* compute rate = per-core events/s x usable cores x the measured parallel efficiency,
-  compounded per doubling of workers;
+* compute rate = per-core events/s x the speedup of the usable cores, a Universal Scalability
+  Law curve ``c / (1 + sigma (c - 1) + kappa c (c - 1))`` fitted to runs at 1, 2, ... all
+  workers of the calibration machine;
+* the coordinator's serial step between map and reduce (numbering orders, cutting parts) adds
+  its measured seconds per event, whatever the cores;
 * the upload rate is capped at 80% of the instance's baseline network bandwidth;
-* workers are capped by memory: coordinator + uploader + workers x per-worker RSS must
-  fit in 85% of the instance's memory;
-* wall time = measured start-up + events / min(compute, network); cost = price per hour x
-  wall time, billed per second with EC2's 60 s minimum;
+* workers are capped by memory: coordinator + workers x per-worker RSS must fit in 85% of
+  the instance's memory;
+* wall time = measured start-up + serial step + events / min(compute, network); cost = price
+  per hour x nodes x wall time, billed per second with EC2's 60 s minimum;
+* a Dask cluster of N nodes has N times one node's compute, pays the measured extra start-up
+  of the Dask engine, and each node's network also carries its share of the spool (written
+  by the map tasks to shared storage, read back by the reduce tasks);
+* each prediction carries the calibration's spread: typical runs on the calibration machine
+  took up to ``spread`` longer than the best, so the wall time is best .. best x (1 + spread),
+  and a deadline is held against the typical end;
 * burstable types (the T family) are left out unless asked for: the generator keeps every
   core busy, so a T instance soon runs on CPU credits (or, unlimited, pays for surplus
   credits), and the model's sustained per-core rate would not hold.
@@ -23,10 +33,6 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -53,6 +59,33 @@ class Calibration:
     """speedup(2 workers) / 2 on the calibration machine, capped at 1."""
     machine: str
     measured_at: str
+    usl_sigma: float | None = None
+    """Contention of the USL fit; None (a calibration from before the fit): derived from ``parallel_efficiency``."""
+    usl_kappa: float = 0.0
+    """Crosstalk of the USL fit: what makes the speedup fall again past a peak."""
+    plan_s_per_mevent: float = 0.0
+    """The coordinator's serial step between map and reduce, seconds per million events."""
+    spread: float = 0.0
+    """How much longer a typical (median) run took than the best one, the largest over the measured points."""
+    repeats: int = 1
+    dask_overhead_s: float | None = None
+    """Extra start-up of ``--engine dask`` over the pool; None where Dask was not installed."""
+    spool_bytes_per_event: float = 0.0
+    """The map stage's spool per event (uncompressed columns): what a cluster moves through shared storage."""
+    points: tuple = ()
+    """The measured runs: workers, events, best and median seconds."""
+
+    @property
+    def sigma(self) -> float:
+        if self.usl_sigma is not None:
+            return self.usl_sigma
+        return max(0.0, 1.0 / max(self.parallel_efficiency, 1e-6) - 1.0)  # S(2) = 2e = 2 / (1 + sigma)
+
+    def speedup(self, cores: float) -> float:
+        """The USL speedup of ``cores`` usable cores over one."""
+        if cores <= 1:
+            return max(cores, 0.0)
+        return cores / (1.0 + self.sigma * (cores - 1.0) + self.usl_kappa * cores * (cores - 1.0))
 
 
 @dataclass(frozen=True)
@@ -71,12 +104,18 @@ class Instance:
 class Prediction:
     instance: str
     workers: int
+    """Workers per node."""
     seconds: float
     events_per_s: float
     peak_memory_mib: float
+    """Of the busiest node (the one that also runs the coordinator)."""
     cost_usd: float
     bottleneck: str
     meets_constraints: bool = True
+    nodes: int = 1
+    """Instances: 1 is the local pool; more is a Dask cluster of that many."""
+    seconds_high: float = 0.0
+    """A typical run: ``seconds`` x (1 + the calibration's spread)."""
 
 
 def is_burstable(instance_type: str) -> bool:
@@ -105,16 +144,15 @@ def usable_cores(inst: Instance, workers: int, smt_fraction: float) -> float:
 
 
 def predict(events: int, cal: Calibration, inst: Instance, smt_fraction: float, workers: int | None = None,
-            to_network: bool = True) -> Prediction:
-    """The predicted run of ``events`` on ``inst`` with ``workers`` (default: as many as fit)."""
+            to_network: bool = True, nodes: int = 1) -> Prediction:
+    """The predicted run of ``events`` on ``nodes`` x ``inst``, ``workers`` per node (default: as many as fit)."""
     fit = math.floor((inst.memory_gib * 1024 * _MEMORY_SHARE - cal.base_rss_mib) / cal.worker_rss_mib)
     w = workers or max(0, min(inst.vcpus, fit))
     if w < 1:
-        return Prediction(inst.name, 0, math.inf, 0.0, cal.base_rss_mib, math.inf, "memory", False)
-    cores = usable_cores(inst, w, smt_fraction)
-    efficiency = cal.parallel_efficiency ** math.log2(cores) if cores > 1 else 1.0
-    compute = cal.events_per_s_per_core * cores * efficiency
-    network = inst.network_gbps * 1e9 / 8 * _NETWORK_SHARE / cal.bytes_per_event if to_network else math.inf
+        return Prediction(inst.name, 0, math.inf, 0.0, cal.base_rss_mib, math.inf, "memory", False, nodes, math.inf)
+    compute = nodes * cal.events_per_s_per_core * cal.speedup(usable_cores(inst, w, smt_fraction))
+    per_event = cal.bytes_per_event + (2 * cal.spool_bytes_per_event if nodes > 1 else 0.0)
+    network = nodes * inst.network_gbps * 1e9 / 8 * _NETWORK_SHARE / per_event if to_network else math.inf
     rate = min(compute, network)
     if network < compute:
         bottleneck = "network"
@@ -122,20 +160,30 @@ def predict(events: int, cal: Calibration, inst: Instance, smt_fraction: float, 
         bottleneck = "memory"
     else:
         bottleneck = "cpu"
-    seconds = cal.startup_s + events / rate
+    startup = cal.startup_s + ((cal.dask_overhead_s or 0.0) if nodes > 1 else 0.0)
+    seconds = startup + cal.plan_s_per_mevent * events / 1e6 + events / rate
     return Prediction(inst.name, w, seconds, events / seconds, cal.base_rss_mib + w * cal.worker_rss_mib,
-                      inst.usd_per_hour * max(seconds, 60.0) / 3600, bottleneck)
+                      nodes * inst.usd_per_hour * max(seconds, 60.0) / 3600, bottleneck, True, nodes,
+                      seconds * (1 + cal.spread))
 
 
 def rank(events: int, cal: Calibration, instances: list[Instance], smt_fraction: float,
-         deadline_s: float | None = None, budget_usd: float | None = None) -> list[Prediction]:
-    """Every instance's prediction: those meeting the deadline and budget first, cheapest then fastest."""
+         deadline_s: float | None = None, budget_usd: float | None = None,
+         nodes: tuple[int, ...] = (1,)) -> list[Prediction]:
+    """Every (instance, nodes) prediction: those meeting the deadline and budget first, cheapest then fastest.
+
+    The deadline is held against the typical run (``seconds_high``), not the best one.
+    """
+    if any(n > 1 for n in nodes) and (cal.dask_overhead_s is None or not cal.spool_bytes_per_event):
+        raise ConfigError("this calibration has no Dask measurement, so clusters cannot be ranked; install "
+                          "'temu-gen[dask]' and run 'temu-gen size --calibrate' again, or leave out --nodes")
     out = []
     for inst in instances:
-        p = predict(events, cal, inst, smt_fraction)
-        ok = p.workers > 0 and (deadline_s is None or p.seconds <= deadline_s) and \
-            (budget_usd is None or p.cost_usd <= budget_usd)
-        out.append(Prediction(**{**asdict(p), "meets_constraints": ok}))
+        for n in sorted(set(nodes)):
+            p = predict(events, cal, inst, smt_fraction, nodes=n)
+            ok = p.workers > 0 and (deadline_s is None or p.seconds_high <= deadline_s) and \
+                (budget_usd is None or p.cost_usd <= budget_usd)
+            out.append(dataclasses.replace(p, meets_constraints=ok))
     return sorted(out, key=lambda p: (not p.meets_constraints, p.cost_usd, p.seconds))
 
 
@@ -144,50 +192,6 @@ def this_machine() -> Instance:
     mem = psutil.virtual_memory().total / 2**30
     return Instance("this machine", os.cpu_count() or 1, mem, math.inf, "local", 0.0,
                     physical_cores=float(psutil.cpu_count(logical=False) or os.cpu_count() or 1))
-
-
-def _timed_run(events: int, workers: int, chunk: int, out: str) -> tuple[float, float, float]:
-    """Wall seconds, peak tree RSS (MiB) and bytes written for one generator process."""
-    cmd = [sys.executable, "-m", "temu_gen", "--no-progress", "--events", str(events), "--chunk-size", str(chunk),
-           "--workers", str(workers), "--seed", "1", "--run-id", "cal", "--overwrite", "--output", out]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ps, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)]))
-        except psutil.Error:
-            pass
-        time.sleep(0.02)
-    seconds = time.perf_counter() - start
-    _, err = proc.communicate()
-    if proc.returncode:
-        raise RuntimeError(f"calibration run failed: {err.strip()}")
-    size = sum(p.stat().st_size for p in Path(out).rglob("part-*.parquet"))
-    return seconds, peak / 2**20, size
-
-
-def calibrate(small: int = 500_000, large: int = 1_500_000, chunk: int = 500_000, repeats: int = 3) -> Calibration:
-    """Measure this machine: two sizes at 1 worker (rate and start-up), one at 2 (scaling, per-worker RSS).
-
-    Each point is the best of ``repeats`` runs: shared and virtual machines add noise, never speed.
-    """
-    def best(events: int, workers: int, out: str) -> tuple[float, float, float]:
-        runs = [_timed_run(events, workers, chunk, out) for _ in range(repeats)]
-        return min(r[0] for r in runs), max(r[1] for r in runs), runs[0][2]
-
-    with tempfile.TemporaryDirectory(prefix="temu-gen-cal-") as tmp:
-        _timed_run(small, 1, chunk, tmp)  # warm the JIT cache and the page cache first
-        t_small, rss1, _ = best(small, 1, tmp)
-        t_large, _, size = best(large, 1, tmp)
-        t_two, rss2, _ = best(large, 2, tmp) if (os.cpu_count() or 1) > 1 else (t_large, rss1, 0)
-    per_core = (large - small) / max(t_large - t_small, 1e-6)
-    startup = max(0.0, t_small - small / per_core)
-    speedup = (large / max(t_two - startup, 1e-6)) / per_core
-    worker = max(rss2 - rss1, 50.0)
-    return Calibration(per_core, startup, max(rss1 - worker, 50.0), worker, size / large, min(1.0, speedup / 2),
-                       machine=f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB",
-                       measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 
 def calibration_from_bench(doc: dict) -> Calibration:
@@ -204,9 +208,10 @@ def calibration_from_bench(doc: dict) -> Calibration:
     rss1, rss2 = one["extra_info"]["peak_rss_mib"], two["extra_info"]["peak_rss_mib"]
     worker = max(rss2 - rss1, 50.0)
     mb = float(one["extra_info"]["summary"].split(" MB,")[0].rsplit(" ", 1)[1])
+    spread = max((x["stats"]["median"] - x["stats"]["min"]) / x["stats"]["min"] for x in (one, two))
     return Calibration(per_core, startup, max(rss1 - worker, 50.0), worker, mb * 1e6 / events, min(1.0, speedup / 2),
                        machine=doc.get("machine_info", {}).get("cpu", {}).get("brand_raw", "benchmark machine"),
-                       measured_at=doc.get("datetime", ""))
+                       measured_at=doc.get("datetime", ""), spread=spread, repeats=one["stats"]["rounds"])
 
 
 def load_calibration(path: Path) -> Calibration:
@@ -218,12 +223,13 @@ def load_calibration(path: Path) -> Calibration:
                           f"--calibrate") from None
     try:
         cal = calibration_from_bench(doc) if "benchmarks" in doc else Calibration(**doc)
-        numbers = [v for v in asdict(cal).values() if isinstance(v, (int, float))]
-        ok = all(math.isfinite(v) and v >= 0 for v in numbers) and cal.events_per_s_per_core > 0
+        numbers = [v for v in asdict(cal).values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        ok = all(math.isfinite(v) and v >= 0 for v in numbers) and cal.events_per_s_per_core > 0 \
+            and isinstance(cal.points, (list, tuple))
     except (TypeError, KeyError, ValueError, IndexError, ZeroDivisionError, AttributeError):
         ok = False
     if not ok:
         fields = ", ".join(f.name for f in dataclasses.fields(Calibration))
         raise ConfigError(f"calibration file {path} is not a calibration (needs {fields}, finite and positive) "
                           f"nor a benchmark JSON; run with --calibrate")
-    return cal
+    return dataclasses.replace(cal, points=tuple(cal.points))
