@@ -1,13 +1,15 @@
-# Downstream discovery: a Glue database and table over events/, and an Athena workgroup to query it.
+# Downstream discovery: a Glue database with one table per folder a run writes (events/, users/, products/, orders/,
+# defects/), and an Athena workgroup to query them.
 # run_id uses partition projection ("injected"): a new run is queryable the moment it commits, without a crawler or
 # MSCK REPAIR; the price is that every query names its run(s): WHERE run_id = '...' (or IN (...)).
-# Athena skips files whose names start with _ (_SUCCESS, _manifest.json, _run.json).
+# Athena skips files whose names start with _ (_SUCCESS, _manifest.json, _run.json). The tables read Parquet: a run
+# written with --format jsonl is not queryable through them.
 
 locals {
   # Rendered from the data contract by `python -m temu_gen.catalog`; tests fail when it drifts from the contract.
-  events_columns = jsondecode(file("${path.module}/generated/events_columns.json")).columns
-  events_table   = "events"
-  example_query  = "SELECT event_type, count(*) AS events FROM \"${local.glue_db}\".\"${local.events_table}\" WHERE run_id = '<RUN_ID>' GROUP BY 1 ORDER BY 2 DESC"
+  tables        = jsondecode(file("${path.module}/generated/tables.json")).tables
+  events_table  = "events"
+  example_query = "SELECT event_type, count(*) AS events FROM \"${local.glue_db}\".\"${local.events_table}\" WHERE run_id = '<RUN_ID>' GROUP BY 1 ORDER BY 2 DESC"
 }
 
 resource "aws_glue_catalog_database" "events" {
@@ -15,12 +17,18 @@ resource "aws_glue_catalog_database" "events" {
   description = "temu-gen synthetic event logs in s3://${local.bucket_name}/${var.events_prefix}/"
 }
 
-# TODO(dimension and defect tables): when users/, products/, orders/ and defects/ land, add one table each here,
-# rendered the same way (python -m temu_gen.catalog) and partitioned by run_id like events.
-resource "aws_glue_catalog_table" "events" {
+# The events table was a single resource before the other tables joined it.
+moved {
+  from = aws_glue_catalog_table.events
+  to   = aws_glue_catalog_table.tables["events"]
+}
+
+resource "aws_glue_catalog_table" "tables" {
+  for_each = local.tables
+
   database_name = aws_glue_catalog_database.events.name
-  name          = local.events_table
-  description   = "One row per event; columns and meanings in docs/data_dictionary.md. Query committed runs only (with _SUCCESS)."
+  name          = each.key
+  description   = each.value.description
   table_type    = "EXTERNAL_TABLE"
 
   parameters = {
@@ -29,7 +37,7 @@ resource "aws_glue_catalog_table" "events" {
     "parquet.compression"          = "ZSTD"
     "projection.enabled"           = "true"
     "projection.run_id.type"       = "injected"
-    "storage.location.template"    = "s3://${aws_s3_bucket.events.bucket}/${var.events_prefix}/events/run_id=$${run_id}/"
+    "storage.location.template"    = "s3://${aws_s3_bucket.events.bucket}/${var.events_prefix}/${each.key}/run_id=$${run_id}/"
     "temu_gen.columns_rendered_by" = "python -m temu_gen.catalog"
   }
 
@@ -40,7 +48,7 @@ resource "aws_glue_catalog_table" "events" {
   }
 
   storage_descriptor {
-    location      = "s3://${aws_s3_bucket.events.bucket}/${var.events_prefix}/events/"
+    location      = "s3://${aws_s3_bucket.events.bucket}/${var.events_prefix}/${each.key}/"
     input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
     output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 
@@ -50,7 +58,7 @@ resource "aws_glue_catalog_table" "events" {
     }
 
     dynamic "columns" {
-      for_each = local.events_columns
+      for_each = each.value.columns
       content {
         name    = columns.value.name
         type    = columns.value.type

@@ -1,4 +1,4 @@
-"""The Glue table's columns are the data contract's: rendered by temu_gen.catalog, checked against written files."""
+"""The Glue tables' columns are the data contract's: rendered by temu_gen.catalog, checked against written files."""
 from __future__ import annotations
 
 import json
@@ -11,13 +11,15 @@ from temu_gen import catalog
 from temu_gen.encode.schema import EVENT_SCHEMA
 from tfhelp import TF
 
-GENERATED = TF / "generated" / "events_columns.json"
+GENERATED = TF / "generated" / "tables.json"
+TABLES = ("events", "users", "products", "orders", "defects")
 
 
 def test_terraform_columns_are_the_rendered_contract():
-    # On failure: python -m temu_gen.catalog > infra/terraform/generated/events_columns.json
+    # On failure: python -m temu_gen.catalog > infra/terraform/generated/tables.json
     assert GENERATED.read_text() == catalog.render()
-    assert "generated/events_columns.json" in (TF / "catalog.tf").read_text()
+    assert "generated/tables.json" in (TF / "catalog.tf").read_text()
+    assert tuple(json.loads(GENERATED.read_text())["tables"]) == TABLES
 
 
 def test_hive_types_are_what_athena_reads_the_parquet_as():
@@ -27,8 +29,10 @@ def test_hive_types_are_what_athena_reads_the_parquet_as():
         ("string", "timestamp", "string", "bigint", "string")
     assert (cols["unit_price_ngn"], cols["quantity"], cols["attempt_number"]) == ("decimal(18,2)", "smallint", "tinyint")
     assert catalog.hive_type(pa.dictionary(pa.int16(), pa.string())) == "string"
+    nested = pa.list_(pa.struct([("product_id", pa.int64()), ("unit_price_ngn", pa.decimal128(18, 2))]))
+    assert catalog.hive_type(nested) == "array<struct<product_id:bigint,unit_price_ngn:decimal(18,2)>>"
     with pytest.raises(ValueError, match="no Hive type for Arrow type"):
-        catalog.hive_type(pa.list_(pa.int8()))
+        catalog.hive_type(pa.time32("s"))
 
 
 def test_comments_fit_glue_and_come_from_the_contract():
@@ -40,6 +44,9 @@ def test_comments_fit_glue_and_come_from_the_contract():
 
 def test_columns_match_the_files_a_run_writes(smoke_run):
     _, run_dir, _ = smoke_run
-    schema = pq.read_schema(next(run_dir.glob("part-*.parquet")))
-    written = [{"name": f.name, "type": catalog.hive_type(f.type)} for f in schema]
-    assert written == [{"name": c["name"], "type": c["type"]} for c in json.loads(GENERATED.read_text())["columns"]]
+    rendered = json.loads(GENERATED.read_text())["tables"]
+    for table in ("events", "users", "products", "orders"):
+        folder = run_dir.parent.parent / table / run_dir.name
+        schema = pq.read_schema(next(folder.glob("part-*.parquet")))
+        written = [{"name": f.name, "type": catalog.hive_type(f.type)} for f in schema]
+        assert written == [{"name": c["name"], "type": c["type"]} for c in rendered[table]["columns"]], table

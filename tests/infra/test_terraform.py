@@ -212,12 +212,18 @@ def test_committed_runs_reach_sns_through_eventbridge(hcl):
 
 def test_catalog_table_projects_run_id_and_athena_caps_and_encrypts(hcl):
     r = hcl["resource"]
-    table = r["aws_glue_catalog_table.events"]
+    table = r["aws_glue_catalog_table.tables"]
+    assert table["for_each"] == "${local.tables}" and table["name"] == "${each.key}"
     params = table["parameters"]
     assert params["projection.enabled"] == "true" and params["projection.run_id.type"] == "injected"
-    assert params["storage.location.template"].endswith("/events/run_id=$${run_id}/")
+    assert params["storage.location.template"].endswith("/${each.key}/run_id=$${run_id}/")
+    assert one(table["storage_descriptor"])["location"].endswith("/${each.key}/")
     assert one(table["partition_keys"])["name"] == "run_id"
-    assert one(table["storage_descriptor"])["dynamic"][0]["columns"]["for_each"] == "${local.events_columns}"
+    assert one(table["storage_descriptor"])["dynamic"][0]["columns"]["for_each"] == "${each.value.columns}"
+    # the single events table of earlier stacks moves into the map instead of being destroyed and recreated
+    moved = (TF / "catalog.tf").read_text()
+    assert re.search(r"moved\s*\{\s*from\s*=\s*aws_glue_catalog_table\.events\s*to\s*=\s*"
+                     r"aws_glue_catalog_table\.tables\[\"events\"\]", moved)
     cfg = one(r["aws_athena_workgroup.events"]["configuration"])
     assert cfg["enforce_workgroup_configuration"] is True
     assert cfg["bytes_scanned_cutoff_per_query"] == "${var.athena_bytes_scanned_limit}"
