@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ..model import ALL, FIELDS
+from ..model import ALL, CONTEXT_FIELD, FIELDS
 
 _TYPES = {
     "string": pa.string(), "int64": pa.int64(), "int16": pa.int16(), "int8": pa.int8(),
@@ -17,6 +17,11 @@ _TYPES = {
 }
 EVENT_SCHEMA = pa.schema([pa.field(f.name, _TYPES[f.type], nullable=f.present_on != ALL or bool(f.sometimes))
                           for f in FIELDS])
+JSON_TEXT = {b"temu_gen.content": b"json"}
+"""Field metadata of a string column whose values are JSON text: JSON lines embed them as they are (an object, not a
+string holding one)."""
+CONTEXT = pa.field(CONTEXT_FIELD.name, _TYPES[CONTEXT_FIELD.type], nullable=False, metadata=JSON_TEXT)
+"""The optional context column (run.context), after the contract's columns."""
 DICTIONARY_COLUMNS = tuple(f.name for f in FIELDS if f.vocab)
 UNSORTED_ID_COLUMNS = ("event_id", "session_id", "device_id", "user_id", "product_id")
 
