@@ -74,7 +74,8 @@ def test_lines_are_the_rows():
 
 def test_timestamps_match_arrows_formatter():
     rng = np.random.default_rng(1)
-    us = np.concatenate([rng.integers(0, 4_102_444_800_000_000, 20_000), [0, 951_782_400_000_000, 4_107_542_399_999_999]])
+    edges = [0, 951_782_400_000_000, 4_107_542_399_999_999]  # epoch, 2000-02-29, 2100-02-28 end
+    us = np.concatenate([rng.integers(0, 4_102_444_800_000_000, 20_000), edges])
     arr = pa.array(us, pa.timestamp("us", tz="UTC"))
     got = [json.loads(line)["t"] for line in bytes(text(json_lines(pa.record_batch({"t": arr})))).splitlines()]
     want = pc.strftime(arr, format="%Y-%m-%dT%H:%M:%S").to_pylist()  # Arrow writes µs as a fraction of %S

@@ -129,3 +129,13 @@ def test_jsonl_settings_are_checked(jsonl_cfg):
     with pytest.raises(ConfigError, match="unknown output format"):
         jsonl_cfg.with_run(format="csv")
     assert dataclasses.replace(jsonl_cfg.run, compression_level=None).gzip_level == 6  # null: gzip's default
+
+
+def test_cli_refuses_a_parquet_codec_for_jsonl(tmp_path):
+    from procs import cli, one_line
+
+    r = cli("--format", "jsonl", "--compression", "snappy", "--output", str(tmp_path))
+    assert r.returncode == 2 and one_line(r.stderr) == (
+        "temu-gen: error: --compression snappy is a Parquet codec; jsonl parts are always gzip: drop --compression, "
+        "or use --format parquet")
+    assert not list(tmp_path.iterdir())

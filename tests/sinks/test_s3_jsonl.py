@@ -48,4 +48,3 @@ def test_jsonl_run_resumes_in_s3_and_validates(jsonl_cfg, moto_server, bucket, s
     assert code == 0 and doc["ok"], doc["problems"]
     with connect(open_run(f"s3://{bucket}/p", "sj", moto_server.endpoint)) as con:  # show and reconcile's way in
         assert con.execute("SELECT count(*), count(DISTINCT context) > 1000 FROM events").fetchall() == [(60_000, True)]
-

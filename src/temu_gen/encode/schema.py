@@ -35,12 +35,12 @@ def arrow_type(text: str) -> pa.DataType:
         return simple[text]
     if text.startswith("list<item: struct<"):
         inner = text[len("list<item: struct<"):-2]
-        fields = [part.split(": ", 1) for part in _split_top(inner)]
+        fields = [part.split(": ", 1) for part in split_top(inner)]
         return pa.list_(pa.struct([pa.field(n, arrow_type(t), nullable=False) for n, t in fields]))
     raise ValueError(f"no Arrow type for {text!r}")
 
 
-def _split_top(text: str) -> list[str]:
+def split_top(text: str) -> list[str]:
     """``a: x, b: decimal128(18, 2)`` split at the commas outside brackets."""
     out, depth, start = [], 0, 0
     for i, c in enumerate(text):

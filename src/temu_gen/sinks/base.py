@@ -321,5 +321,5 @@ class Sink(Protocol):
 
 
 __all__ = ["TABLES", "file_key", "MANIFEST", "SUCCESS", "RUN_PLAN", "LOCK", "MAX_PARTS", "PartRecord", "PartExpectation", "Holder",
-           "Delivery", "RunTarget", "Sink", "part_name", "SUFFIXES", "is_jsonl", "provenance", "default_spool_root", "run_prefix", "metadata_mismatch", "locked_message",
-           "lost_lock_message", "parse_plan"]
+           "Delivery", "RunTarget", "Sink", "part_name", "default_spool_root", "run_prefix", "metadata_mismatch", "locked_message",
+           "lost_lock_message", "parse_plan", "SUFFIXES", "is_jsonl", "provenance"]

@@ -270,7 +270,7 @@ def quote(text: str) -> str:
 
 def duck_type(text: str) -> str:
     """The DuckDB type of an Arrow type as a manifest records it (dictionaries read as their values)."""
-    from ..encode.schema import _split_top
+    from ..encode.schema import split_top
 
     if text.startswith("dictionary<values=string"):
         return "VARCHAR"
@@ -278,8 +278,9 @@ def duck_type(text: str) -> str:
     if m:
         return duck_type(m.group(1)) + "[]"
     if text.startswith("struct<"):
-        fields = [f.split(": ", 1) for f in _split_top(text[len("struct<"):-1])]
-        return "STRUCT(" + ", ".join(f'"{n}" {duck_type(t.removesuffix(" not null"))}' for n, t in fields) + ")"
+        fields = [f.split(": ", 1) for f in split_top(text[len("struct<"):-1])]
+        return "STRUCT(" + ", ".join('"' + n.replace('"', '""') + '" ' + duck_type(t.removesuffix(" not null"))
+                                     for n, t in fields) + ")"
     return _DUCK_TYPES.get(text, "VARCHAR")
 
 
