@@ -147,7 +147,8 @@ FIELDS: tuple[Field, ...] = (
 
 CONTEXT_FIELD = Field(
     "context", "string", "Only with run.context (--context): the context object an analytics SDK attaches to "
-    "the event, as JSON text, so the rows weigh what production events weigh (400-800 bytes of the event's JSON). "
+    "the event, as JSON text of 400-800 bytes, so the rows weigh what production events weigh (jsonl files embed "
+    "it as a nested object). "
     "A pure function of the run seed and the row's other columns: a device keeps its model, OS, screen, locale and "
     "experiments, a session its IP and campaign, and the user agent names the row's app version; server events "
     "carry only library, locale, timezone and the user's experiments.",
