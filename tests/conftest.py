@@ -49,6 +49,19 @@ def mid_run(default_cfg, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def jsonl_cfg(smoke_cfg):
+    """The smoke config as gzip JSON lines with the context column: 60k events in 3 parts."""
+    return smoke_cfg.with_run(events=60_000, chunk_size=20_000, format="jsonl", context=True)
+
+
+@pytest.fixture(scope="session")
+def jsonl_run(jsonl_cfg, tmp_path_factory):
+    """``jsonl_cfg`` generated with 2 workers, seed 7, run id "jl"; returns (summary, output root)."""
+    root = tmp_path_factory.mktemp("jsonl")
+    return run(jsonl_cfg, LocalDirSink(root), seed=7, run_id="jl", workers=2, progress=False), root
+
+
+@pytest.fixture(scope="session")
 def moto_server():
     """moto over HTTP on 127.0.0.1 for the session (S3 tiers, locks, signals, chaos)."""
     srv = MotoServer()

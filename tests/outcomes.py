@@ -12,8 +12,8 @@ from pathlib import Path
 
 
 def local_files(run_dir: Path) -> dict[str, str]:
-    """name -> sha256 of the part files in a run folder."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(run_dir).glob("part-*.parquet"))}
+    """name -> sha256 of the part files in a run folder (Parquet or jsonl)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(run_dir).glob("part-*"))}
 
 
 def s3_objects(client, bucket: str, prefix: str) -> dict[str, bytes]:

@@ -14,7 +14,7 @@ import signal
 import sys
 
 from . import __version__
-from .config import COMPRESSIONS, DEFECT_PRESETS as DEFECT_PRESET_NAMES, load
+from .config import COMPRESSIONS, DEFECT_PRESETS as DEFECT_PRESET_NAMES, FORMATS, load
 from .errors import ConfigError, TemuGenError, Terminated
 
 
@@ -108,6 +108,10 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="destination folder or s3://BUCKET/PREFIX (default ./output)")
     p.add_argument("--config", help="JSON config, full or partial, merged over the defaults")
     p.add_argument("--compression", choices=COMPRESSIONS, help="Parquet codec (default zstd level 1)")
+    p.add_argument("--format", choices=FORMATS, help="parquet (default), or jsonl: gzip JSON lines "
+                   "(part-NNNNN.jsonl.gz, the raw landing format of Firehose and Segment), same layout and manifest")
+    p.add_argument("--context", action="store_true", help="add a 'context' column: the JSON context object an "
+                   "analytics SDK sends (user agent, screen, locale, UTM parameters, experiments; 400-800 bytes)")
     p.add_argument("--defects", choices=DEFECT_PRESET_NAMES, help="inject labelled defects (duplicates, late and "
                    "skewed events, contract violations, orphans, schema drift, a poison file): a preset over the "
                    "config's defects section; default: the config's (off)")
@@ -348,7 +352,8 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
     """--resume replays a recorded run: flags that would change it, or start it afresh, conflict with it."""
     given = [f for f, v in (("--events", args.events), ("--chunk-size", args.chunk_size), ("--seed", args.seed),
                             ("--config", args.config), ("--compression", args.compression),
-                            ("--defects", args.defects)) if v is not None]
+                            ("--defects", args.defects), ("--format", args.format),
+                            ("--context", args.context or None)) if v is not None]
     if given:
         raise ConfigError(f"--resume replays the recorded run, so {', '.join(given)} cannot be given with it")
     if args.overwrite:
@@ -377,7 +382,11 @@ def _run(args: argparse.Namespace) -> int:
     sink = _sink(args)
     cfg = None
     if not args.resume:
-        cfg = load(args.config).with_run(events=args.events, chunk_size=args.chunk_size, compression=args.compression)
+        if args.format == "jsonl" and args.compression not in (None, "gzip"):
+            raise ConfigError(f"--compression {args.compression} is a Parquet codec; jsonl parts are always gzip: drop "
+                              f"--compression, or use --format parquet")
+        cfg = load(args.config).with_run(events=args.events, chunk_size=args.chunk_size, compression=args.compression,
+                                         format=args.format, context=args.context or None)
         if args.defects:
             cfg = cfg.with_defects(args.defects)
     _skip_numba_blas_probe()

@@ -28,6 +28,7 @@ from .sections import (Acquisition, Catalog, Devices, Engagement, Fulfilment, Fu
                        Lateness, Payments, Period, Population, RunSettings, Search, TimeCurves, scalars)
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
+FORMATS = ("parquet", "jsonl")
 MAX_CHUNK_SIZE = 10_000_000
 MAX_EVENTS = 100_000_000_000
 """Event ids, part names (five digits) and planning all honour this many events."""
@@ -230,6 +231,11 @@ def _check_run(run: RunSettings) -> None:
         raise ConfigError(f"compression = {run.compression!r}: unknown codec; use one of {', '.join(COMPRESSIONS)}")
     if not 1 <= run.row_group_size <= MAX_CHUNK_SIZE:
         raise ConfigError(f"row_group_size = {run.row_group_size}: must be between 1 and {MAX_CHUNK_SIZE:,} rows")
+    if run.format not in FORMATS:
+        raise ConfigError(f"format = {run.format!r}: unknown output format; use one of {', '.join(FORMATS)}")
+    if run.format == "jsonl" and not 1 <= run.gzip_level <= 9:
+        raise ConfigError(f"compression_level = {run.compression_level}: jsonl parts are gzip, whose levels are 1-9; "
+                          f"set run.compression_level to 1-9, or null for gzip's default 6")
 
 
 def describe_schema_error(e: jsonschema.ValidationError) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 
-from .encode.schema import EVENT_SCHEMA
+from .encode.schema import CONTEXT, EVENT_SCHEMA
 from .lifecycle import TERMINAL, TRANSITIONS, transition_rows
-from .model import FIELDS, IDENTITY_RULES
+from .model import FIELDS, IDENTITY_RULES, OPTIONAL_FIELDS
 from .vocab import Vocabulary
 
 
@@ -26,8 +26,15 @@ def dictionary_entries(vocab: Vocabulary) -> list[dict]:
     return out
 
 
+def optional_entries() -> list[dict]:
+    """The columns a run adds when its config asks (``context``), in the same shape."""
+    arrow = {CONTEXT.name: CONTEXT}
+    return [{"name": f.name, "type": str(arrow[f.name].type), "nullable": arrow[f.name].nullable,
+             "description": f.description, "null_when": f.null_rule, "values": f.values} for f in OPTIONAL_FIELDS]
+
+
 def render_json(vocab: Vocabulary) -> str:
-    doc = {"columns": dictionary_entries(vocab),
+    doc = {"columns": dictionary_entries(vocab), "optional_columns": optional_entries(),
            "order_lifecycle": [{"variant": v, "from": a, "event": e, "to": b} for v, a, e, b in transition_rows()],
            "terminal_states": {v: sorted(s) for v, s in TERMINAL.items()}}
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
@@ -51,7 +58,9 @@ def render_markdown(vocab: Vocabulary) -> str:
         "`config/default.json`; do not edit.",
         "",
         "One row is one event of an append-only log, in the order the platform received it: files "
-        "`events/run_id=<run_id>/part-NNNNN.parquet` are consecutive windows of `ingest_ts` (the manifest gives each "
+        "`events/run_id=<run_id>/part-NNNNN.parquet` (`part-NNNNN.jsonl.gz` with `--format jsonl`: gzip JSON lines, "
+        "nulls as null, timestamps as ISO 8601 UTC strings with microseconds, money as exact JSON numbers, "
+        "dictionary columns as their values) are consecutive windows of `ingest_ts` (the manifest gives each "
         "file's window), so an event that arrived late sits in the file of its arrival with an older `event_ts`. "
         "A run of N events is the first N arrivals of the simulated launch. Money is `decimal128(18, 2)` naira "
         "(stored in Parquet as INT64 with scale 2).",
@@ -63,6 +72,11 @@ def render_markdown(vocab: Vocabulary) -> str:
     ]
     for i, e in enumerate(dictionary_entries(vocab), 1):
         cells = [str(i), f"`{e['name']}`", f"`{e['type']}`", e["description"], e["null_when"], _values(e["values"])]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "## Optional columns", "", "Added after the columns above only when the run's config asks for them.",
+              "", "| column | type | description | null when | values |", "|---|---|---|---|---|"]
+    for e in optional_entries():
+        cells = [f"`{e['name']}`", f"`{e['type']}`", e["description"], e["null_when"], e["values"]]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", "## Identity and sessions", ""] + [f"- {rule}" for rule in IDENTITY_RULES]
     lines += ["", "## Order lifecycle", "",

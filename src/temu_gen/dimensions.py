@@ -86,7 +86,7 @@ ORDERS = (
 )
 DEFECT_LABELS = (
     Column("event_id", "string", "The labelled row's event_id (a duplicate shares it with its original)."),
-    Column("part", "int32", "The events file the row is in (part-<part>.parquet)."),
+    Column("part", "int32", "The events file the row is in (part-<part>.parquet, or .jsonl.gz)."),
     Column("row", "int64", "The row's 0-based position in that file."),
     Column("defect", DICT8, "The defect type (see the defect types table)."),
     Column("detail", "string", "What exactly is wrong, and where the clean event was due."),

@@ -9,6 +9,8 @@ them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import os
 import secrets
 from pathlib import Path
@@ -45,6 +47,23 @@ def write_all(fd: int, data) -> None:
     view = memoryview(data).cast("B")
     while view:
         view = view[os.write(fd, view):]
+
+
+class HashingWriter(io.RawIOBase):
+    """Writes to a file descriptor with :func:`write_all` (a full disk raises ENOSPC) and hashes what it writes."""
+
+    def __init__(self, fd: int):
+        self.fd, self.sha, self.size = fd, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        view = memoryview(b).cast("B")
+        self.sha.update(view)
+        self.size += len(view)
+        write_all(self.fd, view)
+        return len(view)
 
 
 def write_new(path: Path, data: bytes | memoryview, fsync: bool = True) -> None:

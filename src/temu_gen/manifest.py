@@ -14,7 +14,15 @@ from . import __version__
 from .config import RunConfig, parse
 from .errors import OutputError
 from .encode.parquet import event_parquet_options
-from .sinks.base import PartRecord
+from .sinks.base import PartRecord, is_jsonl
+
+JSONL_CONVENTIONS = {
+    "compression": "gzip", "lines": "one JSON object per row, every column a key, in schema order",
+    "nulls": "JSON null", "timestamps": "ISO 8601 UTC strings with microseconds, e.g. 2024-11-01T09:30:00.000000Z",
+    "decimals": "JSON numbers, exact, 2 decimals", "dictionary_columns": "their string values",
+    "provenance": "gzip header: FEXTRA subfield 'TG' holds the run id, seed, config hash, chunk, first row and rows "
+                  "as JSON; FNAME the part's name"}
+"""How a jsonl run writes its values (recorded in its manifest)."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,9 @@ def _file_doc(r: PartRecord) -> dict:
             doc["log_rows"] = r.log_rows
     if r.poison:
         doc["poison"] = True
-        doc["note"] = "deliberately not valid Parquet (defects.poison_part): a cut-off upload with no footer"
+        doc["note"] = ("deliberately not valid gzip JSON lines (defects.poison_part): a cut-off upload, no gzip trailer"
+                       if is_jsonl(r.name) else
+                       "deliberately not valid Parquet (defects.poison_part): a cut-off upload with no footer")
     if r.counts:
         doc["defects"] = {k: int(v) for k, v in (kv.split("=") for kv in r.counts.split(","))}
     if r.upload_parts:
@@ -170,8 +180,10 @@ def manifest_bytes(cfg: RunConfig, summary: RunSummary, records: list[PartRecord
         "users_simulated": summary.users,
         "stage_seconds": {"simulate": round(summary.map_seconds, 3), "plan": round(summary.plan_seconds, 3),
                           "write": round(summary.reduce_seconds, 3)},
-        "parquet": {"compression": opts.compression, "compression_level": opts.compression_level,
-                    "row_group_size": opts.row_group_size},
+        "format": r.format, "context": r.context,
+        **({"jsonl": {**JSONL_CONVENTIONS, "level": r.gzip_level}} if r.format == "jsonl" else
+           {"parquet": {"compression": opts.compression, "compression_level": opts.compression_level,
+                        "row_group_size": opts.row_group_size}}),
         "first_ingest_ts": _iso(clean[0].first_ingest_us), "last_ingest_ts": _iso(clean[-1].last_ingest_us),
         "files": [_file_doc(rec) for rec in events],
         "schema": versions["1"],

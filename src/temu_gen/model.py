@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .client_context import KEYS as CONTEXT_KEYS
 from .kernels.codes import EVENT_TYPES
 
 ALL = frozenset(EVENT_TYPES)
@@ -143,6 +144,17 @@ FIELDS: tuple[Field, ...] = (
     Field("logistics_partner", "dictionary<values=string, indices=int8>", "Carrier moving the parcel.",
           present_on=SHIPPING_EVENTS, vocab="logistics_partner"),
 )
+
+CONTEXT_FIELD = Field(
+    "context", "string", "Only with run.context (--context): the context object an analytics SDK attaches to "
+    "the event, as JSON text of 400-800 bytes, so the rows weigh what production events weigh (jsonl files embed "
+    "it as a nested object). "
+    "A pure function of the run seed and the row's other columns: a device keeps its model, OS, screen, locale and "
+    "experiments, a session its IP and campaign, and the user agent names the row's app version; server events "
+    "carry only library, locale, timezone and the user's experiments.",
+    values="a JSON object; keys: " + "; ".join(f"{k} ({v})" for k, v in CONTEXT_KEYS.items()))
+OPTIONAL_FIELDS: tuple[Field, ...] = (CONTEXT_FIELD,)
+"""Columns a run adds only when its config asks (after FIELDS, in this order): never null when present."""
 
 IDENTITY_RULES = (
     "A device (`device_id`) belongs to one user. Its session events carry `user_id` from its first `sign_up` or "

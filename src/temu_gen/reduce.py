@@ -4,8 +4,9 @@ Invariant: task *k* writes exactly the files :func:`task_files` names for it, ea
 function of (seed, config, the spool, the cut plan): events part *k* (with the defects
 injected when they are on), the labels of that part, users and orders part *k* (group *k*
 of the spooled runs), the products table (task 0) and the poison file (task
-``defects.poison_part``). So any worker writes any task byte for byte, and ``--resume``
-knows every file a run must hold before it starts.
+``defects.poison_part``), all in the run's format (``run.format``: Parquet, or gzip JSON
+lines). So any worker writes any task byte for byte, and ``--resume`` knows every file
+a run must hold before it starts.
 """
 from __future__ import annotations
 
@@ -25,13 +26,13 @@ from .defects.drift import schema_v2, to_v2
 from .defects.inject import Labels, PartInput, inject
 from .encode.arrow import IdKeys, encode_part
 from .encode.parquet import ParquetOptions, write_parquet
-from .encode.schema import EVENT_SCHEMA, table_schema
+from .encode.schema import CONTEXT, EVENT_SCHEMA, table_schema
 from .files import new_file, temp_path, write_all
 from .generate import GenContext
 from .kernels.codes import APP_OPEN, N_EVENT_TYPE, ORDER_PLACED, W_EVENT_SEQ, W_INGEST_TS, W_USER
 from .merge import CutPlan, PartSpec, load_plan, source_order
 from .plan import plan_chunks
-from .sinks.base import PartExpectation, PartRecord, part_name
+from .sinks.base import SUFFIXES, PartExpectation, PartRecord, part_name
 
 ENCODE_SLICE = 131_072
 """Rows encoded into Arrow at once: a part's Arrow copy never holds more (the writer buffers one row group)."""
@@ -53,21 +54,21 @@ class TaskOutput(NamedTuple):
     files: tuple[ChunkOutput, ...]
 
 
-def poison_name(index: int) -> str:
-    return f"part-{index:05d}-partial.parquet"
+def poison_name(index: int, fmt: str = "parquet") -> str:
+    return f"part-{index:05d}-partial{SUFFIXES[fmt]}"
 
 
 def task_files(cfg: RunConfig, index: int) -> list[tuple[str, str]]:
     """(table, file name) of every file task ``index`` writes."""
-    d = cfg.defects
-    files = [("events", part_name(index))]
+    d, name = cfg.defects, part_name(index, cfg.run.format)
+    files = [("events", name)]
     if d.changes_rows:
-        files.append(("defects", part_name(index)))
-    files += [("users", part_name(index)), ("orders", part_name(index))]
+        files.append(("defects", name))
+    files += [("users", name), ("orders", name)]
     if index == 0:
-        files.append(("products", part_name(0)))
+        files.append(("products", name))
     if d.poison_part == index:
-        files.append(("events", poison_name(index)))
+        files.append(("events", poison_name(index, cfg.run.format)))
     return files
 
 
@@ -76,7 +77,7 @@ def expectations(cfg: RunConfig, index: int, row_start: int, n_rows: int,
     """What ``--resume`` checks each file of task ``index`` against."""
     out = []
     for table, name in task_files(cfg, index):
-        if name == poison_name(index):
+        if name == poison_name(index, cfg.run.format):
             out.append(PartExpectation(index, name, 0, {}, table))  # no footer to check: its digest must match
         else:
             rows = n_rows if table == "events" and not cfg.defects.changes_rows else None
@@ -85,7 +86,8 @@ def expectations(cfg: RunConfig, index: int, row_start: int, n_rows: int,
 
 
 def part_metadata(base: dict[str, str], index: int, row_start: int) -> dict[str, str]:
-    """The Parquet key-value metadata of task ``index``'s files (what ``--resume`` checks)."""
+    """The key-value metadata of task ``index``'s files, in a Parquet footer or a gzip header (what ``--resume``
+    checks)."""
     return {**base, "temu_gen.chunk_index": str(index), "temu_gen.row_start": str(row_start)}
 
 
@@ -135,11 +137,14 @@ def run_vocab(job_vocab, contract: bool):
     return job_vocab._replace(**{c: tuple(getattr(job_vocab, c)) + (v,) for c, v in UNKNOWN_VALUES.items()})
 
 
-def event_schema(cfg: RunConfig, version: int = 1) -> pa.Schema:
-    """The events files' schema: the contract's, every column nullable when contract violations are on."""
+def event_schema(cfg: RunConfig, version: int = 1, context: bool | None = None) -> pa.Schema:
+    """The events files' schema: the contract's, every column nullable when contract violations are on, then the
+    context column when the run has it (``context`` None: as ``run.context`` says)."""
     schema = EVENT_SCHEMA
     if cfg.defects.contract_violation > 0:  # a required column carries the labelled nulls
         schema = pa.schema([f.with_nullable(True) for f in schema])
+    if cfg.run.context if context is None else context:
+        schema = schema.append(CONTEXT)
     return schema_v2(schema) if version == 2 else schema
 
 
@@ -171,14 +176,16 @@ def write_task(job: Job, part: PartSpec, wide: np.ndarray, narrow: np.ndarray) -
 def _write_events(job: Job, part: PartSpec, wide, narrow, vocab, version: int, meta, counts: tuple[int, int],
                   window: tuple[int, int]) -> ChunkOutput:
     schema = event_schema(job.cfg, version)
-    base = event_schema(job.cfg)
+    base = event_schema(job.cfg, context=False)
     slices = (encode_part(wide[:, lo:lo + ENCODE_SLICE], narrow[:, lo:lo + ENCODE_SLICE], vocab, job.keys, base)
               for lo in range(0, wide.shape[1], ENCODE_SLICE))
+    if job.cfg.run.context:
+        slices = _with_context(slices, job)
     if version == 2:
         slices = (to_v2(t, schema) for t in slices)
     options = job.options if version == 1 else v2_options(job.options)
-    name = part_name(part.index)
-    path, size, sha, rows = write_parquet(slices, schema, job.staging_dir, name, options, meta)
+    name = part_name(part.index, job.cfg.run.format)
+    path, size, sha, rows = _write_file(job, slices, schema, name, options, meta, wide.shape[1])
     ingest = wide[W_INGEST_TS]
     first, last = (int(ingest[0]), int(ingest[-1])) if ingest.size else window
     record = PartRecord(part.index, name, rows, size, sha, first_ingest_us=first, last_ingest_us=last,
@@ -186,6 +193,26 @@ def _write_events(job: Job, part: PartSpec, wide, narrow, vocab, version: int, m
                         log_rows=part.n_rows if job.cfg.defects.changes_rows else 0,
                         schema_version=version if version > 1 else 0)
     return ChunkOutput(record, path)
+
+
+def _with_context(slices, job: Job):
+    """Each slice of events with its context column (computed from the slice's own columns)."""
+    from .encode.context import Keys, context_column
+
+    keys = Keys.for_run(job.seed)
+    regions = tuple((s.name, s.region) for s in job.cfg.geography.states)
+    for t in slices:
+        yield t.append_column(CONTEXT, context_column(t, keys, regions))
+
+
+def _write_file(job: Job, tables, schema: pa.Schema, name: str, options: ParquetOptions, meta: dict[str, str],
+                rows: int, temp_name: str | None = None) -> tuple[Path, int, str, int]:
+    """Write one file of the run in its format: (temp path, bytes, sha256, rows)."""
+    if job.cfg.run.format == "jsonl":
+        from .encode.jsonl import write_jsonl
+
+        return write_jsonl(tables, job.staging_dir, name, job.cfg.run.gzip_level, meta, rows)
+    return write_parquet(tables, schema, job.staging_dir, temp_name or name, options, meta)
 
 
 def v2_options(v1: ParquetOptions) -> ParquetOptions:
@@ -208,9 +235,9 @@ def options_for(schema: pa.Schema, like: ParquetOptions) -> ParquetOptions:
 
 def _write_table(job: Job, index: int, table_name: str, table: pa.Table, meta) -> ChunkOutput:
     schema = table.schema
-    name = part_name(index)
-    path, size, sha, rows = write_parquet([table], schema, job.staging_dir, f"{table_name}-{name}",
-                                          options_for(schema, job.options), meta)
+    name = part_name(index, job.cfg.run.format)
+    path, size, sha, rows = _write_file(job, [table], schema, name, options_for(schema, job.options), meta,
+                                        table.num_rows, temp_name=f"{table_name}-{name}")
     return ChunkOutput(PartRecord(index, name, rows, size, sha, table=table_name), path)
 
 
@@ -255,9 +282,10 @@ def _write_dims(job: Job, index: int, vocab, meta) -> list[ChunkOutput]:
 
 
 def _write_poison(job: Job, index: int, events: ChunkOutput) -> ChunkOutput:
-    """The first POISON_SHARE of the part's bytes under another part name: Parquet's magic, then no footer."""
+    """The first POISON_SHARE of the part's bytes under another part name: a cut-off upload (Parquet's magic and no
+    footer; or a gzip stream that stops mid-deflate, with no trailer and a torn last line)."""
     data = events.path.read_bytes()[: int(events.record.bytes * POISON_SHARE)]
-    name = poison_name(index)
+    name = poison_name(index, job.cfg.run.format)
     path = temp_path(job.staging_dir, name)
     with new_file(path) as fd:
         write_all(fd, data)

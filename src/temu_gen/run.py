@@ -117,7 +117,7 @@ def kept_tasks(cfg: RunConfig, kept: dict[str, PartRecord]) -> set[int]:
 
 
 def run_metadata(cfg: RunConfig, seed: int, run_id: str) -> dict[str, str]:
-    """Key-value metadata every part of the run carries in its Parquet footer."""
+    """Key-value metadata every part of the run carries in its Parquet footer (or jsonl gzip header)."""
     return {"temu_gen.run_id": run_id, "temu_gen.seed": str(seed), "temu_gen.config_sha256": cfg.config_hash,
             "temu_gen.version": __version__}
 
@@ -203,7 +203,7 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
             release_free_memory()  # planning's scratch: the coordinator stays the same size whatever the run
             t1 = time.perf_counter()
             delivery = engine.delivery(target, limits.max_in_flight)
-            kept_rows = sum(_log_rows(kept[part_name(i)]) for i in done)
+            kept_rows = sum(_log_rows(kept[part_name(i, cfg.run.format)]) for i in done)
             with tqdm(total=cfg.run.events, initial=kept_rows, unit="ev", unit_scale=True, leave=False,
                       desc="writing", disable=None if show is None else not show) as bar:
                 run_chunks((p for p in parts if p.index not in done), w_reduce_part, executor, delivery, limits, mon,

@@ -23,9 +23,13 @@ def entries(section: dict) -> list[tuple[str, Any]]:
 
 
 def scalars(cls, doc: dict, **extra):
-    """An instance of dataclass ``cls`` from the same-named keys of ``doc`` (plus ``extra``)."""
+    """An instance of dataclass ``cls`` from the same-named keys of ``doc`` (plus ``extra``).
+
+    A key the schema lets a document leave out (one added after runs were recorded without it) takes the
+    field's default.
+    """
     names = {f.name for f in dataclasses.fields(cls)} - set(extra)
-    return cls(**{n: doc[n] for n in names}, **extra)
+    return cls(**{n: doc[n] for n in names if n in doc}, **extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +55,19 @@ class RunSettings:
     events: int
     chunk_size: int
     compression: str
+    """Parquet's codec; jsonl parts are always gzip."""
     compression_level: int | None
+    """The codec's level; for jsonl, gzip's (1-9, None = 6)."""
     row_group_size: int
+    format: str = "parquet"
+    """parquet, or jsonl: gzip JSON lines (``part-NNNNN.jsonl.gz``), the raw landing format of Firehose and Segment."""
+    context: bool = False
+    """Add the ``context`` column: an analytics SDK's context object as JSON (:mod:`temu_gen.client_context`)."""
+
+    @property
+    def gzip_level(self) -> int:
+        """The gzip level of jsonl parts."""
+        return 6 if self.compression_level is None else self.compression_level
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ unique temp name, so nothing is written through a planted link.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..files import new_file, temp_path, write_all
+from ..files import HashingWriter, new_file, temp_path
 from .schema import DICTIONARY_COLUMNS, EVENT_SCHEMA, UNSORTED_ID_COLUMNS
 
 
@@ -56,23 +55,6 @@ def event_parquet_options(compression: str, compression_level: int | None, row_g
                                                    if n not in UNSORTED_ID_COLUMNS and n not in DICTIONARY_COLUMNS))
 
 
-class _HashingFile(io.RawIOBase):
-    """Writes to a file descriptor with os.write (a full disk raises ENOSPC) and hashes what it writes."""
-
-    def __init__(self, fd: int):
-        self.fd, self.sha, self.size = fd, hashlib.sha256(), 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b) -> int:
-        view = memoryview(b).cast("B")
-        self.sha.update(view)
-        self.size += len(view)
-        write_all(self.fd, view)
-        return len(view)
-
-
 def write_parquet(tables: Iterable[pa.Table], schema: pa.Schema, folder: Path, name: str, options: ParquetOptions,
                   metadata: dict[str, str]) -> tuple[Path, int, str, int]:
     """Write ``tables`` (slices of one part, in order) as a new temp file for ``name`` in ``folder``.
@@ -87,7 +69,7 @@ def write_parquet(tables: Iterable[pa.Table], schema: pa.Schema, folder: Path, n
     path = temp_path(folder, name)
     rows = 0
     with new_file(path) as fd:
-        sink = _HashingFile(fd)
+        sink = HashingWriter(fd)
         with pa.PythonFile(io.BufferedWriter(sink, buffer_size=1 << 20), mode="w") as out, \
                 pq.ParquetWriter(out, schema, **kwargs) as writer:
             for table in tables:

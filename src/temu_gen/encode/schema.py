@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ..model import ALL, FIELDS
+from ..model import ALL, CONTEXT_FIELD, FIELDS
 
 _TYPES = {
     "string": pa.string(), "int64": pa.int64(), "int16": pa.int16(), "int8": pa.int8(),
@@ -17,6 +17,11 @@ _TYPES = {
 }
 EVENT_SCHEMA = pa.schema([pa.field(f.name, _TYPES[f.type], nullable=f.present_on != ALL or bool(f.sometimes))
                           for f in FIELDS])
+JSON_TEXT = {b"temu_gen.content": b"json"}
+"""Field metadata of a string column whose values are JSON text: JSON lines embed them as they are (an object, not a
+string holding one)."""
+CONTEXT = pa.field(CONTEXT_FIELD.name, _TYPES[CONTEXT_FIELD.type], nullable=False, metadata=JSON_TEXT)
+"""The optional context column (run.context), after the contract's columns."""
 DICTIONARY_COLUMNS = tuple(f.name for f in FIELDS if f.vocab)
 UNSORTED_ID_COLUMNS = ("event_id", "session_id", "device_id", "user_id", "product_id")
 
@@ -30,12 +35,12 @@ def arrow_type(text: str) -> pa.DataType:
         return simple[text]
     if text.startswith("list<item: struct<"):
         inner = text[len("list<item: struct<"):-2]
-        fields = [part.split(": ", 1) for part in _split_top(inner)]
+        fields = [part.split(": ", 1) for part in split_top(inner)]
         return pa.list_(pa.struct([pa.field(n, arrow_type(t), nullable=False) for n, t in fields]))
     raise ValueError(f"no Arrow type for {text!r}")
 
 
-def _split_top(text: str) -> list[str]:
+def split_top(text: str) -> list[str]:
     """``a: x, b: decimal128(18, 2)`` split at the commas outside brackets."""
     out, depth, start = [], 0, 0
     for i, c in enumerate(text):

@@ -4,8 +4,8 @@ Invariant: a destination only ever shows a run as finished once ``_SUCCESS`` exi
 target writes ``_SUCCESS`` strictly after every part and ``_manifest.json``, and only
 while it holds the run's lock. A part counts as delivered only once its
 :class:`PartRecord` (size and SHA-256) is recorded durably at the destination, and
-``--resume`` keeps a part only if its bytes and Parquet metadata prove it is the part
-this run would write.
+``--resume`` keeps a part only if its bytes and its provenance (a Parquet part's footer
+metadata, a jsonl part's gzip header) prove it is the part this run would write.
 """
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ class PartRecord(NamedTuple):
 
 
 class PartExpectation(NamedTuple):
-    """What a kept part must prove on ``--resume``: its name, rows and Parquet key-value metadata."""
+    """What a kept part must prove on ``--resume``: its name, rows and provenance (key-value metadata)."""
 
     chunk: int
     name: str
@@ -106,7 +106,7 @@ class PartExpectation(NamedTuple):
 
     @property
     def footer(self) -> bool:
-        """Whether the file has a Parquet footer to check (a poison file has none: its digest must match)."""
+        """Whether the file has provenance to check (a poison file has none: its digest must match)."""
         return bool(self.metadata)
 
     def admits(self, rec: PartRecord, rows: int) -> bool:
@@ -120,9 +120,25 @@ def default_spool_root() -> Path:
     return Path.home() / ".cache" / "temu-gen" / "spool"
 
 
-def part_name(index: int) -> str:
-    """File name of chunk ``index``; zero-padded so names sort in chunk order."""
-    return f"part-{index:05d}.parquet"
+SUFFIXES = {"parquet": ".parquet", "jsonl": ".jsonl.gz"}
+"""The file name ending of each output format (``run.format``)."""
+
+
+def part_name(index: int, fmt: str = "parquet") -> str:
+    """File name of chunk ``index`` in format ``fmt``; zero-padded so names sort in chunk order."""
+    return f"part-{index:05d}{SUFFIXES[fmt]}"
+
+
+def is_jsonl(name: str) -> bool:
+    return name.endswith(SUFFIXES["jsonl"])
+
+
+def provenance(name: str, head: bytes) -> tuple[int, dict[bytes, bytes] | None]:
+    """(rows, key-value metadata) that a jsonl part's first bytes (its gzip header) carry; (-1, None) if none."""
+    from ..encode.gzip_member import read_provenance
+
+    found = read_provenance(head) if is_jsonl(name) else None
+    return found if found is not None else (-1, None)
 
 
 def run_prefix(run_id: str, table: str = "events") -> str:
@@ -306,4 +322,4 @@ class Sink(Protocol):
 
 __all__ = ["TABLES", "file_key", "MANIFEST", "SUCCESS", "RUN_PLAN", "LOCK", "MAX_PARTS", "PartRecord", "PartExpectation", "Holder",
            "Delivery", "RunTarget", "Sink", "part_name", "default_spool_root", "run_prefix", "metadata_mismatch", "locked_message",
-           "lost_lock_message", "parse_plan"]
+           "lost_lock_message", "parse_plan", "SUFFIXES", "is_jsonl", "provenance"]

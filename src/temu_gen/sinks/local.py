@@ -3,8 +3,8 @@
 Invariant: workers write parts as unique temp files in the run's events folder; only the
 coordinator renames one to its final name (in its table's folder), and a part counts as delivered once its
 record is appended to ``_journal`` and fsynced. ``--resume`` keeps a part only if its
-bytes hash to the journalled SHA-256 and its Parquet footer names this run, seed,
-chunk and config. Every write goes through :mod:`temu_gen.files`, so nothing is ever
+bytes hash to the journalled SHA-256 and its Parquet footer (a jsonl part: its gzip
+header) names this run, seed, chunk and config. Every write goes through :mod:`temu_gen.files`, so nothing is ever
 written through a planted link.
 """
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import Sequence
 
 from ..errors import OutputError, RunLocked
 from ..files import fsync_dir, remove, remove_stale_temps, write_atomic, write_new
-from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, PartExpectation, PartRecord,
-                   default_spool_root, file_key, locked_message, lost_lock_message, metadata_mismatch, parse_plan, run_prefix)
+from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, PartExpectation, PartRecord, default_spool_root,
+                   file_key, is_jsonl, locked_message, lost_lock_message, metadata_mismatch, parse_plan, provenance,
+                   run_prefix)
 
 JOURNAL = "_journal"
 """One JSON line per delivered part, appended and fsynced before the part counts."""
@@ -231,7 +232,8 @@ def _read_journal(path: Path) -> dict[str, PartRecord]:
 
 
 def _proves(path: Path, rec: PartRecord, exp: PartExpectation) -> bool:
-    """The file is a regular file with the journalled size and digest, and its footer names this run and chunk."""
+    """The file is a regular file with the journalled size and digest, and its footer (or gzip header) names this
+    run and chunk."""
     try:
         st = os.lstat(path)
         if not stat.S_ISREG(st.st_mode) or st.st_size != rec.bytes or not exp.admits(rec, rec.rows):
@@ -244,9 +246,16 @@ def _proves(path: Path, rec: PartRecord, exp: PartExpectation) -> bool:
             return False
         if not exp.footer:
             return True  # the poison file: no footer, its digest is all there is
-        import pyarrow.parquet as pq
+        if is_jsonl(rec.name):
+            from ..encode.gzip_member import HEADER_PROBE
 
-        meta = pq.read_metadata(path)
-        return exp.admits(rec, meta.num_rows) and metadata_mismatch(meta.metadata, exp.metadata) is None
+            with open(path, "rb") as f:
+                rows, kv = provenance(rec.name, f.read(HEADER_PROBE))
+        else:
+            import pyarrow.parquet as pq
+
+            meta = pq.read_metadata(path)
+            rows, kv = meta.num_rows, meta.metadata
+        return kv is not None and exp.admits(rec, rows) and metadata_mismatch(kv, exp.metadata) is None
     except Exception:  # noqa: BLE001 - anything unreadable is regenerated, never kept
         return False

@@ -4,7 +4,8 @@ Invariant: the run's ``_lock`` object is created with ``If-None-Match: *`` befor
 else is written and removed at commit or abort; a part counts as delivered once its
 record (size, SHA-256, ETag and the server's checksum) is stored under ``_parts/``; on
 ``--resume`` a part is kept only if the object's ETag, size and checksum equal its
-record and its Parquet footer names this run, seed, chunk and config. ``_SUCCESS`` is
+record and its Parquet footer (a jsonl part: its gzip header) names this run, seed,
+chunk and config. ``_SUCCESS`` is
 written only by :meth:`S3Run.commit`, after the manifest, which comes after every part.
 """
 from __future__ import annotations
@@ -19,8 +20,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import OutputError, RunLocked
-from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, PartExpectation, PartRecord, file_key,
-                   locked_message, lost_lock_message, metadata_mismatch, parse_plan, run_prefix)
+from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, PartExpectation, PartRecord, file_key, is_jsonl,
+                   locked_message, lost_lock_message, metadata_mismatch, parse_plan, provenance, run_prefix)
 from .s3 import S3Options, call, describe_error, error_code, make_client
 
 RECORDS = "_parts/"
@@ -220,8 +221,17 @@ class S3Run:
             return False  # one PUT: the server's checksum is the SHA-256 of the very bytes, so it must be ours
         if not exp.footer:
             return True  # the poison file: no footer, its recorded ETag and checksum are all there is
-        rows, kv = self._footer(self.file_object(rec.table, rec.name), rec.bytes)
-        return exp.admits(rec, rows) and metadata_mismatch(kv, exp.metadata) is None
+        key = self.file_object(rec.table, rec.name)
+        rows, kv = self._header(key, rec) if is_jsonl(rec.name) else self._footer(key, rec.bytes)
+        return kv is not None and exp.admits(rec, rows) and metadata_mismatch(kv, exp.metadata) is None
+
+    def _header(self, key: str, rec: PartRecord):
+        """A jsonl part's row count and key-value metadata, from its gzip header (one ranged GET)."""
+        from ..encode.gzip_member import HEADER_PROBE
+
+        head = call(self.client.get_object, self.location, Bucket=self.bucket, Key=key,
+                    Range=f"bytes=0-{min(HEADER_PROBE, rec.bytes) - 1}")["Body"].read()
+        return provenance(rec.name, head)
 
     def _footer(self, key: str, size: int):
         """The part's row count and key-value metadata, read from its footer with two ranged GETs."""

@@ -106,6 +106,9 @@ def row_rules(cfg, max_price) -> list[Rule]:
         ("discount_ngn", "discount_ngn < 0"),
         ("attempt_number", f"attempt_number NOT BETWEEN 1 AND {attempts}"),
     )]
+    if cfg.run.context:  # the optional column: never null, and always a JSON object
+        rules += [Rule("null_rule", "context", "context IS NULL"),
+                  Rule("range", "context", "NOT (json_valid(context) AND starts_with(context, '{'))")]
     return rules
 
 

@@ -26,7 +26,7 @@ import time
 from ..cli import _Parser
 from ..defects.catalog import DEFECTS, SCHEMA_V2
 from ..errors import TemuGenError
-from ..model import FIELD_NAMES
+from ..model import FIELD_NAMES, OPTIONAL_FIELDS
 from .runref import add_run_arguments, connect, open_run, quote, require_duckdb
 
 MAY_DROP = tuple(d.name for d in DEFECTS if d.effect in ("moved", "altered", "orphan"))
@@ -34,7 +34,8 @@ MAY_DROP = tuple(d.name for d in DEFECTS if d.effect in ("moved", "altered", "or
 MAY_ALTER = tuple(d.name for d in DEFECTS if d.effect == "altered") + ("orphan_user",)
 """Events a careful pipeline may repair: trust ingest_ts, fix a field, or give an unknown-member key (REPAIRS)."""
 DEFAULT_COLUMNS = tuple(c for c in FIELD_NAMES if c not in ("event_id", "ingest_ts"))
-"""Compared by default: the payload. ingest_ts is the one field a re-sent copy changes, so it is left out."""
+"""Compared by default: the payload. ingest_ts is the one field a re-sent copy changes, so it is left out, and so is
+the optional context (a pipeline often flattens it): ``--columns`` may name it."""
 CATEGORIES = ("missing", "duplicated", "altered", "unexpected")
 _DUCKDB_TABLE = re.compile(r"(?P<file>.+\.(?:duckdb|ddb|db)):(?P<table>[A-Za-z_][A-Za-z0-9_.]*)")
 
@@ -72,7 +73,7 @@ def _columns(con, wanted: tuple[str, ...]) -> tuple[dict[str, tuple[str, str]], 
     out, absent = {}, []
     for c in wanted:
         source = c if c in have else renamed.get(c) if renamed.get(c) in have else None
-        if source is None:
+        if source is None or c not in types:  # not in the output, or a column this run did not write
             absent.append(c)
         else:
             out[c] = (source, types[c])
@@ -217,14 +218,14 @@ def main(argv: list[str]) -> int:
     columns = DEFAULT_COLUMNS
     if args.columns:
         columns = tuple(c.strip() for c in args.columns.split(",") if c.strip())
-        unknown = [c for c in columns if c not in FIELD_NAMES]
+        unknown = [c for c in columns if c not in FIELD_NAMES + tuple(f.name for f in OPTIONAL_FIELDS)]
         if unknown or not columns:
             raise TemuGenError(f"--columns: {', '.join(unknown) or 'none given'} not event columns; use some of "
                                f"{', '.join(DEFAULT_COLUMNS)}")
     duckdb = require_duckdb()
     run = open_run(args.run, args.run_id, args.endpoint_url)
     t = time.perf_counter()
-    with connect(run) as con:
+    with connect(run, many_reads=True) as con:
         con.execute("SET preserve_insertion_order = false")
         against = _attach_output(con, args.against)
         try:

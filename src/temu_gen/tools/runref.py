@@ -2,7 +2,11 @@
 
 A run is named by its folder (``OUTPUT/events/run_id=ID``, or any of its tables' folders),
 by ``OUTPUT`` plus ``--run-id ID``, or the same under ``s3://bucket/prefix`` (read with
-pyarrow's S3 filesystem: DuckDB's httpfs extension would have to be downloaded).
+pyarrow's S3 filesystem: DuckDB's httpfs extension would have to be downloaded). Parquet
+and jsonl runs read alike: a jsonl file through ``read_json`` with the column types its
+recorded schema gives (JSON has none of its own), each row's position from ``WITH
+ORDINALITY``; a jsonl run in S3 is first copied to a temporary folder (pyarrow's JSON
+reader cannot read the nested ``context`` object as the string column it is).
 
 Invariant: nothing is read from a run that has no ``_SUCCESS``, and the views
 :func:`connect` creates (``events``, ``users``, ``products``, ``orders``, ``defects``)
@@ -23,10 +27,10 @@ from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
 from ..errors import TemuGenError
-from ..sinks.base import MANIFEST, SUCCESS, TABLES, run_prefix
+from ..sinks.base import MANIFEST, SUCCESS, TABLES, is_jsonl, run_prefix
 
 _RUN_DIR = re.compile(r"(?P<root>.*?)/*(?:" + "|".join(TABLES) + r")/run_id=(?P<id>[^/]*)/*")
-_FILE_NAME = re.compile(r"part-\d{5}(?:-partial)?\.parquet")
+_FILE_NAME = re.compile(r"part-\d{5}(?:-partial)?\.(?:parquet|jsonl\.gz)")
 """Names a manifest may list: a plain part name, so no listed name can point outside the run's folder."""
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "int16": "SMALLINT", "int8": "TINYINT",
                "bool": "BOOLEAN", "timestamp[us, tz=UTC]": "TIMESTAMPTZ", "decimal128(18, 2)": "DECIMAL(18, 2)",
@@ -69,6 +73,10 @@ class RunFile(NamedTuple):
     schema_version: int = 1
     poison: bool = False
 
+    @property
+    def jsonl(self) -> bool:
+        return is_jsonl(self.name)
+
 
 @dataclass
 class Run:
@@ -83,6 +91,10 @@ class Run:
     """The output root as a user reads it (``s3://`` kept)."""
     manifest: dict
     s3: bool = False
+
+    @property
+    def format(self) -> str:
+        return self.manifest.get("format") or "parquet"
 
     def folder(self, table: str = "events") -> str:
         return f"{self.root}/{run_prefix(self.run_id, table)}"
@@ -111,7 +123,7 @@ def _run_file(run: Run, table: str, d: object) -> RunFile:
         isinstance(d.get("sha256"), str)
     if not ok:
         raise ManifestError(f"run {run.run_id}: the manifest lists a {table} file it does not describe (needs name "
-                            f"part-NNNNN.parquet, rows, bytes, chunk and sha256): {json.dumps(d)[:120]}")
+                            f"part-NNNNN.parquet or .jsonl.gz, rows, bytes, chunk and sha256): {json.dumps(d)[:120]}")
     return RunFile(table, d["name"], f"{run.folder(table)}/{d['name']}", d["rows"], d["bytes"], d["sha256"],
                    d["chunk"], int(d.get("schema_version") or 1), bool(d.get("poison")))
 
@@ -256,6 +268,30 @@ def quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def duck_type(text: str) -> str:
+    """The DuckDB type of an Arrow type as a manifest records it (dictionaries read as their values)."""
+    from ..encode.schema import split_top
+
+    if text.startswith("dictionary<values=string"):
+        return "VARCHAR"
+    m = re.fullmatch(r"(?:list|large_list)<(?:item|element): (.*)>", text)
+    if m:
+        return duck_type(m.group(1)) + "[]"
+    if text.startswith("struct<"):
+        fields = [f.split(": ", 1) for f in split_top(text[len("struct<"):-1])]
+        return "STRUCT(" + ", ".join('"' + n.replace('"', '""') + '" ' + duck_type(t.removesuffix(" not null"))
+                                     for n, t in fields) + ")"
+    return _DUCK_TYPES.get(text, "VARCHAR")
+
+
+def event_columns(run: Run) -> tuple[str, ...]:
+    """The events view's columns: the contract's, then the optional ones (context) the run wrote."""
+    from ..model import FIELD_NAMES, OPTIONAL_FIELDS
+
+    recorded = {c.get("name") for c in (run.schema_doc("events") or []) if isinstance(c, dict)}
+    return FIELD_NAMES + tuple(f.name for f in OPTIONAL_FIELDS if f.name in recorded)
+
+
 def _events_columns(run: Run, version: int) -> list[str]:
     """SELECT items mapping one schema version's columns back to version 1 (see the module docstring)."""
     from ..defects.catalog import SCHEMA_V2
@@ -265,7 +301,7 @@ def _events_columns(run: Run, version: int) -> list[str]:
     renamed = {old: new for op, old, new in SCHEMA_V2 if op == "rename"}
     widened = {col: _DUCK_TYPES[typ] for op, col, typ in SCHEMA_V2 if op == "widen"}
     out = []
-    for name in FIELD_NAMES:
+    for name in event_columns(run):
         source = name if name in recorded else renamed.get(name, name)
         if source not in recorded:
             out.append(f"NULL AS {name}")
@@ -276,8 +312,13 @@ def _events_columns(run: Run, version: int) -> list[str]:
     return out
 
 
-def _scan(con, run: Run, files: list[RunFile], name: str) -> str:
-    """A FROM item reading exactly ``files``: read_parquet over local paths, or a registered pyarrow dataset (S3)."""
+def _scan(con, run: Run, files: list[RunFile], name: str, schema: list[dict] | None = None) -> str:
+    """A FROM item reading exactly ``files``: read_parquet over local paths, or a registered pyarrow dataset (S3);
+    jsonl files with read_json and the column types of ``schema`` (their recorded schema)."""
+    if files and files[0].jsonl:
+        columns = ", ".join(f"{quote(c['name'])}: {quote(duck_type(c['type']))}" for c in schema or [])
+        return (f"read_json([{', '.join(quote(f.path) for f in files)}], format = 'newline_delimited', "
+                f"compression = 'gzip', columns = {{{columns}}}, hive_partitioning = false)")
     if run.s3:
         import pyarrow.dataset as ds
 
@@ -286,12 +327,13 @@ def _scan(con, run: Run, files: list[RunFile], name: str) -> str:
     return f"read_parquet([{', '.join(quote(f.path) for f in files)}], hive_partitioning = false)"
 
 
-def _empty(table: str) -> str:
+def _empty(table: str, run: Run | None = None) -> str:
     """A SELECT with the declared columns and no rows (a clean run has no defect labels, for one)."""
     from ..dimensions import TABLE_COLUMNS
-    from ..model import FIELDS
+    from ..model import FIELDS, OPTIONAL_FIELDS
 
-    declared = FIELDS if table == "events" else TABLE_COLUMNS[table]
+    extra = tuple(f for f in OPTIONAL_FIELDS if run is not None and f.name in event_columns(run))
+    declared = FIELDS + extra if table == "events" else TABLE_COLUMNS[table]
     cols = [(c.name, c.type) for c in declared]
     items = ", ".join(f"CAST(NULL AS {_DUCK_TYPES.get(t, 'VARCHAR')}) AS {n}" for n, t in cols)
     return f"SELECT {items} WHERE false"
@@ -302,29 +344,40 @@ def _events_view(con, run: Run, files: list[RunFile], located: bool) -> str:
     for version in sorted({f.schema_version for f in files}):
         group = [f for f in files if f.schema_version == version]
         cols = _events_columns(run, version)
+        if located and run.s3:
+            raise TemuGenError("internal: located events need a local copy of an S3 run (runref.stage)")
+        schema = run.schema_doc("events", version)
+        if located and group[0].jsonl:  # no file_row_number in read_json: one scan per file, rows counted in order
+            selects += [f"SELECT {', '.join(cols)}, {f.part} AS _part, ordinality - 1 AS _row FROM "
+                        f"{_scan(con, run, [f], '', schema)} WITH ORDINALITY" for f in group]
+            continue
         if located:
-            if run.s3:
-                raise TemuGenError("internal: located events need a local copy of an S3 run (runref.stage)")
             cols += [f"[{', '.join(str(f.part) for f in group)}][file_index::BIGINT + 1] AS _part",
                      "file_row_number AS _row"]
-        selects.append(f"SELECT {', '.join(cols)} FROM {_scan(con, run, group, f'_events_v{version}')}")
+        selects.append(f"SELECT {', '.join(cols)} FROM {_scan(con, run, group, f'_events_v{version}', schema)}")
     if not selects:
-        return _empty("events") if not located else (
-            f"SELECT *, CAST(NULL AS INTEGER) AS _part, CAST(NULL AS BIGINT) AS _row FROM ({_empty('events')})")
+        return _empty("events", run) if not located else (
+            f"SELECT *, CAST(NULL AS INTEGER) AS _part, CAST(NULL AS BIGINT) AS _row FROM ({_empty('events', run)})")
     return " UNION ALL ".join(selects)
 
 
 @contextlib.contextmanager
 def connect(run: Run, files: dict[str, list[RunFile]] | None = None, located: bool = False,
-            threads: int | None = None) -> Iterator[object]:
+            threads: int | None = None, many_reads: bool = False) -> Iterator[object]:
     """A DuckDB connection with one view per table over the run's committed files (``files`` narrows them).
 
     ``located`` adds ``_part`` and ``_row`` to ``events``: the file and 0-based row each row comes from, the
     coordinates the defect labels use (local runs only: :func:`stage` an S3 run first). Big sorts and joins spill
     to a private temporary folder, removed on exit, so a run larger than memory still goes through.
+    ``many_reads``: the caller reads each table several times, so a jsonl run's tables are parsed once into
+    temporary tables (JSON is read whole for every scan; Parquet, column by column).
     """
     duckdb = require_duckdb()
     with tempfile.TemporaryDirectory(prefix="temu-gen-duckdb-") as tmp:
+        if run.s3 and run.format == "jsonl":
+            run = stage(run, os.path.join(tmp, "run"))
+            files = {t: [f._replace(path=f"{run.folder(t)}/{f.name}") for f in fs] for t, fs in files.items()} \
+                if files is not None else None
         con = duckdb.connect(config={"temp_directory": tmp, "threads": threads or max(os.cpu_count() or 1, 1)})
         try:
             con.execute("SET TimeZone = 'UTC'")  # timestamps print and compare in UTC, as the contract states them
@@ -333,8 +386,10 @@ def connect(run: Run, files: dict[str, list[RunFile]] | None = None, located: bo
                 if table == "events":
                     body = _events_view(con, run, chosen, located)
                 else:
-                    body = f"SELECT * FROM {_scan(con, run, chosen, f'_{table}')}" if chosen else _empty(table)
-                con.execute(f"CREATE VIEW {table} AS {body}")
+                    body = (f"SELECT * FROM {_scan(con, run, chosen, f'_{table}', run.schema_doc(table))}" if chosen
+                            else _empty(table))
+                kind = "TEMP TABLE" if many_reads and run.format == "jsonl" else "VIEW"
+                con.execute(f"CREATE {kind} {table} AS {body}")
             yield con
         finally:
             con.close()

@@ -63,7 +63,7 @@ def _defects_on(config: dict) -> bool:
 
 
 def describe(fs, root: str, run_id: str) -> dict:
-    """One run's row: status, seed, events, files, bytes, created, defects."""
+    """One run's row: status, seed, events, files, bytes, created, format, defects."""
     folder = f"{root}/{run_prefix(run_id)}"
     files = _listing(fs, folder)
     status = _status(fs, folder, files)
@@ -77,6 +77,7 @@ def describe(fs, root: str, run_id: str) -> dict:
             listed = manifest.get("files", []) + [f for t in tables for f in t.get("files", [])]
             defects = manifest.get("defects") or {}
             row.update(seed=manifest.get("seed"), events=manifest.get("events"), rows=manifest.get("rows_written"),
+                       format=manifest.get("format") or "parquet",
                        files=len(listed), bytes=sum(f.get("bytes", 0) for f in listed),
                        defects=bool(defects.get("enabled")), labels=sum((defects.get("labels") or {}).values()))
         except (AttributeError, TypeError, ValueError):  # a hand-edited manifest: list the run, say so
@@ -85,7 +86,8 @@ def describe(fs, root: str, run_id: str) -> dict:
     parts = [i for t in TABLES for n, i in (_listing(fs, f"{root}/{run_prefix(run_id, t)}").items()
                                             if t != "events" else files.items()) if n.startswith("part-")]
     config = plan.get("config") if isinstance(plan.get("config"), dict) else {}
-    row.update(events=(config.get("run") or {}).get("events"), rows=None, files=len(parts),
+    row.update(events=(config.get("run") or {}).get("events"), format=(config.get("run") or {}).get("format"),
+               rows=None, files=len(parts),
                bytes=sum(i.size or 0 for i in parts), defects=_defects_on(config) if config else None, labels=None)
     return row
 
@@ -97,7 +99,8 @@ def _fmt(value, spec: str = "") -> str:
 def render(location: str, rows: list[dict]) -> str:
     if not rows:
         return f"no runs in {location}"
-    head = f"{'status':<12}{'run_id':<28}{'seed':>20}{'events':>12}{'files':>7}{'MB':>9}  {'created (UTC)':<26}defects"
+    head = (f"{'status':<12}{'run_id':<28}{'seed':>20}{'events':>12}{'files':>7}{'MB':>9}  {'created (UTC)':<26}"
+            f"{'format':<8}defects")
     lines = [f"{len(rows)} run(s) in {location}", head]
     for r in rows:
         mb = None if r["bytes"] is None else r["bytes"] / 1e6
@@ -105,7 +108,8 @@ def render(location: str, rows: list[dict]) -> str:
         if r.get("labels"):
             defects += f" ({r['labels']:,} labels)"
         lines.append(f"{r['status']:<12}{r['run_id']:<28}{_fmt(r['seed']):>20}{_fmt(r['events'], ','):>12}"
-                     f"{_fmt(r['files']):>7}{_fmt(mb, ',.1f'):>9}  {_fmt(r['created']):<26}{defects}")
+                     f"{_fmt(r['files']):>7}{_fmt(mb, ',.1f'):>9}  {_fmt(r['created']):<26}"
+                     f"{_fmt(r.get('format') or 'parquet'):<8}{defects}")
     return "\n".join(lines)
 
 

@@ -2,7 +2,9 @@
 
 Checks, in order: the files (every file the manifest lists exists with its bytes and
 SHA-256, no unlisted part files sit in the run's folders, footers hold the listed rows,
-totals add up), the schema of every file against its recorded version, then the content
+totals add up), the schema of every file against its recorded version (a jsonl file:
+it decompresses whole, its lines are the listed rows, its first line's keys are the
+recorded columns in order; JSON has no types to compare), then the content
 in DuckDB SQL (:mod:`.contract`): per-row rules on unlabelled rows, enum domains,
 duplicate event_ids, arrival order, references to users and orders, the order
 lifecycle, sessions, identity, and that every defect label shows what it says.
@@ -22,6 +24,7 @@ import re
 import sys
 import tempfile
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -85,7 +88,7 @@ class _Tally:
         "size_mismatch": "files differ in size from the manifest",
         "digest_mismatch": "files' SHA-256 differs from the manifest (changed since the run committed)",
         "unlisted_file": "part files in the run's folders are not in the manifest",
-        "unreadable": "listed files are not readable Parquet (their content is not checked)",
+        "unreadable": "listed files are not readable Parquet or gzip JSON lines (their content is not checked)",
         "row_count": "files hold another number of rows than the manifest lists",
         "schema": "files' schema differs from the recorded schema version (their content is not checked)",
         "manifest": "manifest totals disagree with its own file list",
@@ -103,10 +106,40 @@ class _Tally:
 
 def _sha256(run: Run, f: RunFile) -> str:
     h = hashlib.sha256()
-    with run.fs.open_input_stream(f.path) as src:
+    with run.fs.open_input_stream(f.path, compression=None) as src:
         while block := src.read(8 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+def _read_jsonl(run: Run, f: RunFile) -> tuple[str, int, list[str], str | None]:
+    """One pass over a jsonl file: (sha256, lines, the first line's keys, why it cannot be read or None)."""
+    h, rows, head, last, error = hashlib.sha256(), 0, b"", b"", None
+    z, open_member, members = zlib.decompressobj(31), False, 0
+    with run.fs.open_input_stream(f.path, compression=None) as src:
+        while block := src.read(8 << 20):
+            h.update(block)
+            while block and error is None:
+                try:
+                    out = z.decompress(block)
+                except zlib.error as e:
+                    error = f"not gzip ({e})"
+                    break
+                open_member, rows, last = True, rows + out.count(b"\n"), out[-1:] or last
+                if b"\n" not in head and len(head) < 1 << 24:
+                    head += out[:1 << 20]
+                block = b""
+                if z.eof:  # concatenated members are one stream, as every gzip reader sees them
+                    block, z, open_member, members = z.unused_data, zlib.decompressobj(31), False, members + 1
+    if error is None and (open_member or not members):
+        error = "the gzip stream is cut off (no trailer)" if members or open_member else "the file is empty"
+    if error is None and rows and last != b"\n":
+        error = "the last line is not complete"
+    try:
+        keys = list(json.loads(head.split(b"\n", 1)[0])) if rows and error is None else []
+    except (ValueError, TypeError) as e:
+        keys, error = [], f"the first line is not a JSON object ({str(e)[:60]})"
+    return h.hexdigest(), rows, keys, error
 
 
 def _type_text(t) -> str:
@@ -131,18 +164,21 @@ def _schema_difference(run: Run, f: RunFile, schema) -> str | None:
 
 def _check_file(run: Run, f: RunFile) -> tuple[bool, list[tuple[str, str]]]:
     """Bytes, digest, footer and schema of one listed file: whether the SQL checks may read it, and its problems."""
-    import pyarrow.parquet as pq
-
     label, found = f"{f.table}/{f.name}", []
     info = run.fs.get_file_info(f.path)
     if info.size is None:
         return False, [("missing_file", label)]
     if info.size != f.bytes:
         found.append(("size_mismatch", f"{label}: {info.size:,} bytes, manifest says {f.bytes:,}"))
-    if _sha256(run, f) != f.sha256:
+    jsonl = _read_jsonl(run, f) if f.jsonl and not f.poison else None
+    if (jsonl[0] if jsonl else _sha256(run, f)) != f.sha256:
         found.append(("digest_mismatch", label))
-    if f.poison:  # deliberately not Parquet: only its digest is promised
+    if f.poison:  # deliberately not Parquet (or gzip JSON lines): only its digest is promised
         return False, found
+    if jsonl is not None:
+        return _check_jsonl(run, f, label, jsonl, found)
+    import pyarrow.parquet as pq
+
     try:
         with run.fs.open_input_file(f.path) as src:
             meta = pq.ParquetFile(src).metadata
@@ -155,6 +191,22 @@ def _check_file(run: Run, f: RunFile) -> tuple[bool, list[tuple[str, str]]]:
     if why:
         found.append(("schema", f"{label} (version {f.schema_version}): {why}"))
     return not why, found
+
+
+def _check_jsonl(run: Run, f: RunFile, label: str, facts, found: list) -> tuple[bool, list[tuple[str, str]]]:
+    _, rows, keys, error = facts
+    if error:
+        return False, found + [("unreadable", f"{label}: {error}")]
+    if rows != f.rows:
+        found.append(("row_count", f"{label}: {rows:,} rows, manifest says {f.rows:,}"))
+    want = [c.get("name") for c in run.schema_doc(f.table, f.schema_version) or []]
+    if rows and keys != want:
+        extra, gone = sorted(set(keys) - set(want)), sorted(set(want) - set(keys))
+        why = f"keys {'+' + ','.join(extra) if extra else ''}{' -' + ','.join(gone) if gone else ''}".strip()
+        why = why if extra or gone else "keys out of order"
+        found.append(("schema", f"{label} (version {f.schema_version}): {why}"))
+        return False, found
+    return True, found
 
 
 def check_files(run: Run) -> tuple[list[Problem], dict[str, list[RunFile]]]:
@@ -210,7 +262,7 @@ def _content(run: Run, report: Report, usable: dict[str, list[RunFile]]) -> None
     late = cfg.defects.late_days[0] if cfg else None
     windows = {d["chunk"]: (d.get("first_ingest_ts"), d.get("last_ingest_ts")) for d in run.manifest["files"]
                if not d.get("poison")}
-    with connect(run, files=usable, located=True) as con:
+    with connect(run, files=usable, located=True, many_reads=True) as con:
         con.execute("SET preserve_insertion_order = false")  # no check depends on the order results come back in
         ck = Checker(con, cfg, vocab, late)
         report.timed("scan", ck.prepare)

@@ -1,0 +1,102 @@
+"""The tools over ``--format jsonl`` runs: validate passes clean and hostile runs and names tampering, show prints,
+runs lists the format, and the views read every table with its recorded types."""
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import zlib
+
+import pytest
+
+from temu_gen.cli import main
+from temu_gen.dimensions import TABLE_COLUMNS
+from temu_gen.run import run
+from temu_gen.sinks import LocalDirSink
+from temu_gen.tools.runref import connect, open_run
+
+from tool_helpers import temu_gen
+
+
+def validate(capsys, folder) -> tuple[int, dict]:
+    code = main(["validate", str(folder), "--format", "json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def hostile_jsonl(smoke_cfg, tmp_path_factory):
+    """Every defect type as jsonl: 20k events in 4 parts, schema version 2 from part 1, the poison file at part 0."""
+    root = tmp_path_factory.mktemp("hostile-jsonl")
+    cfg = smoke_cfg.with_run(format="jsonl").with_defects("hostile")
+    run(cfg, LocalDirSink(root), seed=6, run_id="hj", workers=2, progress=False)
+    return root / "events" / "run_id=hj"
+
+
+def test_clean_jsonl_run_is_valid(capsys, jsonl_run):
+    _, root = jsonl_run
+    code, doc = validate(capsys, root / "events" / "run_id=jl")
+    assert code == 0 and doc["ok"], doc["problems"]
+    assert doc["summary"].startswith("60,000 rows in 3 events files") and len(doc["checks"]) == 11
+
+
+def test_hostile_jsonl_run_is_valid(capsys, hostile_jsonl):
+    code, doc = validate(capsys, hostile_jsonl)
+    assert code == 0 and doc["ok"], doc["problems"]
+    assert "defect labels" in doc["summary"]
+    poison = (hostile_jsonl / "part-00000-partial.jsonl.gz").read_bytes()
+    with pytest.raises(EOFError):  # a cut-off upload: the gzip stream has no end
+        gzip.decompress(poison)
+    first = json.loads(gzip.decompress((hostile_jsonl / "part-00001.jsonl.gz").read_bytes()).split(b"\n", 1)[0])
+    assert "connection_type" in first and "app_build" in first and "network_type" not in first  # version 2
+
+
+def test_tampered_jsonl_files_are_named(capsys, jsonl_run, tmp_path):
+    _, root = jsonl_run
+    for table in ("events", "users", "orders", "products"):
+        shutil.copytree(root / table / "run_id=jl", tmp_path / table / "run_id=jl")
+    folder = tmp_path / "events" / "run_id=jl"
+    lines = gzip.decompress((folder / "part-00001.jsonl.gz").read_bytes()).split(b"\n")
+    del lines[500]  # a dropped row, recompressed as a valid file
+    (folder / "part-00001.jsonl.gz").write_bytes(gzip.compress(b"\n".join(lines)))
+    cut = folder / "part-00002.jsonl.gz"
+    cut.write_bytes(cut.read_bytes()[:100_000])
+    code, doc = validate(capsys, folder)
+    found = {p["kind"]: p for p in doc["problems"]}
+    assert code == 1 and not doc["ok"]
+    assert found["row_count"]["example"] == "events/part-00001.jsonl.gz: 19,999 rows, manifest says 20,000"
+    assert found["digest_mismatch"]["count"] == 2
+    assert found["unreadable"]["example"] == "events/part-00002.jsonl.gz: the gzip stream is cut off (no trailer)"
+
+
+def test_show_prints_a_jsonl_run(jsonl_run):
+    _, root = jsonl_run
+    done = temu_gen("show", root, "--run-id", "jl", "--limit", 4, "--columns", "event_id,event_type,context",
+                    "--where", "event_type = 'product_view'", "--width", 200)
+    assert done.returncode == 0, done.stderr
+    body = [ln for ln in done.stdout.splitlines() if "product_view" in ln]
+    assert len(body) == 4 and all('{"device":{"id":"' in ln for ln in body)
+    listed = temu_gen("runs", root, "--format", "json")
+    assert json.loads(listed.stdout)["runs"][0]["format"] == "jsonl"
+
+
+def test_views_have_the_recorded_columns_and_types(jsonl_run):
+    _, root = jsonl_run
+    with connect(open_run(str(root), "jl")) as con:
+        for table, columns in TABLE_COLUMNS.items():
+            described = con.execute(f"DESCRIBE {table}").fetchall()
+            assert [r[0] for r in described] == [c.name for c in columns], table  # no hive run_id column
+        types = dict((r[0], r[1]) for r in con.execute("DESCRIBE events").fetchall())
+        assert types["event_ts"] == "TIMESTAMP WITH TIME ZONE" and types["unit_price_ngn"] == "DECIMAL(18,2)"
+        assert types["context"] == "VARCHAR"
+        total, valid = con.execute("SELECT count(*), count(*) FILTER (WHERE json_valid(context)) FROM events"
+                                   ).fetchall()[0]
+        assert total == valid == 60_000
+        items = con.execute("SELECT items FROM orders WHERE len(items) > 1 LIMIT 1").fetchall()[0][0]
+        assert set(items[0]) == {"product_id", "quantity", "unit_price_ngn"}
+
+
+def test_poison_file_of_a_jsonl_run_is_not_gzip(hostile_jsonl):
+    data = (hostile_jsonl / "part-00000-partial.jsonl.gz").read_bytes()
+    z = zlib.decompressobj(31)
+    z.decompress(data)
+    assert not z.eof
