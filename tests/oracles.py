@@ -155,6 +155,23 @@ def check_orders(t: pa.Table) -> list[str]:
     return bad[:20]
 
 
+def check_order_arrival(t: pa.Table) -> list[str]:
+    """No row of an order reaches the log before its ``order_placed``: a cut by arrival never orphans an order."""
+    has = np.asarray(t["order_id"].is_valid())
+    oid = _codes(t["order_id"])[has]
+    ingest = t["ingest_ts"].to_numpy().astype(np.int64)[has]
+    placed = (_names(t, "event_type") == "order_placed")[has]
+    first = {}
+    for o, i in zip(oid[placed].tolist(), ingest[placed].tolist()):
+        first[o] = i
+    names = np.asarray(t["order_id"].to_pylist(), dtype=object)[has]
+    bad = [f"order {names[r]}: a row arrives before its order_placed"
+           for r in range(oid.size) if oid[r] in first and ingest[r] < first[oid[r]]]
+    missing = sorted({names[r] for r in range(oid.size) if oid[r] not in first})
+    bad += [f"order {n}: rows in the log without its order_placed" for n in missing]
+    return bad[:20]
+
+
 def check_entities(t: pa.Table) -> list[str]:
     """A user's home and a device's platform, brand and carrier never change; app versions only go up."""
     bad = []
@@ -201,5 +218,5 @@ def check_null_contract(t: pa.Table) -> list[str]:
 
 def all_violations(tables: list[pa.Table]) -> list[str]:
     t = pa.concat_tables(tables)
-    return (check_basic(t) + check_arrival_order(tables) + check_sessions(t) + check_identity(t) + check_orders(t)
+    return (check_basic(t) + check_arrival_order(tables) + check_sessions(t) + check_identity(t) + check_orders(t) + check_order_arrival(t)
             + check_entities(t) + check_null_contract(t))

@@ -1,9 +1,12 @@
 """The contract's invariants as properties over whole runs (smoke: every branch; mid: the defaults)."""
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
-from oracles import all_violations, check_identity, check_sessions
+from oracles import all_violations, check_identity, check_order_arrival, check_orders, check_sessions
+from temu_gen.run import run
+from temu_gen.sinks import LocalDirSink
 from temu_gen.lifecycle import TERMINAL, TRANSITIONS, order_path_violation
 
 
@@ -11,6 +14,15 @@ from temu_gen.lifecycle import TERMINAL, TRANSITIONS, order_path_violation
 def test_whole_run_meets_every_invariant(fixture, request):
     _, _, tables = request.getfixturevalue(fixture)
     assert all_violations(tables) == []
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_no_seed_orphans_an_order_at_the_cut(seed, smoke_cfg, tmp_path):
+    # seed 5 once cut the log between an order's lines (arrived) and its order_placed (late online lag)
+    run(smoke_cfg, LocalDirSink(tmp_path), seed=seed, run_id="s", workers=1, progress=False)
+    parts = sorted((tmp_path / "events" / "run_id=s").glob("part-*.parquet"))
+    t = pa.concat_tables([pq.read_table(p) for p in parts])
+    assert check_order_arrival(t) + check_orders(t) == []
 
 
 def test_smoke_run_exercises_every_event_type(smoke_run):

@@ -15,7 +15,7 @@ from .clock import order_multiplier
 from .codes import (APPLY_COUPON, BEGIN_CHECKOUT, N_ATTEMPT, N_CATEGORY, N_FAILURE_REASON, N_NETWORK,
                     N_PAYMENT_METHOD, N_PAYMENT_PROVIDER, N_PLATFORM, N_QUANTITY, N_SIGNED_IN, N_SOURCE, ORDER_ITEM,
                     ORDER_PLACED, PAYMENT_FAILED, PAYMENT_INITIATED, PAYMENT_SUCCEEDED, VIEW_CART, W_DISCOUNT,
-                    W_ORDER, W_ORDER_TOTAL, W_PRODUCT, W_UNIT_PRICE, MAX_PENDING_ORDERS)
+                    W_INGEST_TS, W_ORDER, W_ORDER_TOTAL, W_PRODUCT, W_UNIT_PRICE, MAX_PENDING_ORDERS)
 from .events import client, client_after, sign_in, think
 from .sampling import bernoulli, categorical, uniform, uniform_range
 from .scratch import C_ORDERS
@@ -97,6 +97,19 @@ def _lines(sc, P, out, r, t, order, pt):
     return r, t, subtotal
 
 
+@jit
+def _after_placed(out, placed, end):
+    """The order's own rows (lines, payments) reach the log no earlier than ``order_placed``.
+
+    The app queues an order's lines and payments behind the order itself, so a cut of the log by
+    arrival never keeps an order's rows without the order (independent online lags would).
+    """
+    first = out.wide[placed, W_INGEST_TS]
+    for j in range(placed + 1, end):
+        if out.wide[j, W_INGEST_TS] < first:
+            out.wide[j, W_INGEST_TS] = first
+
+
 @jit_inline
 def checkout(sc, P, out, r, t, device, pt, intent):
     """Maybe check the cart out (usually with purchase intent); returns (r, t, row of order_placed or -1)."""
@@ -139,6 +152,7 @@ def checkout(sc, P, out, r, t, device, pt, intent):
     paid = False
     if method != pp.pod_method:
         r, t, paid, method, provider = pay(sc, P, out, r, t, order, total, method, provider)
+    _after_placed(out, placed, r)
     k = u[U_N_PENDING]
     po = sc.po
     po[k, P_ORDER], po[k, P_TIME], po[k, P_TOTAL], po[k, P_METHOD] = order, t, total, method
