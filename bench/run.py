@@ -1,7 +1,7 @@
 """Run the benchmark suite, save its JSON, and refresh the generated part of bench/RESULTS.md.
 
     python bench/run.py            # full mode: several minutes, for people
-    python bench/run.py --quick    # under a minute: proves the suite still runs (CI)
+    python bench/run.py --quick    # about 80 s on 2 cores: proves the suite still runs (CI)
     python bench/run.py --render bench/results/X.json   # only redraw the summary and plot
 
 Invariant: everything between the ``generated`` markers in RESULTS.md is rewritten from the
@@ -127,7 +127,7 @@ def render(json_path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="under a minute; results go to results/quick.json")
+    p.add_argument("--quick", action="store_true", help="about 80 s on 2 cores; results go to results/quick.json")
     p.add_argument("--label", help="results file name (default: date and machine)")
     p.add_argument("--render", type=Path, help="skip running; render this JSON")
     args = p.parse_args()

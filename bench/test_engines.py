@@ -27,7 +27,7 @@ def test_engine(benchmark, tmp_path, engine, quick):
                                              "1", "--run-id", "bench", "--overwrite", "--output", str(tmp_path))))
 
     benchmark.pedantic(once, rounds=1 if quick else 5, warmup_rounds=0 if quick else 1)
-    stages = re.search(r"simulate ([0-9.]+) s, write ([0-9.]+) s", info["stdout"])
+    stages = re.search(r"simulate ([0-9.]+) s, plan [0-9.]+ s, write ([0-9.]+) s", info["stdout"])
     benchmark.extra_info.update(engine=engine, events=events, workers=2,
                                 events_per_s=events / benchmark.stats.stats.min, median_s=benchmark.stats.stats.median,
                                 peak_rss_mib=info["peak_rss_mib"], peak_pss_mib=info["peak_pss_mib"],

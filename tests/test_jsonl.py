@@ -129,3 +129,27 @@ def test_foreign_headers_have_no_provenance():
         forged = ours[:10] + struct.pack("<H", len(extra)) + extra + b"x.jsonl\0"
         assert read_provenance(forged) is None, bad
     assert read_provenance(ours[:20]) is None  # a header cut short
+
+
+def test_a_failed_write_flushes_nothing_into_a_later_file(tmp_path):
+    # the buffer of a failed part must not reach whatever file reuses its descriptor number afterwards
+    def slices():
+        yield _every_type()
+        raise RuntimeError("encoder failed")
+    with pytest.raises(RuntimeError) as failed:
+        write_jsonl(slices(), tmp_path, "part-00000.jsonl.gz", 1, {}, 12)
+    other = tmp_path / "other"
+    fd = os.open(other, os.O_CREAT | os.O_WRONLY, 0o644)
+    del failed
+    import gc
+    gc.collect()
+    os.close(fd)
+    assert other.stat().st_size == 0 and not list(tmp_path.glob("part-*"))
+
+
+def test_lists_with_null_slots_over_values():
+    # a null list slot may still span values (offsets 2..4 here): they are not the row's
+    values = pa.array(["a", "b", "c", "d", "e"])
+    lists = pa.ListArray.from_arrays(pa.array([0, 2, 4, 5], pa.int32()), values, mask=pa.array([False, True, False]))
+    rows = _parsed(pa.table({"l": lists}))
+    assert rows == [{"l": ["a", "b"]}, {"l": None}, {"l": ["e"]}]

@@ -36,7 +36,7 @@ def test_clean_jsonl_run_is_valid(capsys, jsonl_run):
     _, root = jsonl_run
     code, doc = validate(capsys, root / "events" / "run_id=jl")
     assert code == 0 and doc["ok"], doc["problems"]
-    assert doc["summary"].startswith("60,000 rows in 3 events files") and len(doc["checks"]) == 11
+    assert doc["summary"].startswith("60,000 rows in 3 events files") and len(doc["checks"]) == 13
 
 
 def test_hostile_jsonl_run_is_valid(capsys, hostile_jsonl):
@@ -100,3 +100,55 @@ def test_poison_file_of_a_jsonl_run_is_not_gzip(hostile_jsonl):
     z = zlib.decompressobj(31)
     z.decompress(data)
     assert not z.eof
+
+
+def _forge(folder, name: str, edit) -> None:
+    """Rewrite one jsonl part with ``edit`` applied to its lines, and the manifest's digest and size to match."""
+    path = folder / name
+    lines = gzip.decompress(path.read_bytes()).split(b"\n")
+    data = gzip.compress(b"\n".join(edit(lines)), mtime=0)
+    path.write_bytes(data)
+    manifest = json.loads((folder / "_manifest.json").read_text())
+    entry = next(f for f in manifest["files"] if f["name"] == name)
+    entry["bytes"], entry["sha256"] = len(data), __import__("hashlib").sha256(data).hexdigest()
+    (folder / "_manifest.json").write_text(json.dumps(manifest))
+
+
+def _copy(root, dest):
+    for table in ("events", "users", "orders", "products"):
+        shutil.copytree(root / table / "run_id=jl", dest / table / "run_id=jl")
+    return dest / "events" / "run_id=jl"
+
+
+def test_forged_jsonl_lines_fail_even_with_matching_digests(capsys, jsonl_run, tmp_path):
+    # a blank line keeps the count of line ends (DuckDB skips it); extra and missing keys keep the typed views happy
+    _, root = jsonl_run
+    folder = _copy(root, tmp_path)
+
+    def edit(lines):
+        lines[10] = b""
+        row = json.loads(lines[20])
+        lines[20] = json.dumps({**row, "coupon": "FREE"}, separators=(",", ":")).encode()
+        row = json.loads(lines[30])
+        del row["device_id"]
+        lines[30] = json.dumps(row, separators=(",", ":")).encode()
+        return lines
+    _forge(folder, "part-00001.jsonl.gz", edit)
+    code, doc = validate(capsys, folder)
+    found = {p["kind"]: p for p in doc["problems"]}
+    assert code == 1 and "digest_mismatch" not in found and "row_count" not in found
+    assert found["rows_read"]["example"] == "events/part-00001.jsonl.gz: 19,999 rows read, manifest says 20,000"
+    assert found["schema"]["example"] == "events/part-00001.jsonl.gz: 2 lines"
+
+
+def test_a_line_that_does_not_parse_is_a_finding_not_a_crash(capsys, jsonl_run, tmp_path):
+    _, root = jsonl_run
+    folder = _copy(root, tmp_path)
+    _forge(folder, "part-00002.jsonl.gz", lambda lines: lines[:5] + [b'{"event_id": "x", "event_id": 1'] + lines[6:])
+    code, doc = validate(capsys, folder)
+    assert code == 1 and [p["kind"] for p in doc["problems"]] == ["unreadable"]
+    assert "its events files cannot be read" in doc["problems"][0]["example"]
+    _forge(folder, "part-00000.jsonl.gz", lambda lines: lines[:2] + [b'{"event_id": '] + lines[3:])
+    done = temu_gen("show", tmp_path, "--run-id", "jl", "--limit", 10)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("temu-gen: error: run jl: ") and "--where" not in done.stderr

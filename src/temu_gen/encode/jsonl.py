@@ -151,9 +151,11 @@ def _civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _list(arr: pa.ListArray) -> pa.StringArray:
     """``[v,...]`` per row (null rows stay null for the caller)."""
-    offsets = np.asarray(arr.offsets)
+    # offsets rebuilt from the lengths: flatten() drops the values under null slots, which may span a range
+    lengths = np.asarray(pc.fill_null(pc.list_value_length(arr), 0), dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
     items = _fragment(arr.flatten(), "")
-    lists = pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), items, mask=arr.is_null())
+    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items, mask=arr.is_null())
     return pc.binary_join_element_wise("[", pc.binary_join(lists, ","), "]", "")
 
 
@@ -176,14 +178,16 @@ def write_jsonl(tables: Iterable[pa.Table], folder: Path, name: str, level: int,
     written = 0
     with new_file(path) as fd:
         sink = HashingWriter(fd)
-        out = io.BufferedWriter(sink, buffer_size=1 << 20)
-        member = GzipMember(out, level, name.removesuffix(".gz"), {**metadata, ROWS_KEY: str(rows)})
-        for table in tables:
-            for batch in table.to_batches(max_chunksize=SLICE_ROWS):
-                member.write(text(json_lines(batch)))
-                written += batch.num_rows
-        member.close()
-        out.flush()
+        # closed in the with: a write that fails must not leave buffered bytes to flush later into
+        # whatever file reuses the descriptor number
+        with io.BufferedWriter(sink, buffer_size=1 << 20) as out:
+            member = GzipMember(out, level, name.removesuffix(".gz"), {**metadata, ROWS_KEY: str(rows)})
+            for table in tables:
+                for batch in table.to_batches(max_chunksize=SLICE_ROWS):
+                    member.write(text(json_lines(batch)))
+                    written += batch.num_rows
+            member.close()
+            out.flush()
         if written != rows:
             raise ValueError(f"{name}: wrote {written:,} rows, its header says {rows:,}")
     return path, sink.size, sink.sha.hexdigest(), written

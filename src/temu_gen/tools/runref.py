@@ -41,6 +41,12 @@ class ManifestError(TemuGenError):
     """The run is committed but its manifest cannot be used: the run itself is broken (``validate`` reports it)."""
 
 
+class UnreadableFiles(TemuGenError):
+    """A committed run's files cannot be read as its manifest describes them (a torn or edited JSON line, say)."""
+
+    exit_code = 1
+
+
 MIN_DUCKDB = (1, 3)
 """The first DuckDB with the file_index and file_row_number virtual columns the located events view reads."""
 
@@ -389,7 +395,11 @@ def connect(run: Run, files: dict[str, list[RunFile]] | None = None, located: bo
                     body = (f"SELECT * FROM {_scan(con, run, chosen, f'_{table}', run.schema_doc(table))}" if chosen
                             else _empty(table))
                 kind = "TEMP TABLE" if many_reads and run.format == "jsonl" else "VIEW"
-                con.execute(f"CREATE {kind} {table} AS {body}")
+                try:
+                    con.execute(f"CREATE {kind} {table} AS {body}")
+                except duckdb.Error as e:  # a JSON line that does not parse or convert is read only here
+                    raise UnreadableFiles(f"run {run.run_id}: its {table} files cannot be read: "
+                                          f"{str(e).splitlines()[0][:200]}") from None
             yield con
         finally:
             con.close()

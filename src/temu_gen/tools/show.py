@@ -72,7 +72,8 @@ def main(argv: list[str]) -> int:
         try:  # run it before printing anything: some errors only show on the data (a cast in --where that fails)
             rows = rel.fetch_arrow_table()
         except duckdb.Error as e:
-            raise TemuGenError(f"--where {args.where!r}: {str(e).splitlines()[0]}") from None
+            where = f"--where {args.where!r}: " if args.where else f"run {run.run_id}: "
+            raise TemuGenError(f"{where}{str(e).splitlines()[0]}") from None
         print(f"{args.table} of run {run.run_id} ({run.where(args.table)})")
         con.from_arrow(rows).show(max_width=width, max_rows=args.limit)
     return 0

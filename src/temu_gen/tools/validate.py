@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from ..cli import _Parser
 from ..sinks.base import TABLES
 from .contract import Checker, Problem
-from .runref import (ManifestError, Run, RunFile, add_run_arguments, connect, file_type, open_run, require_duckdb,
-                     stage)
+from .runref import (ManifestError, Run, RunFile, UnreadableFiles, add_run_arguments, connect, file_type, open_run,
+                     quote, require_duckdb, stage)
 
 MAX_LINES = 16
 """Problem kinds shown in the text report; the rest are counted on one line (the JSON has them all)."""
@@ -137,7 +137,7 @@ def _read_jsonl(run: Run, f: RunFile) -> tuple[str, int, list[str], str | None]:
         error = "the last line is not complete"
     try:
         keys = list(json.loads(head.split(b"\n", 1)[0])) if rows and error is None else []
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, RecursionError) as e:
         keys, error = [], f"the first line is not a JSON object ({str(e)[:60]})"
     return h.hexdigest(), rows, keys, error
 
@@ -256,6 +256,44 @@ def _config(run: Run, report: Report):
         return None, None
 
 
+def _read_counts(con, usable: dict[str, list[RunFile]]) -> list[Problem]:
+    """Rows the SQL checks read against the manifest, per events file and per table: a JSON lines reader skips
+    blank lines that a count of line ends does not, and every later check would read shifted rows."""
+    bad = []
+    got = dict(con.execute("SELECT _part, count(*) FROM events GROUP BY _part").fetchall())
+    bad += [f"events/{f.name}: {got.get(f.part, 0):,} rows read, manifest says {f.rows:,}"
+            for f in usable["events"] if got.get(f.part, 0) != f.rows]
+    for table in TABLES:
+        if table != "events":
+            n, want = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0], sum(f.rows for f in usable[table])
+            bad += [f"{table}: {n:,} rows read from its files, manifest says {want:,}"] if n != want else []
+    why = "files yield another number of rows to a JSON or Parquet reader than the manifest lists"
+    return [Problem("rows_read", len(bad), why, bad[0])] if bad else []
+
+
+def _jsonl_keys(con, run: Run, usable: dict[str, list[RunFile]]) -> list[Problem]:
+    """Every JSON line has exactly its file's recorded keys, in order: read_json with a column list reads a missing
+    key as null and ignores an extra one, so the typed views alone would not see either."""
+    if run.format != "jsonl":
+        return []
+    duckdb, bad = require_duckdb(), []
+    for table in TABLES:
+        for version in sorted({f.schema_version for f in usable[table]}):
+            files = [f for f in usable[table] if f.schema_version == version]
+            want = [c["name"] for c in run.schema_doc(table, version) or []]
+            paths = ", ".join(quote(f.path) for f in files)
+            try:
+                rows = con.execute(f"SELECT filename, count(*) FROM read_ndjson_objects([{paths}], compression = "
+                                   f"'gzip', filename = true) WHERE json_keys(json) IS DISTINCT FROM ? "
+                                   f"GROUP BY filename ORDER BY filename", [want]).fetchall()
+            except duckdb.Error as e:
+                raise UnreadableFiles(f"run {run.run_id}: its {table} files cannot be read: "
+                                      f"{str(e).splitlines()[0][:200]}") from None
+            bad += [f"{table}/{name.rsplit('/', 1)[-1]}: {n:,} lines" for name, n in rows]
+    return [Problem("schema", len(bad), "JSON lines whose keys are not their file's recorded columns, in order",
+                    bad[0])] if bad else []
+
+
 def _content(run: Run, report: Report, usable: dict[str, list[RunFile]]) -> None:
     cfg, vocab = _config(run, report)
     defects = run.manifest.get("defects") or {}
@@ -265,6 +303,8 @@ def _content(run: Run, report: Report, usable: dict[str, list[RunFile]]) -> None
     with connect(run, files=usable, located=True, many_reads=True) as con:
         con.execute("SET preserve_insertion_order = false")  # no check depends on the order results come back in
         ck = Checker(con, cfg, vocab, late)
+        report.timed("read counts", _read_counts, con, usable)
+        report.timed("json keys", _jsonl_keys, con, run, usable)
         report.timed("scan", ck.prepare)
         report.timed("rows", ck.rows)
         report.timed("enums", ck.enums)
@@ -293,7 +333,11 @@ def validate(run: Run) -> Report:
     report = Report(run.run_id, run.where())
     found: dict = {}
     report.timed("files", lambda: found.setdefault("v", check_files(run))[0])
-    _content(run, report, found["v"][1])
+    try:
+        _content(run, report, found["v"][1])
+    except UnreadableFiles as e:  # the content checks could not start: that is the finding, not a crash
+        report.problems.append(Problem("unreadable", 1, "files cannot be read as the manifest describes them (their "
+                                                        "content is not checked)", str(e)))
     return report
 
 
