@@ -191,3 +191,23 @@ def test_size_ranks_clusters_on_the_command_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "temu_gen", "size", "--from", str(plain), "--nodes", "2"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "no Dask measurement" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_predictions_past_the_measured_workers_are_marked_extrapolated(tmp_path):
+    points = ({"engine": "pool", "workers": 1, "events": 10**6, "best_s": 3.0, "median_s": 3.1},
+              {"engine": "pool", "workers": 2, "events": 2 * 10**6, "best_s": 3.3, "median_s": 3.5},
+              {"engine": "dask", "workers": 2, "events": 2 * 10**6, "best_s": 3.9, "median_s": 4.0})
+    cal = dataclasses.replace(CAL, points=points)
+    assert cal.measured_workers == 2 and CAL.measured_workers == 2  # an old file: the 2-worker efficiency only
+    assert not sizing.predict(10**7, cal, _inst(vcpus=8), 0.25, workers=2).extrapolated
+    assert sizing.predict(10**7, cal, _inst(vcpus=8), 0.25).extrapolated  # 8 workers, 2 measured
+    wide = dataclasses.replace(cal, points=points + ({"engine": "pool", "workers": 16, "events": 1.6e7,
+                                                      "best_s": 5.0, "median_s": 5.2},))
+    assert not sizing.predict(10**7, wide, _inst(vcpus=8), 0.25).extrapolated
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(dataclasses.asdict(cal)))
+    r = subprocess.run([sys.executable, "-m", "temu_gen", "size", "--from", str(path), "--events", "21000000"],
+                       capture_output=True, text=True)
+    marked = [line for line in r.stdout.splitlines() if line.rstrip().endswith("cpu") and "s~" in line]
+    assert marked and all(int(line.split()[-6]) > 2 for line in marked)  # the workers column
+    assert "~ more workers than the 2 the calibration measured" in r.stdout

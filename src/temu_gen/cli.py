@@ -181,9 +181,12 @@ def _print_ranking(args, cal, catalog: dict, instances: list, ranked: list, best
     for p in ranked:
         mark = "*" if p is best else " " if p.meets_constraints else "x"
         inst = next(i for i in instances if i.name == p.instance)
-        wall = f"{p.seconds:.1f}-{p.seconds_high:.1f}s"
+        wall = f"{p.seconds:.1f}-{p.seconds_high:.1f}s" + ("~" if p.extrapolated else "")
         print(f"{mark:2}{p.instance:14}{p.nodes:>6}{inst.vcpus:>5}{p.workers:>8}{wall:>22}{p.events_per_s:>12,.0f}"
               f"{p.peak_memory_mib / 1024:>8.1f}GiB{p.cost_usd:>9.4f}  {p.bottleneck}")
+    if any(p.extrapolated for p in ranked):
+        print(f"~ more workers than the {cal.measured_workers} the calibration measured: the speedup there is the fit's "
+              f"extrapolation, and the range above does not cover its error; calibrate on a machine with that many cores")
 
 
 def _node_list(text: str) -> tuple[int, ...]:

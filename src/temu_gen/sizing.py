@@ -21,7 +21,8 @@ machine by :mod:`temu_gen.calibrate`, never assumed) and the instance catalog in
   by the map tasks to shared storage, read back by the reduce tasks);
 * each prediction carries the calibration's spread: typical runs on the calibration machine
   took up to ``spread`` longer than the best, so the wall time is best .. best x (1 + spread),
-  and a deadline is held against the typical end;
+  and a deadline is held against the typical end; a prediction for more workers per node
+  than the calibration ran is marked ``extrapolated`` (the fit's speedup, not a measurement);
 * burstable types (the T family) are left out unless asked for: the generator keeps every
   core busy, so a T instance soon runs on CPU credits (or, unlimited, pays for surplus
   credits), and the model's sustained per-core rate would not hold.
@@ -81,6 +82,12 @@ class Calibration:
             return self.usl_sigma
         return max(0.0, 1.0 / max(self.parallel_efficiency, 1e-6) - 1.0)  # S(2) = 2e = 2 / (1 + sigma)
 
+    @property
+    def measured_workers(self) -> int:
+        """The most workers of a measured pool run (2 for a calibration from before the ladder)."""
+        return max((int(p.get("workers", 0)) for p in self.points if isinstance(p, dict)
+                    and p.get("engine", "pool") == "pool"), default=2)
+
     def speedup(self, cores: float) -> float:
         """The USL speedup of ``cores`` usable cores over one."""
         if cores <= 1:
@@ -116,6 +123,8 @@ class Prediction:
     """Instances: 1 is the local pool; more is a Dask cluster of that many."""
     seconds_high: float = 0.0
     """A typical run: ``seconds`` x (1 + the calibration's spread)."""
+    extrapolated: bool = False
+    """More workers per node than the calibration measured: the speedup is the USL fit's, not a measurement."""
 
 
 def is_burstable(instance_type: str) -> bool:
@@ -164,7 +173,7 @@ def predict(events: int, cal: Calibration, inst: Instance, smt_fraction: float, 
     seconds = startup + cal.plan_s_per_mevent * events / 1e6 + events / rate
     return Prediction(inst.name, w, seconds, events / seconds, cal.base_rss_mib + w * cal.worker_rss_mib,
                       nodes * inst.usd_per_hour * max(seconds, 60.0) / 3600, bottleneck, True, nodes,
-                      seconds * (1 + cal.spread))
+                      seconds * (1 + cal.spread), w > cal.measured_workers)
 
 
 def rank(events: int, cal: Calibration, instances: list[Instance], smt_fraction: float,
