@@ -219,5 +219,5 @@ def check_null_contract(t: pa.Table) -> list[str]:
 
 def all_violations(tables: list[pa.Table]) -> list[str]:
     t = pa.concat_tables(tables)
-    return (check_basic(t) + check_arrival_order(tables) + check_sessions(t) + check_identity(t) + check_orders(t) + check_order_arrival(t)
-            + check_entities(t) + check_null_contract(t))
+    return (check_basic(t) + check_arrival_order(tables) + check_sessions(t) + check_identity(t) + check_orders(t)
+            + check_order_arrival(t) + check_entities(t) + check_null_contract(t))

@@ -185,8 +185,9 @@ def _print_ranking(args, cal, catalog: dict, instances: list, ranked: list, best
         print(f"{mark:2}{p.instance:14}{p.nodes:>6}{inst.vcpus:>5}{p.workers:>8}{wall:>22}{p.events_per_s:>12,.0f}"
               f"{p.peak_memory_mib / 1024:>8.1f}GiB{p.cost_usd:>9.4f}  {p.bottleneck}")
     if any(p.extrapolated for p in ranked):
-        print(f"~ more workers than the {cal.measured_workers} the calibration measured: the speedup there is the fit's "
-              f"extrapolation, and the range above does not cover its error; calibrate on a machine with that many cores")
+        print(f"~ more workers than the {cal.measured_workers} the calibration measured: the speedup there is the "
+              f"fit's extrapolation, and the range above does not cover its error; calibrate on a machine with that "
+              f"many cores")
 
 
 def _node_list(text: str) -> tuple[int, ...]:

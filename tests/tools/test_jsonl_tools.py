@@ -138,7 +138,7 @@ def test_forged_jsonl_lines_fail_even_with_matching_digests(capsys, jsonl_run, t
     found = {p["kind"]: p for p in doc["problems"]}
     assert code == 1 and "digest_mismatch" not in found and "row_count" not in found
     assert found["rows_read"]["example"] == "events/part-00001.jsonl.gz: 19,999 rows read, manifest says 20,000"
-    assert found["schema"]["example"] == "events/part-00001.jsonl.gz: 2 lines"
+    assert found["json_keys"]["example"] == "events/part-00001.jsonl.gz: 2 lines"
 
 
 def test_a_line_that_does_not_parse_is_a_finding_not_a_crash(capsys, jsonl_run, tmp_path):

@@ -42,9 +42,9 @@ class ManifestError(TemuGenError):
 
 
 class UnreadableFiles(TemuGenError):
-    """A committed run's files cannot be read as its manifest describes them (a torn or edited JSON line, say)."""
+    """A committed run's files cannot be read as its manifest describes them (a torn or edited JSON line, say).
 
-    exit_code = 1
+    ``validate`` reports it as a finding; to the other tools it is bad input."""
 
 
 MIN_DUCKDB = (1, 3)
@@ -397,7 +397,8 @@ def connect(run: Run, files: dict[str, list[RunFile]] | None = None, located: bo
                 kind = "TEMP TABLE" if many_reads and run.format == "jsonl" else "VIEW"
                 try:
                     con.execute(f"CREATE {kind} {table} AS {body}")
-                except duckdb.Error as e:  # a JSON line that does not parse or convert is read only here
+                except (duckdb.InvalidInputException, duckdb.ConversionException) as e:  # a JSON line that does
+                    # not parse or convert is read only here; running out of memory or disk is not the run's fault
                     raise UnreadableFiles(f"run {run.run_id}: its {table} files cannot be read: "
                                           f"{str(e).splitlines()[0][:200]}") from None
             yield con

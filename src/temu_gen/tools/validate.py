@@ -286,11 +286,11 @@ def _jsonl_keys(con, run: Run, usable: dict[str, list[RunFile]]) -> list[Problem
                 rows = con.execute(f"SELECT filename, count(*) FROM read_ndjson_objects([{paths}], compression = "
                                    f"'gzip', filename = true) WHERE json_keys(json) IS DISTINCT FROM ? "
                                    f"GROUP BY filename ORDER BY filename", [want]).fetchall()
-            except duckdb.Error as e:
+            except (duckdb.InvalidInputException, duckdb.ConversionException) as e:
                 raise UnreadableFiles(f"run {run.run_id}: its {table} files cannot be read: "
                                       f"{str(e).splitlines()[0][:200]}") from None
             bad += [f"{table}/{name.rsplit('/', 1)[-1]}: {n:,} lines" for name, n in rows]
-    return [Problem("schema", len(bad), "JSON lines whose keys are not their file's recorded columns, in order",
+    return [Problem("json_keys", len(bad), "JSON lines whose keys are not their file's recorded columns, in order",
                     bad[0])] if bad else []
 
 
