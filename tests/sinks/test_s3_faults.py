@@ -14,6 +14,9 @@ from s3_helpers import cli, local_files, reference_run, s3_files
 from s3_servers import CREDS, FaultyProxy
 
 EVENTS, CHUNK = 1_500_000, 300_000  # 5 parts of ~6 MB, each a 2-part multipart upload at 5 MiB parts
+BUSY = 3_000_000
+"""Events of the killed-worker case: 10 parts, so the workers still hold tasks when the first part is stored (with
+5, a slow upload could let both finish every task first, and killing an idle worker rightly harms nothing)."""
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +24,13 @@ def reference(tmp_path_factory):
     return local_files(reference_run(tmp_path_factory.mktemp("ref"), EVENTS, CHUNK, 8, "f"))
 
 
-def _args(bucket, tmp_path, *extra):
-    return ["--events", str(EVENTS), "--chunk-size", str(CHUNK), "--seed", "8", "--run-id", "f", "--part-size", "5MiB",
+@pytest.fixture(scope="module")
+def reference_busy(tmp_path_factory):
+    return local_files(reference_run(tmp_path_factory.mktemp("ref-busy"), BUSY, CHUNK, 8, "f"))
+
+
+def _args(bucket, tmp_path, *extra, events=EVENTS):
+    return ["--events", str(events), "--chunk-size", str(CHUNK), "--seed", "8", "--run-id", "f", "--part-size", "5MiB",
             "--output", f"s3://{bucket}/p", "--spool-dir", str(tmp_path / "spool"), *extra]
 
 
@@ -39,11 +47,11 @@ def test_throttling_errors_and_drops_are_retried(moto_server, bucket, reference,
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads") is None
 
 
-def _start(bucket, tmp_path, endpoint, workers):
+def _start(bucket, tmp_path, endpoint, workers, events=EVENTS):
     env = {**os.environ, **CREDS}
     env.pop("AWS_ENDPOINT_URL", None)
     cmd = [sys.executable, "-m", "temu_gen", "--no-progress", "--endpoint-url", endpoint,
-           *_args(bucket, tmp_path, "--workers", str(workers), "--max-in-flight", "2")]
+           *_args(bucket, tmp_path, "--workers", str(workers), "--max-in-flight", "2", events=events)]
     # own process group, like a terminal job: Ctrl-C reaches every process of the run
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
@@ -81,9 +89,11 @@ def _resume_is_exact(moto_server, bucket, tmp_path, reference, *extra):
 
 
 @pytest.mark.parametrize("victim", ["worker", "uploader"])
-def test_killed_process_fails_cleanly_and_resume_is_exact(moto_server, bucket, reference, tmp_path, victim):
+def test_killed_process_fails_cleanly_and_resume_is_exact(moto_server, bucket, request, tmp_path, victim):
     s3 = moto_server.client()
-    proc = _start(bucket, tmp_path, moto_server.endpoint, workers=2)
+    events = BUSY if victim == "worker" else EVENTS
+    reference = request.getfixturevalue("reference_busy" if victim == "worker" else "reference")
+    proc = _start(bucket, tmp_path, moto_server.endpoint, workers=2, events=events)
     _wait_for_first_part(s3, bucket, proc)
     name = "temu-gen-upload" if victim == "uploader" else "temu-gen-worker"
     os.kill(_tree(proc.pid, name)[0].pid, signal.SIGKILL)
