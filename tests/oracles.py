@@ -161,9 +161,7 @@ def check_order_arrival(t: pa.Table) -> list[str]:
     oid = _codes(t["order_id"])[has]
     ingest = t["ingest_ts"].to_numpy().astype(np.int64)[has]
     placed = (_names(t, "event_type") == "order_placed")[has]
-    first = {}
-    for o, i in zip(oid[placed].tolist(), ingest[placed].tolist()):
-        first[o] = i
+    first = dict(zip(oid[placed].tolist(), ingest[placed].tolist()))
     names = np.asarray(t["order_id"].to_pylist(), dtype=object)[has]
     bad = [f"order {names[r]}: a row arrives before its order_placed"
            for r in range(oid.size) if oid[r] in first and ingest[r] < first[oid[r]]]

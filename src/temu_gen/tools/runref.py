@@ -368,6 +368,18 @@ def _events_view(con, run: Run, files: list[RunFile], located: bool) -> str:
 
 
 @contextlib.contextmanager
+def reading(run: Run, table: str) -> Iterator[None]:
+    """DuckDB's parse and conversion errors while reading ``table`` become :class:`UnreadableFiles`; running out
+    of memory or disk, or an interrupt, is not the run's fault and passes through."""
+    duckdb = require_duckdb()
+    try:
+        yield
+    except (duckdb.InvalidInputException, duckdb.ConversionException) as e:
+        raise UnreadableFiles(f"run {run.run_id}: its {table} files cannot be read: "
+                              f"{str(e).splitlines()[0][:200]}") from None
+
+
+@contextlib.contextmanager
 def connect(run: Run, files: dict[str, list[RunFile]] | None = None, located: bool = False,
             threads: int | None = None, many_reads: bool = False) -> Iterator[object]:
     """A DuckDB connection with one view per table over the run's committed files (``files`` narrows them).
@@ -395,12 +407,8 @@ def connect(run: Run, files: dict[str, list[RunFile]] | None = None, located: bo
                     body = (f"SELECT * FROM {_scan(con, run, chosen, f'_{table}', run.schema_doc(table))}" if chosen
                             else _empty(table))
                 kind = "TEMP TABLE" if many_reads and run.format == "jsonl" else "VIEW"
-                try:
+                with reading(run, table):  # a JSON line that does not parse or convert is read only here
                     con.execute(f"CREATE {kind} {table} AS {body}")
-                except (duckdb.InvalidInputException, duckdb.ConversionException) as e:  # a JSON line that does
-                    # not parse or convert is read only here; running out of memory or disk is not the run's fault
-                    raise UnreadableFiles(f"run {run.run_id}: its {table} files cannot be read: "
-                                          f"{str(e).splitlines()[0][:200]}") from None
             yield con
         finally:
             con.close()

@@ -32,7 +32,7 @@ from ..cli import _Parser
 from ..sinks.base import TABLES
 from .contract import Checker, Problem
 from .runref import (ManifestError, Run, RunFile, UnreadableFiles, add_run_arguments, connect, file_type, open_run,
-                     quote, require_duckdb, stage)
+                     quote, reading, require_duckdb, stage)
 
 MAX_LINES = 16
 """Problem kinds shown in the text report; the rest are counted on one line (the JSON has them all)."""
@@ -276,19 +276,16 @@ def _jsonl_keys(con, run: Run, usable: dict[str, list[RunFile]]) -> list[Problem
     key as null and ignores an extra one, so the typed views alone would not see either."""
     if run.format != "jsonl":
         return []
-    duckdb, bad = require_duckdb(), []
+    bad = []
     for table in TABLES:
         for version in sorted({f.schema_version for f in usable[table]}):
             files = [f for f in usable[table] if f.schema_version == version]
             want = [c["name"] for c in run.schema_doc(table, version) or []]
             paths = ", ".join(quote(f.path) for f in files)
-            try:
+            with reading(run, table):
                 rows = con.execute(f"SELECT filename, count(*) FROM read_ndjson_objects([{paths}], compression = "
                                    f"'gzip', filename = true) WHERE json_keys(json) IS DISTINCT FROM ? "
                                    f"GROUP BY filename ORDER BY filename", [want]).fetchall()
-            except (duckdb.InvalidInputException, duckdb.ConversionException) as e:
-                raise UnreadableFiles(f"run {run.run_id}: its {table} files cannot be read: "
-                                      f"{str(e).splitlines()[0][:200]}") from None
             bad += [f"{table}/{name.rsplit('/', 1)[-1]}: {n:,} lines" for name, n in rows]
     return [Problem("json_keys", len(bad), "JSON lines whose keys are not their file's recorded columns, in order",
                     bad[0])] if bad else []
