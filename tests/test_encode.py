@@ -49,3 +49,16 @@ def test_duckdb_reads_the_right_types(smoke_run):
     assert types["event_type"] == "VARCHAR" and types["user_id"] == "BIGINT"
     n, orders = con.execute(f"SELECT count(*), count(DISTINCT order_id) FROM read_parquet('{glob}')").fetchone()
     assert n == sum(t.num_rows for t in tables) and orders > 0
+
+
+def test_int_dtype_maps_arrow_integers_without_pandas():
+    import numpy as np
+    import pyarrow as pa
+    import pytest
+
+    from temu_gen.encode.arrow import int_dtype
+
+    for t in (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64()):
+        assert int_dtype(t) == np.dtype(t.to_pandas_dtype())
+    with pytest.raises(TypeError, match="not an Arrow integer type"):
+        int_dtype(pa.string())

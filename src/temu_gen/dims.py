@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from . import spool
 from .defects.select import orphan_users
+from .encode.arrow import int_dtype
 from .encode.schema import table_schema
 from .kernels.codes import (APP_OPEN, EVENT_TYPES, NARROW_COLUMNS, ORDER_PLACED, SIGN_UP, WIDE_COLUMNS)
 from .merge import CutPlan
@@ -66,7 +67,7 @@ def read_rows(folder: Path, runs: list[tuple[int, int]]) -> Rows:
 
 def _dictionary(codes: np.ndarray, names, index=pa.int8(), valid: np.ndarray | None = None) -> pa.Array:
     mask = None if valid is None else ~valid
-    return pa.DictionaryArray.from_arrays(pa.array(np.where(codes >= 0, codes, 0).astype(index.to_pandas_dtype()),
+    return pa.DictionaryArray.from_arrays(pa.array(np.where(codes >= 0, codes, 0).astype(int_dtype(index)),
                                                    index, mask=mask), pa.array(list(names), pa.string()))
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 import numpy as np
 
-from . import spool
+from . import jitcache, spool
 from .config import RunConfig
 from .encode.arrow import IdKeys, encode_part
 from .encode.parquet import ParquetOptions, event_parquet_options
@@ -68,6 +68,7 @@ def w_init(setup: WorkerSetup) -> _WorkerState:
     Returns the state, so an engine whose workers serve several runs can switch back to it (:func:`w_switch`).
     """
     global _STATE
+    jitcache.install()  # a Dask worker on a machine of its own may start with a cold cache: load, not compile
     ctx = make_context(setup.cfg, setup.seed)
     job = Job(setup.cfg, setup.seed, ctx, IdKeys.for_run(setup.seed), parquet_options(setup.cfg), setup.map_dir,
               setup.staging_dir, setup.metadata)

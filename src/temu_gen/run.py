@@ -28,7 +28,7 @@ from .lifeline import deferred_signals
 from .manifest import RunSummary, manifest_bytes, plan_document, read_plan_document
 from .monitor import RssMonitor, release_free_memory
 from .plan import plan_chunks
-from . import spool
+from . import jitcache, spool
 from .merge import cut_plan, number_orders, save_plan
 from .population import more_users, shards, size_population
 from .checks import check_defects
@@ -185,7 +185,7 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
         users = 0
         if len(done) < len(specs):
             t0 = time.perf_counter()
-            if not cache_is_warm():
+            if not cache_is_warm() and not jitcache.install():
                 if show is not False:
                     print("temu-gen: compiling the kernels once for this install (about 2 minutes on 2 cores, under "
                           "one on 16; later runs load them in about a second)", file=sys.stderr, flush=True)

@@ -42,6 +42,13 @@ class IdKeys(NamedTuple):
         return cls(*(derive_seed(seed, f"ids/{name}") for name in cls._fields))
 
 
+def int_dtype(type_: pa.DataType) -> np.dtype:
+    """The numpy dtype of an Arrow integer type (``DataType.to_pandas_dtype`` imports pandas on some pyarrow versions)."""
+    if not pa.types.is_integer(type_):
+        raise TypeError(f"not an Arrow integer type: {type_}")
+    return np.dtype(f"{'u' if pa.types.is_unsigned_integer(type_) else 'i'}{type_.bit_width // 8}")
+
+
 def _validity(valid: np.ndarray) -> tuple[pa.Buffer | None, int]:
     nulls = int(valid.size - np.count_nonzero(valid))
     if nulls == 0:
@@ -106,7 +113,7 @@ def encode_part(wide: np.ndarray, narrow: np.ndarray, vocab, keys: IdKeys, schem
         elif f.name == "product_id":
             arrays.append(_primitive(permuted(wide[_W["product"]], keys.product, PRODUCT_ID_BASE), field.type))
         elif f.vocab:
-            codes = _column(f.name, wide, narrow).astype(field.type.index_type.to_pandas_dtype())
+            codes = _column(f.name, wide, narrow).astype(int_dtype(field.type.index_type))
             indices = _primitive(codes, field.type.index_type)
             dictionary = pa.array(getattr(vocab, f.vocab), pa.string())
             arrays.append(pa.DictionaryArray.from_arrays(indices, dictionary, safe=False))
@@ -117,5 +124,5 @@ def encode_part(wide: np.ndarray, narrow: np.ndarray, vocab, keys: IdKeys, schem
         else:
             values = _column(f.name, wide, narrow)
             # null is the kernels' -1 only: a labelled defect may write a negative quantity
-            arrays.append(_primitive(values.astype(field.type.to_pandas_dtype()), field.type, values != -1))
+            arrays.append(_primitive(values.astype(int_dtype(field.type)), field.type, values != -1))
     return pa.Table.from_arrays(arrays, schema=schema)
