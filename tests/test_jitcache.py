@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
+import platform
 import subprocess
 import sys
 import tarfile
@@ -12,7 +14,6 @@ import numba
 import pytest
 
 from temu_gen import jitcache
-from temu_gen.kernels import _jit
 
 
 def _names(archive: Path) -> list[str]:
@@ -62,8 +63,23 @@ def test_no_archive_of_older_kernels_ships():
 
 
 def test_the_kernels_compile_for_the_portable_target():
-    assert numba.config.CPU_NAME == "generic" and numba.config.CPU_FEATURES == ""
-    assert _jit.numba is numba
+    assert jitcache._portable_codegen()
+    assert jitcache.archive_name("k") == f"kernels-k-{jitcache.python_tag()}-{sys.platform}-{platform.machine()}.tar.xz"
+
+
+def test_no_archive_when_numba_built_its_target_before_the_kernels():
+    """numba fixes its CPU target at its first compile: a host-built target cannot use the shipped cache."""
+    code = ("import numba; numba.njit(lambda x: x + 1)(1)\n"
+            "from temu_gen import jitcache; print(jitcache.shipped_archive())")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "None"
+
+
+@pytest.mark.parametrize("var", ["NUMBA_BOUNDSCHECK", "NUMBA_OPT", "NUMBA_CPU_NAME", "NUMBA_DISABLE_JIT"])
+def test_no_archive_when_a_numba_option_asks_for_other_code(monkeypatch, var):
+    monkeypatch.setenv(var, "1")
+    assert jitcache.shipped_archive() is None
 
 
 @pytest.mark.slow
@@ -80,22 +96,60 @@ def test_a_fresh_install_loads_the_shipped_cache_and_compiles_nothing(tmp_path):
 
 
 def test_installing_puts_the_archive_in_place_once(cold_cache):
-    assert not _jit.cache_is_warm()
+    assert not jitcache.cache_is_warm()
     assert jitcache.install() is True
-    assert _jit.cache_is_warm()
+    assert jitcache.cache_is_warm()
     folder = jitcache.kernel_cache_folder()
     assert sorted(p.name for p in folder.iterdir()) == _names(jitcache.shipped_archive())
     assert jitcache.install() is False  # warm now: nothing to do
     assert not list(folder.parent.glob(".prebuilt-*"))
 
 
-def test_install_completes_a_folder_a_cut_short_compile_left(cold_cache):
+def test_a_folder_a_compile_cut_short_is_replaced_not_merged(cold_cache):
+    shipped = _contents(jitcache.shipped_archive())
     folder = jitcache.kernel_cache_folder()
     folder.mkdir(parents=True)
-    (folder / "sampling.uniform-1.py311.1.nbc").write_bytes(b"half")
+    some = sorted(shipped)[:3]
+    for name in some:  # the names of the shipped files, other bytes: a half-written compile of other code
+        (folder / name).write_bytes(b"stale")
+    (folder / "orders.fulfil-1.py311.7.nbc").write_bytes(b"an orphan")
+    assert not jitcache.cache_is_warm()
     assert jitcache.install() is True
-    assert _jit.cache_is_warm()
-    assert set(_names(jitcache.shipped_archive())) <= {p.name for p in folder.iterdir()}
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == shipped
+    assert [p.name for p in cold_cache.iterdir() if p.name.startswith(".prebuilt-")] == []
+
+
+def test_warm_means_this_install_for_this_python(cold_cache):
+    """Another install's kernels, or an unpacking folder a killed installer left, do not make this cache warm."""
+    name = f"lifetime.simulate_users-94.{jitcache.python_tag()}.nbi"
+    for other in ("kernels_0123456789abcdef", ".prebuilt-x1y2"):
+        (cold_cache / other).mkdir(parents=True)
+        (cold_cache / other / name).write_bytes(b"x")
+    folder = jitcache.kernel_cache_folder()
+    folder.mkdir()
+    (folder / "lifetime.simulate_users-94.py27.nbi").write_bytes(b"x")
+    assert not jitcache.cache_is_warm()
+    assert jitcache.install() is True  # and the killed installer's folder is swept
+    assert not (cold_cache / ".prebuilt-x1y2").exists()
+
+
+_START = None
+
+
+def _install_in_child(_):
+    _START.wait(timeout=30)  # every child calls install at the same moment
+    return jitcache.install()
+
+
+def test_installers_starting_together_install_once(cold_cache):
+    global _START
+    ctx = multiprocessing.get_context("fork")  # the children share this process's patched cache folder
+    _START = ctx.Barrier(4)
+    with ctx.Pool(4) as pool:
+        done = pool.map(_install_in_child, range(4), chunksize=1)
+    assert sum(done) == 1
+    folder = jitcache.kernel_cache_folder()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == _contents(jitcache.shipped_archive())
 
 
 def test_the_cache_can_be_turned_off(cold_cache, monkeypatch):
@@ -128,7 +182,7 @@ def test_a_damaged_archive_changes_nothing_and_says_so(cold_cache, tmp_path, cap
     assert jitcache.install(_bad_archive(tmp_path, kind)) is False
     assert "cannot be used" in capsys.readouterr().err
     assert not jitcache.kernel_cache_folder().exists()
-    assert [p.name for p in cold_cache.iterdir()] == []  # no temporary folder left behind
+    assert [p.name for p in cold_cache.iterdir()] == [".prebuilt.lock"]  # no temporary folder left behind
     assert not (tmp_path / "escape.nbi").exists() and not (cold_cache / "escape.nbi").exists()
 
 

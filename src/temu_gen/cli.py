@@ -377,6 +377,35 @@ def _skip_numba_blas_probe() -> None:
         sys.modules["scipy.linalg.cython_blas"] = None  # type: ignore[assignment]  # import -> ImportError
 
 
+class _NoPandas:
+    """A meta path finder that makes ``import pandas`` fail (briefly installed by :func:`_spare_arrow_pandas`)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError("pandas is hidden from pyarrow in a temu-gen run", name=name)
+        return None
+
+
+def _spare_arrow_pandas() -> None:
+    """pyarrow imports pandas (0.7 s) at its first conversion of Python or numpy values, when pandas is installed.
+
+    It only looks for pandas objects, and the generator hands it none; in every worker process
+    that import cost a default run about 0.3 s on 2 cores (interleaved runs, 2026-12-02). So this
+    process, which is ours (the CLI), lets pyarrow's one attempt fail and pyarrow remembers it;
+    forked workers inherit that. Library users importing temu_gen are unaffected.
+    """
+    if "pandas" in sys.modules:
+        return
+    import pyarrow as pa
+
+    finder = _NoPandas()
+    sys.meta_path.insert(0, finder)
+    try:
+        pa.scalar(0)  # pyarrow's pandas shim tries its import here, once per process
+    finally:
+        sys.meta_path.remove(finder)
+
+
 def _run(args: argparse.Namespace) -> int:
     from .lifeline import install_termination_handlers
 
@@ -394,6 +423,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.defects:
             cfg = cfg.with_defects(args.defects)
     _skip_numba_blas_probe()
+    _spare_arrow_pandas()
     from .engines import open_engine
     from .run import resume, run  # first: a local Dask cluster's forked workers inherit the generator's modules
 

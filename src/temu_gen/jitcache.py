@@ -6,14 +6,19 @@ minutes on 2 cores). The kernels are compiled for numba's portable ``generic`` C
 any machine of the archive's architecture); ``python -m temu_gen.jitcache build`` makes
 one archive per Python version into ``temu_gen/prebuilt/``.
 
-Invariant: an archive is used only where its name matches exactly: these kernel sources
-and this numba (the cache key of ``_jit``), this Python and this architecture; it is
-unpacked beside the cache and moved in with a rename, index files last, so numba sees no
-cache or a whole one. Anything else (no archive, a damaged one, a read-only cache, another
-CPU target, ``TEMU_GEN_PREBUILT=off``) leaves the cache as it was and the run compiles.
+Invariant: an archive is used only where its name matches exactly (these kernel sources
+and this numba, the cache key of ``_jit``; this Python and its ABI; this OS and
+architecture) and numba's code generator is the portable one with no option that changes
+code (``NUMBA_OPT``, ``NUMBA_BOUNDSCHECK``...). It is unpacked beside the cache and put in
+place with one rename, under a lock, so numba sees no cache or a whole one; a folder that
+a compile cut short is moved aside, never merged into. Anything else (no archive, a
+damaged one, a read-only cache, ``TEMU_GEN_PREBUILT=off``) leaves the cache as it was and
+the run compiles, after saying so.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import lzma
 import os
@@ -30,13 +35,18 @@ _KERNELS = Path(__file__).parent / "kernels"
 _SUFFIXES = (".nbi", ".nbc")
 
 
-def _python_tag(version: tuple = tuple(sys.version_info[:2])) -> str:
-    return f"py{version[0]}{version[1]}"
+def python_tag() -> str:
+    """This interpreter as numba's cache file names spell it: ``py311``, ``py313t``."""
+    return f"py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}"
 
 
-def archive_name(key: str, version: tuple = tuple(sys.version_info[:2]), machine: str = platform.machine()) -> str:
-    """``kernels-<cache key>-py311-x86_64.tar.xz``: everything a cache's validity depends on, in its name."""
-    return f"kernels-{key}-{_python_tag(version)}-{machine}.tar.xz"
+def _platform() -> str:
+    return f"{sys.platform}-{platform.machine()}"
+
+
+def archive_name(key: str) -> str:
+    """``kernels-<cache key>-py311-linux-x86_64.tar.xz``: everything a cache's validity depends on, in its name."""
+    return f"kernels-{key}-{python_tag()}-{_platform()}.tar.xz"
 
 
 def _numba_config():
@@ -57,14 +67,33 @@ def kernel_cache_folder() -> Path:
     return base / _CacheLocator.get_suitable_cache_subpath(str(_KERNELS / "lifetime.py"))
 
 
+def cache_is_warm() -> bool:
+    """Whether this install's kernels are in the cache for this Python (a file test: no numba call, no compile)."""
+    return any(kernel_cache_folder().glob(f"lifetime.simulate_users-*.{python_tag()}.nbi"))
+
+
+# numba options its cache keys do not record: with any of them set, shipped code would not be what they ask for
+_CODE_OPTIONS = ("NUMBA_OPT", "NUMBA_BOUNDSCHECK", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_DISABLE_JIT",
+                 "NUMBA_DEBUGINFO", "NUMBA_FASTMATH", "NUMBA_LOOP_VECTORIZE", "NUMBA_SLP_VECTORIZE",
+                 "NUMBA_ENABLE_AVX", "NUMBA_DISABLE_INTEL_SVML")
+
+
+def _portable_codegen() -> bool:
+    """Whether numba's CPU target was built for the portable CPU (it is not if numba compiled before ``_jit``)."""
+    _numba_config()
+    from numba.core.registry import cpu_target
+
+    return tuple(cpu_target.target_context.codegen().magic_tuple()[1:]) == ("generic", "")
+
+
 def shipped_archive() -> Path | None:
-    """The archive for this install, or None where none ships (another Python, numba, machine or CPU target)."""
+    """The archive for this install, or None where none fits (another Python, numba, OS, machine or code option)."""
     if os.environ.get("TEMU_GEN_PREBUILT", "").lower() in ("0", "off", "no", "false"):
         return None
-    if _numba_config().CPU_NAME != "generic":
+    if any(os.environ.get(name) for name in _CODE_OPTIONS):
         return None
     path = ARCHIVES / archive_name(_cache_key())
-    return path if path.is_file() else None
+    return path if path.is_file() and _portable_codegen() else None
 
 
 def _members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
@@ -76,42 +105,68 @@ def _members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
     return members
 
 
-def _unpack(archive: Path, into: Path) -> list[str]:
+def _unpack(archive: Path, into: Path) -> None:
     with tarfile.open(archive, "r:xz") as tar:
-        members = _members(tar)
-        for m in members:
+        for m in _members(tar):
             src = tar.extractfile(m)
             with src, open(into / m.name, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-    # data files first, each function's index last: an index never names a data file that is not there yet
-    return sorted((m.name for m in members), key=lambda n: (n.endswith(".nbi"), n))
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """One installer at a time per cache (workers of a pool or a Dask cluster may all start cold together)."""
+    with open(folder / ".prebuilt.lock", "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _sweep(folder: Path) -> None:
+    """Remove what an installer killed mid-way left: its unpacking folder, or a folder it moved aside."""
+    for stale in folder.glob(".prebuilt-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _put_in_place(tmp: Path, target: Path) -> None:
+    """``target`` becomes ``tmp`` in one rename; what was there (a compile cut short) is moved aside first."""
+    if target.exists() and any(target.iterdir()):
+        aside = target.parent / f".prebuilt-aside-{os.getpid()}"
+        target.rename(aside)
+        shutil.rmtree(aside, ignore_errors=True)
+    tmp.rename(target)  # onto nothing, or onto the empty folder numba makes when the kernels are imported
 
 
 def install(archive: Path | None = None) -> bool:
     """Put the shipped cache in place when this install's cache is cold; True when it did.
 
-    Returns False, changing nothing, when the cache is warm already, no archive fits, or the
-    archive cannot be unpacked (then a one-line warning says why, and the run compiles).
+    Returns False, changing nothing, when the cache is warm already, no archive fits, the
+    cache cannot be written, or the archive cannot be unpacked (then a one-line warning
+    says why, and the run compiles).
     """
-    from .kernels._jit import cache_is_warm
-
+    if cache_is_warm():
+        return False
     archive = archive or shipped_archive()
-    if archive is None or cache_is_warm():
+    if archive is None:
         return False
     target = kernel_cache_folder()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".prebuilt-", dir=target.parent))
+        with _locked(target.parent):
+            # another process may have put it in place while this one waited for the lock
+            return not cache_is_warm() and _install_locked(archive, target)
     except OSError:
-        return False  # a read-only cache: numba will not cache there either, and compiles in memory
+        return False  # a cache this user cannot write: numba cannot cache there either, and compiles in memory
+
+
+def _install_locked(archive: Path, target: Path) -> bool:
+    _sweep(target.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=".prebuilt-", dir=target.parent))
     try:
-        names = _unpack(archive, tmp)
-        try:
-            tmp.rename(target)  # the usual case, a fresh install: the whole folder appears at once
-        except OSError:
-            target.mkdir(exist_ok=True)  # a cache folder is there already (a compile cut short, another worker)
-            for name in names:
-                os.replace(tmp / name, target / name)
+        _unpack(archive, tmp)
+        _put_in_place(tmp, target)
         return True
     except (OSError, EOFError, ValueError, tarfile.TarError, lzma.LZMAError) as e:
         print(f"temu-gen: the prebuilt kernel cache {archive.name} cannot be used ({type(e).__name__}: {e}); "
@@ -156,8 +211,8 @@ def build(dest: Path = ARCHIVES) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="temu-gen-prebuild-") as tmp:
         scratch = Path(tmp)
-        env = {**os.environ, "NUMBA_CACHE_DIR": str(scratch / "numba"), "TEMU_GEN_PREBUILT": "off"}
-        env.pop("NUMBA_CPU_NAME", None)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}  # no option baked in unseen
+        env.update(NUMBA_CACHE_DIR=str(scratch / "numba"), TEMU_GEN_PREBUILT="off")
         _exercise(env, scratch)
         folders = [p for p in (scratch / "numba").glob("*/*") if p.is_dir()]
         if len(folders) != 1:
@@ -170,7 +225,7 @@ def build(dest: Path = ARCHIVES) -> Path:
         raise RuntimeError(f"the build's cache key {key} is not this process's {_cache_key()}")
     path = dest / archive_name(key)
     _tar(files, path)
-    tag = f"-{_python_tag()}-{platform.machine()}.tar.xz"
+    tag = f"-{python_tag()}-{_platform()}.tar.xz"
     for old in dest.glob(f"kernels-*{tag}"):
         if old != path:
             old.unlink()  # an archive of older kernel sources can never be used again

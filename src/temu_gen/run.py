@@ -23,7 +23,6 @@ from . import __version__
 from .config import RunConfig
 from .errors import OutputError, RunFailed, Terminated, TemuGenError
 from .generate import make_context
-from .kernels._jit import cache_is_warm
 from .lifeline import deferred_signals
 from .manifest import RunSummary, manifest_bytes, plan_document, read_plan_document
 from .monitor import RssMonitor, release_free_memory
@@ -185,7 +184,7 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
         users = 0
         if len(done) < len(specs):
             t0 = time.perf_counter()
-            if not cache_is_warm() and not jitcache.install():
+            if not jitcache.cache_is_warm() and not jitcache.install():
                 if show is not False:
                     print("temu-gen: compiling the kernels once for this install (about 2 minutes on 2 cores, under "
                           "one on 16; later runs load them in about a second)", file=sys.stderr, flush=True)

@@ -15,8 +15,9 @@ from s3_servers import CREDS, FaultyProxy
 
 EVENTS, CHUNK = 1_500_000, 300_000  # 5 parts of ~6 MB, each a 2-part multipart upload at 5 MiB parts
 BUSY = 3_000_000
-"""Events of the killed-worker case: 10 parts, so the workers still hold tasks when the first part is stored (with
-5, a slow upload could let both finish every task first, and killing an idle worker rightly harms nothing)."""
+"""Events of the killed-worker case: 10 parts, so the workers still hold tasks when the first part is stored, and the
+victim is a worker caught using CPU (with 5 parts, or faster workers, a slow upload could let both finish every task
+first, and killing an idle worker rightly harms nothing)."""
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,23 @@ def _tree(pid: int, name: str) -> list[psutil.Process]:
     return [c for c in psutil.Process(pid).children(recursive=True) if c.name() == name]
 
 
+def _busy(pid: int, name: str, timeout: float = 60.0) -> psutil.Process:
+    """One of the run's ``name`` processes caught using CPU: a worker that holds a task, not one waiting for work
+    (killing an idle worker rightly harms nothing, and the run commits)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        procs = _tree(pid, name)
+        before = {p.pid: sum(p.cpu_times()[:2]) for p in procs}
+        time.sleep(0.05)
+        for p in procs:
+            try:
+                if sum(p.cpu_times()[:2]) - before[p.pid] > 0.01:
+                    return p
+            except psutil.NoSuchProcess:
+                pass
+    raise AssertionError(f"no {name} process was busy within {timeout} s")
+
+
 def _resume_is_exact(moto_server, bucket, tmp_path, reference, *extra):
     s3 = moto_server.client()
     prefix = "p/events/run_id=f/"
@@ -95,8 +113,10 @@ def test_killed_process_fails_cleanly_and_resume_is_exact(moto_server, bucket, r
     reference = request.getfixturevalue("reference_busy" if victim == "worker" else "reference")
     proc = _start(bucket, tmp_path, moto_server.endpoint, workers=2, events=events)
     _wait_for_first_part(s3, bucket, proc)
-    name = "temu-gen-upload" if victim == "uploader" else "temu-gen-worker"
-    os.kill(_tree(proc.pid, name)[0].pid, signal.SIGKILL)
+    if victim == "uploader":
+        os.kill(_tree(proc.pid, "temu-gen-upload")[0].pid, signal.SIGKILL)
+    else:
+        _busy(proc.pid, "temu-gen-worker").kill()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 4, err
     cause = "uploader process died" if victim == "uploader" else "worker process died"

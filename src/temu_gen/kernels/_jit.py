@@ -3,10 +3,10 @@
 Invariant: all kernels are cached on disk (``cache=True``) so a process that finds a
 warm cache never compiles; they are compiled for numba's portable ``generic`` CPU
 target (unless ``NUMBA_CPU_NAME`` says otherwise), so a cache built on one x86-64
-machine loads on any other (see :mod:`temu_gen.jitcache`), and they release the GIL (``nogil=True``) so threads can
-run them side by side. ``error_model="numpy"`` keeps division by zero from raising
-inside hot loops; ``boundscheck`` stays off for speed and is switched on by tests via
-``NUMBA_BOUNDSCHECK=1``.
+Linux machine loads on any other (see :mod:`temu_gen.jitcache`); and they release
+the GIL (``nogil=True``) so threads can run them side by side. ``error_model="numpy"``
+keeps division by zero from raising inside hot loops; ``boundscheck`` stays off for
+speed and is switched on by tests via ``NUMBA_BOUNDSCHECK=1``.
 
 Why a portable target: the kernels are scalar, branchy code that gains nothing from the
 host's wider vector units (one core, 500k-event shard, interleaved, 2026-12-02: 2.3-3.1M
@@ -22,7 +22,6 @@ and only the few entry points that allocate arrays keep it (:func:`jit_alloc`). 
 """
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import numba
@@ -50,12 +49,6 @@ if os.environ.get("NUMBA_CPU_NAME") is None:
     # before any kernel is compiled or loaded: numba reads these when it first builds its CPU target
     numba.config.CPU_NAME, numba.config.CPU_FEATURES = "generic", ""
 numba.config.CACHE_DIR = _cache_dir()
-
-
-def cache_is_warm() -> bool:
-    """Whether this version of the kernels has been compiled into the cache already for this Python (no numba call)."""
-    tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
-    return any(Path(numba.config.CACHE_DIR).glob(f"*/lifetime.simulate_users-*.{tag}*.nbi"))
 
 
 def jit(fn):

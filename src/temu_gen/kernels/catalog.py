@@ -12,7 +12,7 @@ import numpy as np
 
 from typing import NamedTuple
 
-from ._jit import jit, jit_alloc, jit_inline
+from ._jit import jit_alloc, jit_inline
 from .sampling import categorical, mix_seed, seed_state, skewed_table, std_normal, uniform
 
 

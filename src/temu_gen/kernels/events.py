@@ -4,7 +4,7 @@ Invariant: every client event advances the session clock by a think time (lognor
 capped) before it is written, so a session's events never go back in time, and a
 device's sign-in state is set before the event that signs it in is written.
 """
-from ._jit import jit, jit_inline
+from ._jit import jit_inline
 from .codes import LOGIN, N_SIGNED_IN, SIGN_UP
 from .rows import emit, online_lag
 from .sampling import lognormal_fast

@@ -12,16 +12,16 @@ from ._jit import jit, jit_inline
 from .catalog import pick_product, pick_query, price_kobo
 from .checkout import checkout, purchase_intent
 from .events import client, sign_in
-from .codes import (ADD_TO_CART, ADD_TO_WISHLIST, APP_OPEN, CATEGORY_VIEW, LOGIN, LOGOUT, MAX_CART, MAX_SEARCHES,
+from .codes import (ADD_TO_CART, ADD_TO_WISHLIST, APP_OPEN, CATEGORY_VIEW, LOGOUT, MAX_CART, MAX_SEARCHES,
                     MAX_VIEWS, MAX_WISHLIST, N_APP_VERSION, N_BRAND, N_CARRIER, N_CATEGORY, N_CITY, N_DEVICE,
                     N_NETWORK, N_PLATFORM, N_QUANTITY, N_SEARCH_TERM, N_SIGNED_IN, N_SOURCE, N_STATE, PRODUCT_VIEW,
-                    REMOVE_FROM_CART, SEARCH, SESSION_END, SIGN_UP, W_EVENT_TS, W_INGEST_TS, W_PRODUCT, W_SESSION,
+                    REMOVE_FROM_CART, SEARCH, SESSION_END, W_EVENT_TS, W_INGEST_TS, W_PRODUCT, W_SESSION,
                     W_UNIT_PRICE, W_USER)
 from .rows import emit, online_lag, reset
 from .sampling import bernoulli, categorical, geometric, lognormal, uniform
 from .state import (F_ACTIVITY, F_LAG0, F_SENSITIVITY, U_BRAND0, U_CARRIER, U_CITY, U_FAV1, U_FAV2, U_INDEX,
                     U_INSTALL0, U_N_CART, U_N_WISH, U_NETWORK, U_PLATFORM0, U_REGION, U_AREA, U_SESSIONS,
-                    U_SIGNED_IN0, U_SIGNED_UP, U_STATE)
+                    U_SIGNED_IN0, U_STATE)
 from .users import app_version
 
 
