@@ -2,9 +2,10 @@
 
 A fresh install would otherwise compile every kernel before its first event (about two
 minutes on 2 cores). The kernels are compiled for numba's portable ``generic`` CPU target
-(:mod:`temu_gen.kernels._jit`), so the cache one machine builds loads on any x86-64 (or
-any machine of the archive's architecture); ``python -m temu_gen.jitcache build`` makes
-one archive per Python version into ``temu_gen/prebuilt/``.
+(:mod:`temu_gen.kernels._jit`), so the cache one machine builds loads on any machine of
+the same OS and architecture (x86-64 Linux for the archives shipped); ``python -m
+temu_gen.jitcache build`` makes one archive per Python version into ``temu_gen/prebuilt/``
+(``scripts/prebuild.sh`` for every supported one).
 
 Invariant: an archive is used only where its name matches exactly (these kernel sources
 and this numba, the cache key of ``_jit``; this Python and its ABI; this OS and
