@@ -88,3 +88,17 @@ def test_a_run_spares_pyarrow_the_pandas_import(tmp_path):
             "import pandas, pyarrow as pa; print(pa.table({'a': [1]}).to_pandas().shape)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[-3:-1] == ["0 False", "(1, 1)"], out
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    """``temu-gen schema | head -1``: the closed pipe ends the command quietly, with no error line."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first byte: every write fails with EPIPE
+    try:
+        r = subprocess.run([sys.executable, "-m", "temu_gen", "schema"], stdout=write, stderr=subprocess.PIPE,
+                           text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert r.returncode == 141 and r.stderr == "", r.stderr

@@ -13,7 +13,8 @@ import pytest
 
 from paths import ROOT
 from temu_gen import sizing
-from temu_gen.calibrate import calibrate, fit_usl, ladder
+from temu_gen.calibrate import calibrate, ladder
+from temu_gen.fit import fit_usl
 
 CAL = sizing.Calibration(events_per_s_per_core=500_000, startup_s=1.0, base_rss_mib=250, worker_rss_mib=300,
                          bytes_per_event=20.0, parallel_efficiency=0.95, machine="test", measured_at="now")
@@ -180,7 +181,7 @@ def test_size_ranks_clusters_on_the_command_line(tmp_path):
     base = [sys.executable, "-m", "temu_gen", "size", "--from", str(cal), "--events", "2000000000"]
     r = subprocess.run([*base, "--nodes", "1,4", "--deadline", "5m"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "nodes" in r.stdout and "wall (best-typical)" in r.stdout and " 4 " in r.stdout
+    assert "nodes" in r.stdout and "wall s (best-typical)" in r.stdout and " 4 " in r.stdout
     doc = json.loads(subprocess.run([*base, "--nodes", "1,4", "--deadline", "5m", "--format", "json"],
                                     capture_output=True, text=True).stdout)
     assert doc["nodes"] == doc["recommended"]["nodes"] and {p["nodes"] for p in doc["predictions"]} == {1, 4}
@@ -211,3 +212,90 @@ def test_predictions_past_the_measured_workers_are_marked_extrapolated(tmp_path)
     marked = [line for line in r.stdout.splitlines() if line.rstrip().endswith("cpu") and "s~" in line]
     assert marked and all(int(line.split()[-6]) > 2 for line in marked)  # the workers column
     assert "~ more workers than the 2 the calibration measured" in r.stdout
+
+
+# --- the fit to measured passes, and the interval it gives every prediction --------------------------------------
+def _passes(seed: int, n: int, noise: float = 0.08, sigma: float = 0.3, rate: float = 700_000.0,
+            startup: float = 1.5) -> list:
+    """A 2-core calibration's points from a known machine: each pass runs a little faster or slower (the host), each
+    run on its own too, and one pass in five lands in a slow spell."""
+    import random
+
+    from temu_gen.fit import TINY, Point
+
+    rng = random.Random(seed)
+    cores = {1: 1.0, 2: 2.0}
+    true = {("pool", 1, TINY): startup + TINY / rate}
+    for w in (1, 2):
+        true[("pool", w, 10**6 * w)] = startup + 10**6 * w / (rate * cores[w] / (1 + sigma * (cores[w] - 1)))
+    seconds = {k: [] for k in true}
+    for _ in range(n):
+        host = rng.lognormvariate(0, noise) * (1.3 if rng.random() < 0.2 else 1.0)
+        for k, t in true.items():
+            seconds[k].append(t * host * rng.lognormvariate(0, noise))
+    return [Point(e, w, ev, cores[w], tuple(v)) for (e, w, ev), v in seconds.items()]
+
+
+def _cal_from(points) -> sizing.Calibration:
+    from temu_gen.fit import fit
+
+    f = fit(points, 0.0)
+    return dataclasses.replace(CAL, events_per_s_per_core=f.rate, startup_s=f.startup, usl_sigma=f.sigma,
+                               usl_kappa=f.kappa, repeats=len(points[0].seconds),
+                               points=tuple({**p._asdict(), "seconds": list(p.seconds)} for p in points))
+
+
+def test_the_fit_recovers_the_machine_it_was_measured_on():
+    from temu_gen.fit import fit
+
+    exact = fit(_passes(0, 5, noise=0.0), 0.0)
+    assert (exact.rate, exact.startup, exact.sigma, exact.kappa) == pytest.approx((700_000, 1.5, 0.3, 0.0),
+                                                                                  rel=1e-5, abs=1e-9)
+
+
+def test_two_calibrations_agree_where_measured_and_each_range_covers_the_other():
+    """Two calibrations of the same noisy machine (issue 12 asks for agreement within 10%): within the measured
+    workers their typical predictions agree; past them (a 2-core calibration predicting 32 vCPUs) they need not, and
+    then each one's 80% range holds the other's prediction about as often as two such estimates can (~63% for
+    normal errors), i.e. the range is the honest size of the fit's error."""
+    cases = {"measured": (_inst(vcpus=2, mem=8), 2, 2_100_000), "extrapolated": (_inst(vcpus=32, mem=64), None,
+                                                                               105_000_000)}
+    agree = {k: 0 for k in cases}
+    covered = {k: 0 for k in cases}
+    for trial in range(40):
+        a, b = _cal_from(_passes(2 * trial, 10, noise=0.05)), _cal_from(_passes(2 * trial + 1, 10, noise=0.05))
+        for k, (inst, workers, events) in cases.items():
+            pa, pb = (sizing.predict(events, c, inst, 0.25, workers=workers) for c in (a, b))
+            agree[k] += abs(pa.seconds / pb.seconds - 1) <= 0.10
+            covered[k] += pa.seconds_low <= pb.seconds <= pa.seconds_high
+    assert agree["measured"] >= 36 and all(c >= 24 for c in covered.values()), (agree, covered)
+
+
+def test_every_prediction_carries_the_interval_of_resampled_fits(tmp_path):
+    cal = _cal_from(_passes(3, 10))
+    assert len(cal.fits) == 400 and cal.fits == _cal_from(_passes(3, 10)).fits  # resampling is seeded
+    here = sizing.predict(2_100_000, cal, _inst(vcpus=2, mem=8), 0.25, workers=2)
+    far = sizing.predict(105_000_000, cal, _inst(vcpus=32, mem=64), 0.25)
+    for p in (here, far):
+        assert p.seconds_low <= p.seconds <= p.seconds_high and p.seconds_low < p.seconds_high
+    # the stretch past the measured workers widens the range (the fit's error there is in it)
+    assert far.extrapolated and not here.extrapolated
+    assert far.seconds_high / far.seconds_low > here.seconds_high / here.seconds_low
+    # a noisier machine gives a wider range
+    noisy = sizing.predict(2_100_000, _cal_from(_passes(3, 10, noise=0.2)), _inst(vcpus=2, mem=8), 0.25, workers=2)
+    assert noisy.seconds_high / noisy.seconds_low > here.seconds_high / here.seconds_low
+    # the passes travel with the saved calibration: the same ranges after a round trip
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(dataclasses.asdict(cal)))
+    again = sizing.predict(105_000_000, sizing.load_calibration(path), _inst(vcpus=32, mem=64), 0.25)
+    assert (again.seconds_low, again.seconds, again.seconds_high) == (far.seconds_low, far.seconds, far.seconds_high)
+    # under 3 passes there is nothing to resample: the older best-typical range
+    two = _cal_from(_passes(3, 2))
+    assert two.fits == [] and sizing.predict(10**7, two, _inst(), 0.25).seconds_low == \
+        sizing.predict(10**7, two, _inst(), 0.25).seconds
+    r = subprocess.run([sys.executable, "-m", "temu_gen", "size", "--from", str(path), "--events", "21000000"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "wall s (80% range)" in r.stdout and "resampled calibration passes" in r.stdout
+    row = next(line for line in r.stdout.splitlines() if line.split()[:1] == ["*"])
+    low, high = map(float, row.split("(")[1].split(")")[0].split("-"))
+    assert low < float(row.split("(")[0].split()[-1]) < high

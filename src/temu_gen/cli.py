@@ -16,6 +16,7 @@ import sys
 from . import __version__
 from .config import COMPRESSIONS, DEFECT_PRESETS as DEFECT_PRESET_NAMES, FORMATS, load
 from .errors import ConfigError, TemuGenError, Terminated
+from .fit import REPEATS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -174,20 +175,28 @@ def _print_ranking(args, cal, catalog: dict, instances: list, ranked: list, best
     usl = f"USL sigma {cal.sigma:.3f}, kappa {cal.usl_kappa:.4f}"
     print(f"{args.events:,} events to S3 in {args.region}; calibration ({cal.machine}, {cal.repeats} passes): "
           f"{cal.events_per_s_per_core:,.0f} events/s per core, {usl}, start-up {cal.startup_s:.1f} s, "
-          f"{cal.worker_rss_mib:.0f} MiB per worker, spread {cal.spread:.0%}; prices {catalog['as_of']} "
+          f"{cal.worker_rss_mib:.0f} MiB per worker, runs vary {cal.spread:.0%}; prices {catalog['as_of']} "
           f"({catalog['source']})")
-    print(f"{'':2}{'instance':14}{'nodes':>6}{'vCPU':>5}{'workers':>8}{'wall (best-typical)':>22}{'events/s':>12}"
+    ranged = "(80% range)" if cal.fits else "(best-typical)"
+    print(f"{'':2}{'instance':14}{'nodes':>6}{'vCPU':>5}{'workers':>8}{'wall s ' + ranged:>28}{'events/s':>12}"
           f"{'peak mem':>10}{'$/run':>9}  bottleneck")
     for p in ranked:
         mark = "*" if p is best else " " if p.meets_constraints else "x"
         inst = next(i for i in instances if i.name == p.instance)
-        wall = f"{p.seconds:.1f}-{p.seconds_high:.1f}s" + ("~" if p.extrapolated else "")
-        print(f"{mark:2}{p.instance:14}{p.nodes:>6}{inst.vcpus:>5}{p.workers:>8}{wall:>22}{p.events_per_s:>12,.0f}"
+        if cal.fits:
+            wall = f"{p.seconds:.1f} ({p.seconds_low:.1f}-{p.seconds_high:.1f})"
+        else:
+            wall = f"{p.seconds:.1f}-{p.seconds_high:.1f}s"
+        wall += "~" if p.extrapolated else ""
+        print(f"{mark:2}{p.instance:14}{p.nodes:>6}{inst.vcpus:>5}{p.workers:>8}{wall:>28}{p.events_per_s:>12,.0f}"
               f"{p.peak_memory_mib / 1024:>8.1f}GiB{p.cost_usd:>9.4f}  {p.bottleneck}")
+    if cal.fits:
+        print("wall: the typical run, then the range 80% of the fits to resampled calibration passes predict; a "
+              "deadline is held against its high end")
     if any(p.extrapolated for p in ranked):
         print(f"~ more workers than the {cal.measured_workers} the calibration measured: the speedup there is the "
-              f"fit's extrapolation, and the range above does not cover its error; calibrate on a machine with that "
-              f"many cores")
+              f"fit's extrapolation{'' if cal.fits else ', and the range above does not cover its error'}; "
+              f"calibrate on a machine with that many cores")
 
 
 def _node_list(text: str) -> tuple[int, ...]:
@@ -208,9 +217,10 @@ def _size_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", default="eu-west-1", help="pricing region (default eu-west-1, Terraform's default)")
     p.add_argument("--include-burstable", action="store_true", help="also rank burstable T types (left out by "
                    "default: a CPU-bound run soon exhausts their CPU credits)")
-    p.add_argument("--calibrate", action="store_true", help="measure this machine now (about a minute: runs at 1, "
-                   "2, ... all workers, --repeats times)")
-    p.add_argument("--repeats", type=_positive, default=3, help="passes over the calibration runs (default 3)")
+    p.add_argument("--calibrate", action="store_true", help="measure this machine now (about 2 minutes on 2 cores: "
+                   "runs at 1, 2, ... all workers, --repeats times)")
+    p.add_argument("--repeats", type=_positive, default=REPEATS, help=f"passes over the calibration runs (default "
+                   f"{REPEATS}; at least 3 for a range)")
     p.add_argument("--nodes", type=_node_list, default=(1,), help="also rank Dask clusters of these many instances, "
                    "e.g. 1,2,4 (default 1: single instances; needs a calibration made with Dask installed)")
     p.add_argument("--from", dest="source", help="calibration JSON (from --save, or bench/results/*.json)")
@@ -261,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated as e:
         print(f"temu-gen: terminated by {signal.Signals(e.signum).name}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours, and nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail again
+        return 141
     except OSError as e:
         print(f"temu-gen: error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
         return 3

@@ -19,10 +19,13 @@ machine by :mod:`temu_gen.calibrate`, never assumed) and the instance catalog in
 * a Dask cluster of N nodes has N times one node's compute, pays the measured extra start-up
   of the Dask engine, and each node's network also carries its share of the spool (written
   by the map tasks to shared storage, read back by the reduce tasks);
-* each prediction carries the calibration's spread: typical runs on the calibration machine
-  took up to ``spread`` longer than the best, so the wall time is best .. best x (1 + spread),
-  and a deadline is held against the typical end; a prediction for more workers per node
-  than the calibration ran is marked ``extrapolated`` (the fit's speedup, not a measurement);
+* the central prediction is the fit to the median of each measured point's passes; each
+  prediction carries an interval, the 10th to 90th percentile of the same prediction from
+  fits to resampled passes (:mod:`temu_gen.fit`), so it widens where the fit is stretched
+  (more workers than measured) and where the machine was noisy; a deadline is held against
+  its high end; a prediction for more workers per node than the calibration ran is marked
+  ``extrapolated`` (the fit's speedup, not a measurement). A calibration without the passes
+  (older files) gives best .. best x (1 + ``spread``) instead;
 * burstable types (the T family) are left out unless asked for: the generator keeps every
   core busy, so a T instance soon runs on CPU credits (or, unlimited, pays for surplus
   credits), and the model's sustained per-core rate would not hold.
@@ -30,6 +33,7 @@ machine by :mod:`temu_gen.calibrate`, never assumed) and the instance catalog in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -41,6 +45,7 @@ from pathlib import Path
 import psutil
 
 from .errors import ConfigError
+from .fit import Fit, Point, bootstrap, quantiles
 
 _MEMORY_SHARE = 0.85
 _NETWORK_SHARE = 0.8
@@ -74,7 +79,17 @@ class Calibration:
     spool_bytes_per_event: float = 0.0
     """The map stage's spool per event (uncompressed columns): what a cluster moves through shared storage."""
     points: tuple = ()
-    """The measured runs: workers, events, best and median seconds."""
+    """The measured runs: engine, workers, events, usable cores, best and median seconds, every pass's seconds."""
+
+    @functools.cached_property
+    def fits(self) -> list[Fit]:
+        """Fits to resampled passes (empty for a calibration without every pass's seconds, or under 3 passes)."""
+        try:
+            points = [Point(p["engine"], int(p["workers"]), int(p["events"]), float(p["cores"]),
+                            tuple(float(x) for x in p["seconds"])) for p in self.points]
+        except (KeyError, TypeError, ValueError):
+            return []
+        return bootstrap(points, self.plan_s_per_mevent / 1e6) if points else []
 
     @property
     def sigma(self) -> float:
@@ -90,9 +105,7 @@ class Calibration:
 
     def speedup(self, cores: float) -> float:
         """The USL speedup of ``cores`` usable cores over one."""
-        if cores <= 1:
-            return max(cores, 0.0)
-        return cores / (1.0 + self.sigma * (cores - 1.0) + self.usl_kappa * cores * (cores - 1.0))
+        return _usl(cores, self.sigma, self.usl_kappa)
 
 
 @dataclass(frozen=True)
@@ -122,7 +135,10 @@ class Prediction:
     nodes: int = 1
     """Instances: 1 is the local pool; more is a Dask cluster of that many."""
     seconds_high: float = 0.0
-    """A typical run: ``seconds`` x (1 + the calibration's spread)."""
+    """The interval's high end: the 90th percentile over resampled fits (older calibrations: ``seconds`` x
+    (1 + spread))."""
+    seconds_low: float = 0.0
+    """The interval's low end: the 10th percentile over resampled fits (older calibrations: ``seconds``)."""
     extrapolated: bool = False
     """More workers per node than the calibration measured: the speedup is the USL fit's, not a measurement."""
 
@@ -158,22 +174,42 @@ def predict(events: int, cal: Calibration, inst: Instance, smt_fraction: float, 
     fit = math.floor((inst.memory_gib * 1024 * _MEMORY_SHARE - cal.base_rss_mib) / cal.worker_rss_mib)
     w = workers or max(0, min(inst.vcpus, fit))
     if w < 1:
-        return Prediction(inst.name, 0, math.inf, 0.0, cal.base_rss_mib, math.inf, "memory", False, nodes, math.inf)
-    compute = nodes * cal.events_per_s_per_core * cal.speedup(usable_cores(inst, w, smt_fraction))
+        return Prediction(inst.name, 0, math.inf, 0.0, cal.base_rss_mib, math.inf, "memory", False, nodes, math.inf,
+                          seconds_low=math.inf)
+    cores = usable_cores(inst, w, smt_fraction)
     per_event = cal.bytes_per_event + (2 * cal.spool_bytes_per_event if nodes > 1 else 0.0)
     network = nodes * inst.network_gbps * 1e9 / 8 * _NETWORK_SHARE / per_event if to_network else math.inf
-    rate = min(compute, network)
+    central = Fit(cal.events_per_s_per_core, cal.startup_s, cal.plan_s_per_mevent / 1e6, cal.sigma, cal.usl_kappa,
+                  0.0, cal.dask_overhead_s)
+    seconds, compute = _wall(events, central, cores, nodes, network)
     if network < compute:
         bottleneck = "network"
     elif workers is None and fit < inst.vcpus:
         bottleneck = "memory"
     else:
         bottleneck = "cpu"
-    startup = cal.startup_s + ((cal.dask_overhead_s or 0.0) if nodes > 1 else 0.0)
-    seconds = startup + cal.plan_s_per_mevent * events / 1e6 + events / rate
+    if cal.fits:
+        low, high = quantiles([_wall(events, f, cores, nodes, network)[0] for f in cal.fits])
+        low, high = min(low, seconds), max(high, seconds)
+    else:
+        low, high = seconds, seconds * (1 + cal.spread)
     return Prediction(inst.name, w, seconds, events / seconds, cal.base_rss_mib + w * cal.worker_rss_mib,
                       nodes * inst.usd_per_hour * max(seconds, 60.0) / 3600, bottleneck, True, nodes,
-                      seconds * (1 + cal.spread), w > cal.measured_workers)
+                      seconds_high=high, seconds_low=low, extrapolated=w > cal.measured_workers)
+
+
+def _wall(events: int, f: Fit, cores: float, nodes: int, network: float) -> tuple[float, float]:
+    """(wall seconds, compute events/s) of a run under fit ``f``: start-up, the serial step, then the slower of
+    compute and network."""
+    compute = nodes * f.rate * _usl(cores, f.sigma, f.kappa)
+    startup = f.startup + ((f.dask_overhead or 0.0) if nodes > 1 else 0.0)
+    return startup + f.plan_per_event * events + events / min(compute, network), compute
+
+
+def _usl(cores: float, sigma: float, kappa: float) -> float:
+    if cores <= 1:
+        return max(cores, 0.0)
+    return cores / (1.0 + sigma * (cores - 1.0) + kappa * cores * (cores - 1.0))
 
 
 def rank(events: int, cal: Calibration, instances: list[Instance], smt_fraction: float,
@@ -181,7 +217,7 @@ def rank(events: int, cal: Calibration, instances: list[Instance], smt_fraction:
          nodes: tuple[int, ...] = (1,)) -> list[Prediction]:
     """Every (instance, nodes) prediction: those meeting the deadline and budget first, cheapest then fastest.
 
-    The deadline is held against the typical run (``seconds_high``), not the best one.
+    The deadline is held against the high end of the prediction's interval (``seconds_high``).
     """
     if any(n > 1 for n in nodes) and (cal.dask_overhead_s is None or not cal.spool_bytes_per_event):
         raise ConfigError("this calibration has no Dask measurement, so clusters cannot be ranked; install "
