@@ -94,7 +94,7 @@ def test_jit_start(benchmark, tmp_path, cache, quick):
 def test_sizing_prediction_error(benchmark, tmp_path, quick):
     """The sizing model against measured full runs on this machine: the error goes into RESULTS.md."""
     if quick:
-        pytest.skip("full mode only: calibrates, then runs 2.1M events twice")
+        pytest.skip("full mode only: calibrates (10 passes), then runs 2.1M events 5 times at 1 and 2 workers")
     from temu_gen import sizing
     from temu_gen.calibrate import calibrate
 

@@ -90,15 +90,30 @@ def test_a_run_spares_pyarrow_the_pandas_import(tmp_path):
     assert out[-3:-1] == ["0 False", "(1, 1)"], out
 
 
-def test_a_reader_that_stops_early_is_not_an_error():
-    """``temu-gen schema | head -1``: the closed pipe ends the command quietly, with no error line."""
+@pytest.mark.parametrize("args", [["schema"], ["--version"], ["size", "--help"]])
+def test_a_reader_that_stops_early_is_not_an_error(args):
+    """``temu-gen schema | head -1``: the closed pipe ends the command quietly, with no error line, whether the output
+    left before the exit (27 kB) or only in the exit's own flush (a short table, --version)."""
     import os
 
     read, write = os.pipe()
     os.close(read)  # the reader is gone before the first byte: every write fails with EPIPE
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # output stays buffered until the exit
     try:
-        r = subprocess.run([sys.executable, "-m", "temu_gen", "schema"], stdout=write, stderr=subprocess.PIPE,
-                           text=True, timeout=60)
+        r = subprocess.run([sys.executable, "-m", "temu_gen", *args], stdout=write, stderr=subprocess.PIPE,
+                           text=True, timeout=60, env=env)
     finally:
         os.close(write)
     assert r.returncode == 141 and r.stderr == "", r.stderr
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_an_error(monkeypatch, capsys):
+    """Only a reader of our own output going away is quiet: a broken pipe elsewhere is a one-line error."""
+    from temu_gen import cli as cli_module
+
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli_module, "_schema", broken)
+    assert cli_module.main(["schema"]) == 3
+    assert capsys.readouterr().err.strip() == "temu-gen: error: Broken pipe"

@@ -268,7 +268,8 @@ def test_two_calibrations_agree_where_measured_and_each_range_covers_the_other()
             pa, pb = (sizing.predict(events, c, inst, 0.25, workers=workers) for c in (a, b))
             agree[k] += abs(pa.seconds / pb.seconds - 1) <= 0.10
             covered[k] += pa.seconds_low <= pb.seconds <= pa.seconds_high
-    assert agree["measured"] >= 36 and all(c >= 24 for c in covered.values()), (agree, covered)
+    # and not so wide that it always covers: about 63% is what two estimates with normal errors give
+    assert agree["measured"] >= 36 and all(24 <= c <= 37 for c in covered.values()), (agree, covered)
 
 
 def test_every_prediction_carries_the_interval_of_resampled_fits(tmp_path):
@@ -299,3 +300,49 @@ def test_every_prediction_carries_the_interval_of_resampled_fits(tmp_path):
     row = next(line for line in r.stdout.splitlines() if line.split()[:1] == ["*"])
     low, high = map(float, row.split("(")[1].split(")")[0].split("-"))
     assert low < float(row.split("(")[0].split()[-1]) < high
+
+
+def test_a_calibration_whose_passes_cannot_be_resampled_has_no_range_and_a_bad_one_is_refused(tmp_path):
+    good = dataclasses.asdict(_cal_from(_passes(5, 6)))
+    path = tmp_path / "cal.json"
+
+    def load(doc):
+        path.write_text(json.dumps(doc))
+        return sizing.load_calibration(path)
+
+    assert len(load(good).fits) == 400
+    # a point without the start-up probe, or without a bigger 1-worker run, or with uneven passes: no range, no crash
+    for broken in ([p for p in good["points"] if p["events"] != 50_000],
+                   [p for p in good["points"] if p["workers"] != 1 or p["events"] == 50_000],
+                   [{**p, "seconds": p["seconds"][:4]} if p["workers"] == 2 else p for p in good["points"]],
+                   [{k: v for k, v in p.items() if k != "seconds"} for p in good["points"]]):
+        cal = load({**good, "points": broken})
+        p = sizing.predict(10**7, cal, _inst(), 0.25)
+        assert cal.fits == [] and p.seconds_low == p.seconds <= p.seconds_high
+    # a time that is not a finite positive number, or a count that is not a whole number: refused in one line
+    for bad in ({"seconds": [1.0, float("nan"), 2.0]}, {"seconds": [1.0, -2.0, 3.0]}, {"seconds": "123"},
+                {"workers": "x"}, {"seconds": [True, 1.0, 2.0]}):
+        points = [{**good["points"][0], **bad}] + list(good["points"][1:])
+        path.write_text(json.dumps({**good, "points": points}))
+        with pytest.raises(Exception, match="is not a calibration"):
+            sizing.load_calibration(path)
+    r = subprocess.run([sys.executable, "-m", "temu_gen", "size", "--calibrate", "--repeats", "2"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "too few" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_resampled_fits_carry_the_serial_step_and_the_dask_start_up():
+    from temu_gen.fit import Point
+
+    points = _passes(7, 10)
+    two = next(p for p in points if p.workers == 2)
+    points.append(Point("dask", 2, two.events, two.cores, tuple(x + 0.5 for x in two.seconds)))
+    cal = dataclasses.replace(_cal_from(points), plan_s_per_mevent=2.0, dask_overhead_s=0.5,
+                              spool_bytes_per_event=120.0)
+    assert len(cal.fits) == 400
+    assert all(f.plan_per_event == 2e-6 and f.dask_overhead == pytest.approx(0.5) for f in cal.fits)
+    one, two_nodes = (sizing.predict(10**8, cal, _inst(vcpus=2, mem=8, gbps=100), 0.25, workers=2, nodes=n)
+                      for n in (1, 2))
+    for p in (one, two_nodes):
+        assert p.seconds_low <= p.seconds <= p.seconds_high
+    assert two_nodes.seconds < one.seconds

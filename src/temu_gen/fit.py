@@ -10,6 +10,7 @@ what repeats from one calibration to the next.
 """
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from typing import NamedTuple
@@ -110,4 +111,4 @@ def bootstrap(points: list[Point], plan_per_event: float, n: int = BOOTSTRAP) ->
 def quantiles(values: list[float]) -> tuple[float, float]:
     """The :data:`INTERVAL` quantiles of ``values`` (nearest rank)."""
     s = sorted(values)
-    return tuple(s[min(len(s) - 1, int(q * len(s)))] for q in INTERVAL)
+    return tuple(s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))] for q in INTERVAL)

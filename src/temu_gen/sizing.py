@@ -24,8 +24,10 @@ machine by :mod:`temu_gen.calibrate`, never assumed) and the instance catalog in
   fits to resampled passes (:mod:`temu_gen.fit`), so it widens where the fit is stretched
   (more workers than measured) and where the machine was noisy; a deadline is held against
   its high end; a prediction for more workers per node than the calibration ran is marked
-  ``extrapolated`` (the fit's speedup, not a measurement). A calibration without the passes
-  (older files) gives best .. best x (1 + ``spread``) instead;
+  ``extrapolated`` (the fit's speedup, not a measurement). The range is the uncertainty of the
+  fit within the calibration's window: it does not cover one run's own variation, nor the
+  machine drifting between windows. A calibration without 3 or more passes (older files, or
+  library calls with fewer) gives seconds .. seconds x (1 + ``spread``) instead;
 * burstable types (the T family) are left out unless asked for: the generator keeps every
   core busy, so a T instance soon runs on CPU credits (or, unlimited, pays for surplus
   credits), and the model's sustained per-core rate would not hold.
@@ -45,7 +47,7 @@ from pathlib import Path
 import psutil
 
 from .errors import ConfigError
-from .fit import Fit, Point, bootstrap, quantiles
+from .fit import TINY, Fit, Point, bootstrap, quantiles
 
 _MEMORY_SHARE = 0.85
 _NETWORK_SHARE = 0.8
@@ -83,12 +85,9 @@ class Calibration:
 
     @functools.cached_property
     def fits(self) -> list[Fit]:
-        """Fits to resampled passes (empty for a calibration without every pass's seconds, or under 3 passes)."""
-        try:
-            points = [Point(p["engine"], int(p["workers"]), int(p["events"]), float(p["cores"]),
-                            tuple(float(x) for x in p["seconds"])) for p in self.points]
-        except (KeyError, TypeError, ValueError):
-            return []
+        """Fits to resampled passes; empty (no range) unless every point has the same 3 or more passes' seconds
+        and the start-up probe and a bigger 1-worker run are among them (older files have no passes)."""
+        points = _passes(self.points)
         return bootstrap(points, self.plan_s_per_mevent / 1e6) if points else []
 
     @property
@@ -141,6 +140,24 @@ class Prediction:
     """The interval's low end: the 10th percentile over resampled fits (older calibrations: ``seconds``)."""
     extrapolated: bool = False
     """More workers per node than the calibration measured: the speedup is the USL fit's, not a measurement."""
+
+
+def _passes(points) -> list[Point]:
+    """The calibration's points with every pass's seconds, or [] where they cannot be resampled as measured."""
+    try:
+        out = [Point(p["engine"], int(p["workers"]), int(p["events"]), float(p["cores"]),
+                     tuple(float(x) for x in p["seconds"] if not isinstance(x, (bool, str)))) for p in points]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return []
+    lengths = {len(p.seconds) for p in out}
+    complete = any(p[:3] == ("pool", 1, TINY) for p in out) and \
+        any(p.engine == "pool" and p.workers == 1 and p.events > TINY for p in out)
+    finite = all(math.isfinite(x) and x > 0 for p in out for x in p.seconds) and \
+        all(math.isfinite(p.cores) and p.cores > 0 for p in out)
+    if not (complete and finite and len(lengths) == 1 and min(lengths) >= 3) or \
+            any(len(p.seconds) != len(q["seconds"]) for p, q in zip(out, points)):
+        return []
+    return out
 
 
 def is_burstable(instance_type: str) -> bool:
@@ -259,6 +276,18 @@ def calibration_from_bench(doc: dict) -> Calibration:
                        measured_at=doc.get("datetime", ""), spread=spread, repeats=one["stats"]["rounds"])
 
 
+def _point_ok(p) -> bool:
+    """A saved point: a dict whose counts are whole numbers and whose times are finite positive numbers."""
+    def number(x) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+    if not isinstance(p, dict) or not all(isinstance(p.get(k, 1), int) and not isinstance(p.get(k, 1), bool)
+                                          for k in ("workers", "events")):
+        return False
+    times = [p[k] for k in ("best_s", "median_s", "cores") if k in p] + list(p.get("seconds", []))
+    return isinstance(p.get("seconds", []), list) and all(map(number, times))
+
+
 def load_calibration(path: Path) -> Calibration:
     """A calibration saved by ``size --calibrate --save`` or a benchmark JSON, or a one-line ConfigError."""
     try:
@@ -270,7 +299,7 @@ def load_calibration(path: Path) -> Calibration:
         cal = calibration_from_bench(doc) if "benchmarks" in doc else Calibration(**doc)
         numbers = [v for v in asdict(cal).values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
         ok = all(math.isfinite(v) and v >= 0 for v in numbers) and cal.events_per_s_per_core > 0 \
-            and isinstance(cal.points, (list, tuple))
+            and isinstance(cal.points, (list, tuple)) and all(map(_point_ok, cal.points))
     except (TypeError, KeyError, ValueError, IndexError, ZeroDivisionError, AttributeError):
         ok = False
     if not ok:
