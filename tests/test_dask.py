@@ -179,14 +179,38 @@ def test_a_signal_stops_a_dask_run_cleanly(tmp_path, sig, group, code, cause):
     assert snapshot(run_dir) == before
 
 
-def test_kill_9_of_the_coordinator_takes_the_local_cluster_with_it(tmp_path):
-    proc, run_dir, children = _start_dask(tmp_path, 1_200_000, 50_000)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=30)
-    assert survivors(children, timeout=5.0) == []
-    before = snapshot(run_dir)
-    time.sleep(1.0)
-    assert snapshot(run_dir) == before
+_WITHOUT_DASKS_WATCH = ("import distributed.process as dp; "
+                        "dp.AsyncProcess._immediate_exit_when_closed = classmethod(lambda cls, pipe: None); "
+                        "from temu_gen.cli import entry; entry()")
+"""The CLI with Dask's own watch of the parent (a thread reading a pipe) switched off in its workers."""
+
+
+@pytest.mark.parametrize("dask_watch", [True, False], ids=["as-shipped", "without-dasks-watch"])
+def test_kill_9_of_the_coordinator_takes_the_local_cluster_with_it(tmp_path, dask_watch):
+    """The workers die with the coordinator by the kernel's hand (PR_SET_PDEATHSIG), not only by Dask's pipe watch,
+    which needs the worker's GIL and every copy of the pipe closed (it once left workers alive for over 30 s)."""
+    args = ("--no-progress", "--events", "1200000", "--chunk-size", "50000", "--seed", "5", "--run-id", "s",
+            "--workers", "2", "--output", str(tmp_path), "--engine", "dask")
+    launcher = ["-m", "temu_gen"] if dask_watch else ["-c", _WITHOUT_DASKS_WATCH]
+    proc = subprocess.Popen([sys.executable, *launcher, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    run_dir = tmp_path / "events" / "run_id=s"
+    wait_until((run_dir / "part-00000.parquet").exists, proc, what="the first part landed")
+    children = tree(proc.pid)
+    try:
+        assert len(named(children, WORKER)) == 2, [(c.pid, c.name()) for c in children]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+        assert survivors(children, timeout=5.0) == []
+        before = snapshot(run_dir)
+        time.sleep(1.0)
+        assert snapshot(run_dir) == before
+    finally:  # a failure here must not leave workers (and the ports they inherited) to the tests that follow
+        for c in tree(proc.pid) + children:
+            try:
+                c.kill()
+            except Exception:  # noqa: BLE001 - gone already
+                pass
 
 
 def test_a_worker_killed_from_outside_is_replaced_and_the_run_commits(tmp_path):
@@ -201,6 +225,24 @@ def test_a_worker_killed_from_outside_is_replaced_and_the_run_commits(tmp_path):
     assert tables(tmp_path / "dask", "s") == tables(tmp_path / "pool", "s")
     assert not leftovers(tmp_path / "dask", "s")
     assert survivors(tree(proc.pid)) == []
+
+
+def test_a_local_cluster_takes_no_fixed_port(tmp_path):
+    """Another cluster's dashboard on 8787 (Jupyter, a second run) costs a run nothing, not even a warning line."""
+    import socket
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # something else holds it already: the same situation
+    try:
+        r = cli("--events", "20000", "--chunk-size", "10000", "--seed", "5", "--run-id", "s", "--workers", "2",
+                "--output", str(tmp_path), "--engine", "dask")
+    finally:
+        holder.close()
+    assert r.returncode == 0 and r.stderr == "", r.stderr
 
 
 @pytest.fixture

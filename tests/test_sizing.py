@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
-import tempfile
-import time
 
 import pytest
 
@@ -152,26 +149,19 @@ def test_size_command_json_feeds_terraform(tmp_path):
     assert table.returncode == 0 and "instance_type=" in table.stdout and "c6i.2xlarge" in table.stdout
 
 
-@pytest.mark.slow
-def test_predictions_match_measured_runs_on_this_machine():
-    """Calibrate on small runs, predict a bigger one at 1 and 2 workers, run it, compare (generous bounds)."""
-    cal = calibrate(repeats=2, events_per_worker=300_000, chunk=150_000, dask=False)
-    local = sizing.this_machine()
-    events = 600_000
-    for workers in (1, 2):
-        if workers > (os.cpu_count() or 1):
-            continue
-        predicted = sizing.predict(events, cal, local, 0.25, workers=workers, to_network=False).seconds
-        with tempfile.TemporaryDirectory() as out:
-            times = []
-            for _ in range(2):  # best of 2, as the calibration does
-                start = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "temu_gen", "--no-progress", "--events", str(events),
-                                "--chunk-size", "150000", "--workers", str(workers), "--seed", "1", "--output", out],
-                               check=True, capture_output=True)
-                times.append(time.perf_counter() - start)
-            measured = min(times)
-        assert abs(predicted - measured) / measured < 0.4, (workers, predicted, measured, cal)
+def test_a_real_calibration_keeps_every_pass_and_saves_and_loads(tmp_path):
+    """The measuring path end to end on small runs (its figures are checked against real runs in the benchmark
+    suite, bench/test_runs.py, not here: no timing assertions in tests)."""
+    cal = calibrate(repeats=3, events_per_worker=100_000, chunk=100_000, dask=False)
+    pool = [p for p in cal.points if p["engine"] == "pool"]
+    assert {(p["workers"], p["events"]) for p in pool} >= {(1, 50_000), (1, 100_000)}
+    assert all(len(p["seconds"]) == 3 and p["best_s"] <= p["median_s"] and p["cores"] > 0 for p in pool)
+    assert cal.events_per_s_per_core > 0 and cal.repeats == 3 and cal.dask_overhead_s is None and len(cal.fits) == 400
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(dataclasses.asdict(cal)))
+    loaded = sizing.load_calibration(path)
+    p = sizing.predict(10**7, loaded, _inst(), 0.25)
+    assert p.seconds_low <= p.seconds <= p.seconds_high and loaded.fits == cal.fits
 
 
 def test_size_ranks_clusters_on_the_command_line(tmp_path):
