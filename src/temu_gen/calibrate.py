@@ -85,8 +85,6 @@ def _derive(runs: dict[tuple, list[dict]], workers: list[int], repeats: int, das
               for (e, w, n), v in runs.items()]
     plan_per_event = statistics.median(x["plan"] / k[2] for k, v in runs.items() for x in v if k[2] > TINY)
     f = fit(points, plan_per_event)
-    best = {k: min(x["seconds"] for x in v) for k, v in runs.items()}
-    median = {k: statistics.median(x["seconds"] for x in v) for k, v in runs.items()}
     one = next(k for k in runs if k[:2] == ("pool", 1) and k[2] > TINY)
     all_runs = [x for v in runs.values() for x in v]
     worker = max(x["worker_mib"] for x in all_runs) or 50.0
@@ -96,7 +94,8 @@ def _derive(runs: dict[tuple, list[dict]], workers: list[int], repeats: int, das
         parallel_efficiency=min(1.0, f.speedup_2 / 2), machine=f"{cores} CPUs, {local.memory_gib:.0f} GiB",
         measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), usl_sigma=f.sigma, usl_kappa=f.kappa,
         plan_s_per_mevent=plan_per_event * 1e6,
-        spread=max((median[k] - best[k]) / best[k] for k in runs if k[2] > TINY), repeats=repeats,
+        spread=max(statistics.median(p.seconds) / min(p.seconds) - 1 for p in points if p.events > TINY),
+        repeats=repeats,
         dask_overhead_s=f.dask_overhead, spool_bytes_per_event=float(SPOOL_BYTES_PER_EVENT),
         points=tuple({"engine": p.engine, "workers": p.workers, "events": p.events, "cores": p.cores,
                       "best_s": round(min(p.seconds), 3), "median_s": round(statistics.median(p.seconds), 3),

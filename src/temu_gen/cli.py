@@ -230,12 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated as e:
         print(f"temu-gen: terminated by {signal.Signals(e.signum).name}", file=sys.stderr)
         return e.exit_code
-    except BrokenPipeError as e:
-        if _stdout_is_broken():  # the reader of our output went away (| head): not an error of ours
-            return _reader_gone()
-        print(f"temu-gen: error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
-        return 3
     except OSError as e:
+        if isinstance(e, BrokenPipeError) and _stdout_is_broken():  # our reader went away (| head): not an error
+            return _reader_gone()
         print(f"temu-gen: error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
         return 3
     except Exception as e:  # noqa: BLE001 - a bug: still one line, with how to see the traceback

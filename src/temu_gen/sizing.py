@@ -143,21 +143,20 @@ class Prediction:
 
 
 def _passes(points) -> list[Point]:
-    """The calibration's points with every pass's seconds, or [] where they cannot be resampled as measured."""
-    try:
-        out = [Point(p["engine"], int(p["workers"]), int(p["events"]), float(p["cores"]),
-                     tuple(float(x) for x in p["seconds"] if not isinstance(x, (bool, str)))) for p in points]
-    except (KeyError, TypeError, ValueError, AttributeError):
+    """The calibration's points with every pass's seconds, or [] where they cannot be resampled as measured: a
+    point without passes (older files) or not a valid one, no start-up probe or bigger 1-worker run, uneven or
+    fewer than 3 passes."""
+    if not all(map(_point_ok, points)):
         return []
-    lengths = {len(p.seconds) for p in out}
+    try:
+        out = [Point(p["engine"], p["workers"], p["events"], float(p["cores"]), tuple(map(float, p["seconds"])))
+               for p in points]
+    except KeyError:
+        return []
     complete = any(p[:3] == ("pool", 1, TINY) for p in out) and \
         any(p.engine == "pool" and p.workers == 1 and p.events > TINY for p in out)
-    finite = all(math.isfinite(x) and x > 0 for p in out for x in p.seconds) and \
-        all(math.isfinite(p.cores) and p.cores > 0 for p in out)
-    if not (complete and finite and len(lengths) == 1 and min(lengths) >= 3) or \
-            any(len(p.seconds) != len(q["seconds"]) for p, q in zip(out, points)):
-        return []
-    return out
+    lengths = {len(p.seconds) for p in out}
+    return out if complete and len(lengths) == 1 and min(lengths) >= 3 else []
 
 
 def is_burstable(instance_type: str) -> bool:
