@@ -31,7 +31,7 @@ from . import __version__, pool
 from .delivery import WorkerDelivery, upload_task_files
 from .errors import OutputError
 from .files import remove_stale_temps, write_new
-from .lifeline import child_signal_defaults, die_with_parent, set_process_name
+from .lifeline import child_signal_defaults, children_die_with_me, set_process_name
 from .monitor import release_free_memory
 from .reduce import TaskOutput
 
@@ -122,30 +122,6 @@ class _LocalWorker(WorkerPlugin):
 
 
 # --- coordinator side -------------------------------------------------------------------------------------------
-_LIFELINE_PID: int | None = None
-"""This process's pid while it holds a LocalCluster: the processes it forks then die with it."""
-_LIFELINE_HOOKED = False
-
-
-def _lifeline_after_fork() -> None:
-    """In a child forked while a LocalCluster is open (its workers): die with the coordinator, by the kernel's hand.
-
-    Dask's own watch (a thread reading a pipe that the coordinator's death closes) needs the worker's GIL and every
-    copy of the pipe closed, and a sibling forked later holds one; a kill -9 of the coordinator left workers behind
-    for over 30 s on a slow machine. PR_SET_PDEATHSIG does not depend on either.
-    """
-    if _LIFELINE_PID is not None and os.getppid() == _LIFELINE_PID:
-        die_with_parent(_LIFELINE_PID, "temu-gen-worker")
-
-
-def _hold_lifeline(on: bool) -> None:
-    global _LIFELINE_PID, _LIFELINE_HOOKED
-    if on and not _LIFELINE_HOOKED:
-        os.register_at_fork(after_in_child=_lifeline_after_fork)
-        _LIFELINE_HOOKED = True
-    _LIFELINE_PID = os.getpid() if on else None
-
-
 def _mark(setup: pool.WorkerSetup, key: str) -> None:
     """Leave the mark a worker must see in the run's folders to take part (:func:`_check_worker`)."""
     for folder in {setup.map_dir, setup.staging_dir}:
@@ -207,7 +183,7 @@ class DaskExecutor:
         finally:
             if self._cluster is not None:
                 _shut_down(self._cluster, self._client, kill)
-                _hold_lifeline(False)
+                children_die_with_me(False)
             if self._config is not None:
                 self._config.__exit__(None, None, None)
                 self._config = None
@@ -276,7 +252,7 @@ def _local_executor(workers: int, setup: pool.WorkerSetup, upload, key: str, blo
         # the workers start ready and share its pages (on 2 cores, about the same wall time and half the CPU)
         _STATES[key] = (pool.w_init(setup), upload)
         gc.freeze()  # objects from before the fork stay out of the workers' collections: pages stay shared
-        _hold_lifeline(True)
+        children_die_with_me(True)
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
                                            # no dashboard, and its HTTP server on a free loopback port: with
                                            # None it takes 8787 and warns on stderr when another cluster has it
@@ -287,7 +263,7 @@ def _local_executor(workers: int, setup: pool.WorkerSetup, upload, key: str, blo
     except BaseException:
         if cluster is not None:
             _shut_down(cluster, client, kill=True)
-        _hold_lifeline(False)
+        children_die_with_me(False)
         config.__exit__(None, None, None)
         raise
     finally:  # the workers have their copies; a worker forked later (after a loss) builds its own

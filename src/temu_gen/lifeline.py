@@ -1,8 +1,10 @@
 """Child processes that cannot outlive the coordinator, and signals that unwind it cleanly.
 
-Invariant: every worker and uploader process calls :func:`die_with_parent` first, so the
-kernel kills it (SIGKILL) the moment the coordinator exits, however it exits (kill -9
-included); nothing of a run writes after its coordinator is gone. In the coordinator,
+Invariant: every worker and uploader process calls :func:`die_with_parent` first (the pool's
+and the uploader's in their own code; a Dask LocalCluster's, which Dask forks from its own
+threads, through :func:`children_die_with_me`), so the kernel kills it (SIGKILL) the moment
+the coordinator exits, however it exits (kill -9 included); nothing of a run writes after
+its coordinator is gone. In the coordinator,
 SIGTERM and SIGHUP raise :class:`~temu_gen.errors.Terminated` like Ctrl-C raises
 KeyboardInterrupt, and :func:`deferred_signals` holds them back during a commit so a
 commit is either not begun or complete.
@@ -51,6 +53,31 @@ def die_with_parent(parent_pid: int, name: str) -> None:
             threading.Event().wait(1.0)
 
     threading.Thread(target=watch, name="lifeline", daemon=True).start()
+
+
+_HOLDER: int | None = None
+"""The pid whose forked children die with it (:func:`children_die_with_me`); None: no one's."""
+_HOOKED = False
+
+
+def _after_fork_in_child() -> None:
+    if _HOLDER is not None and os.getppid() == _HOLDER:
+        die_with_parent(_HOLDER, "temu-gen-worker")
+
+
+def children_die_with_me(on: bool) -> None:
+    """While on, every process this one forks (from any thread) calls :func:`die_with_parent` at once.
+
+    For workers forked by code that is not ours (Dask's LocalCluster): Dask's own watch is a thread
+    reading a pipe that the coordinator's death closes, which needs the worker's GIL and every copy
+    of the pipe closed, and a sibling forked later holds one. A kill -9 of the coordinator left
+    workers alive for over 30 s (an hour, unwatched). The kernel's PR_SET_PDEATHSIG needs neither.
+    """
+    global _HOLDER, _HOOKED
+    if on and not _HOOKED:
+        os.register_at_fork(after_in_child=_after_fork_in_child)  # permanent: _HOLDER switches it on and off
+        _HOOKED = True
+    _HOLDER = os.getpid() if on else None
 
 
 def set_process_name(name: str) -> None:
