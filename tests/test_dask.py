@@ -55,7 +55,7 @@ def reference(tmp_path_factory):
 
 def _kill_once_at(part_index: int, marker: Path, monkeypatch) -> None:
     """The worker that starts reduce task ``part_index`` first kills itself (SIGKILL), once."""
-    real = pool.merge_part
+    real = pool.read_part
 
     def merge(folder, part):
         if part.index == part_index:
@@ -67,7 +67,7 @@ def _kill_once_at(part_index: int, marker: Path, monkeypatch) -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
         return real(folder, part)
 
-    monkeypatch.setattr(pool, "merge_part", merge)
+    monkeypatch.setattr(pool, "read_part", merge)
 
 
 def test_the_cli_writes_the_pools_files_byte_for_byte_with_defects(tmp_path):

@@ -42,6 +42,20 @@ def test_parts_are_exact_windows_of_the_merged_log(spooled, events, size):
     assert (got[keep] == log[keep, :events]).all()
 
 
+@pytest.mark.parametrize("rows", [1, 7, 1_000, 2_999, 3_000, 50_000])
+def test_a_part_read_in_slices_is_the_whole_part(spooled, rows):
+    """Slices are contiguous ranges of each run; whatever their size, they join into the whole merge."""
+    folder, summaries = spooled
+    part = merge.plan_parts(folder, summaries, 10_000, 3_000)[1]
+    assert len(part.slices) > 3
+    whole_w, whole_n = merge.merge_part(folder, part)
+    with merge.read_part(folder, part) as p:
+        blocks = list(p.slices(rows))
+    assert [b[0].shape[1] for b in blocks] == [min(rows, part.n_rows - at) for at in range(0, part.n_rows, rows)]
+    assert (np.concatenate([b[0] for b in blocks], axis=1) == whole_w).all()
+    assert (np.concatenate([b[1] for b in blocks], axis=1) == whole_n).all()
+
+
 def test_orders_are_numbered_by_placement_time(spooled):
     folder, summaries = spooled
     parts = merge.plan_parts(folder, summaries, 10_000, 10_000)

@@ -56,14 +56,14 @@ def test_committed_run_is_not_overwritten_by_accident(smoke_cfg, tmp_path):
 
 
 def test_failed_run_is_never_committed(smoke_cfg, tmp_path, monkeypatch):
-    real = pool.merge_part
+    real = pool.read_part
 
     def flaky(folder, part):
         if part.index == 2:
             raise OSError(28, "No space left on device")
         return real(folder, part)
 
-    monkeypatch.setattr(pool, "merge_part", flaky)
+    monkeypatch.setattr(pool, "read_part", flaky)
     with pytest.raises(RunFailed) as e:
         run(smoke_cfg, LocalDirSink(tmp_path), seed=1, run_id="bad", workers=1, progress=False)
     msg = str(e.value)
@@ -71,7 +71,7 @@ def test_failed_run_is_never_committed(smoke_cfg, tmp_path, monkeypatch):
     run_dir = tmp_path / "events/run_id=bad"
     assert not (run_dir / "_SUCCESS").exists() and not (run_dir / "_manifest.json").exists()
     # a retry under the same id starts clean and commits
-    monkeypatch.setattr(pool, "merge_part", real)
+    monkeypatch.setattr(pool, "read_part", real)
     run(smoke_cfg, LocalDirSink(tmp_path), seed=1, run_id="bad", workers=1, progress=False)
     assert (run_dir / "_SUCCESS").exists()
 

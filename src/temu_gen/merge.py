@@ -154,18 +154,6 @@ def load_plan(folder: Path, data: bytes | None = None) -> CutPlan:
         return CutPlan(f["keys"], f["cuts"], f["bounds"])
 
 
-def source_order(folder: Path, part: PartSpec) -> np.ndarray:
-    """The merge's permutation: merged row m of the part is row ``order[m]`` of its source order."""
-    files = [(spool.open_shard(folder, shard), lo, hi) for shard, lo, hi in part.slices]
-    try:
-        column = np.empty(sum(hi - lo for _, lo, hi in files), np.int64)
-        _read(files, "wide", _INGEST, column)
-    finally:
-        for f, _, _ in files:
-            f.close()
-    return np.argsort(column, kind="stable")
-
-
 def gather_rows(folder: Path, picks: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Rows at (run key, row positions) of the spool as merged columns (order columns hold global numbers)."""
     ws, ns = [], []
@@ -182,32 +170,88 @@ def gather_rows(folder: Path, picks: list[tuple[int, np.ndarray]]) -> tuple[np.n
 
 
 def merge_part(folder: Path, part: PartSpec) -> tuple[np.ndarray, np.ndarray]:
-    """The part's rows as (wide, narrow) column blocks in arrival order; order columns hold global numbers.
+    """The part's rows as (wide, narrow) column blocks in arrival order; order columns hold global numbers."""
+    with read_part(folder, part) as rows:
+        return rows.whole()
 
-    Column by column, read straight from the spool: only the arrival order, one unsorted column and the
-    sorted result are in memory at once.
+
+def read_part(folder: Path, part: PartSpec) -> PartRows:
+    """Part ``part``'s rows, ready to be read in arrival order (close it, or use it in a ``with``)."""
+    return PartRows(folder, part)
+
+
+class PartRows:
+    """A part's rows in arrival order, read from the spool a slice at a time.
+
+    Each spooled run is sorted, so the first m rows of the merge hold a prefix of every run:
+    a slice of the merge is a contiguous range of each run, read column by column and put in
+    order. Only the arrival order (int64 per row) and one slice are in memory at once, and a
+    slice is exactly the rows the whole merge has at those positions.
     """
-    files = [(spool.open_shard(folder, shard), lo, hi) for shard, lo, hi in part.slices]
-    try:
-        n = sum(hi - lo for _, lo, hi in files)
-        column = np.empty(n, np.int64)
-        _read(files, "wide", _INGEST, column)
-        order = np.argsort(column, kind="stable")  # runs of sorted slices: timsort merges them
+
+    def __init__(self, folder: Path, part: PartSpec):
+        self._files = []
+        try:
+            for shard, lo, hi in part.slices:
+                self._files.append((spool.open_shard(folder, shard), lo, hi))
+            self.n = sum(hi - lo for _, lo, hi in self._files)
+            ingest = np.empty(self.n, np.int64)
+            _read([(f, lo, hi) for f, lo, hi in self._files], "wide", _INGEST, ingest)
+            self._order = np.argsort(ingest, kind="stable")  # runs of sorted slices: timsort merges them
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def order(self) -> np.ndarray:
+        """The merge's permutation: merged row m of the part is row ``order[m]`` of its runs' slices concatenated."""
+        return self._order
+
+    def __enter__(self) -> PartRows:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for f, _, _ in self._files:
+            f.close()
+        self._files, self._order = [], np.zeros(0, np.int64)
+
+    def whole(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every row at once."""
+        if self.n == 0:
+            return np.zeros((N_WIDE, 0), np.int64), np.zeros((N_NARROW, 0), np.int16)
+        return next(self.slices(self.n))
+
+    def slices(self, rows: int):
+        """(wide, narrow) blocks of ``rows`` merged rows each (the last may be shorter), in arrival order."""
+        starts = np.cumsum([0] + [hi - lo for _, lo, hi in self._files])
+        taken = np.zeros(len(self._files), np.int64)  # rows of each run already yielded
+        for at in range(0, self.n, rows):
+            picks = self._order[at:at + rows]
+            run = np.searchsorted(starts, picks, side="right") - 1
+            counts = np.bincount(run, minlength=len(self._files))
+            offset = np.cumsum(counts) - counts  # where each run's rows sit in this slice's source order
+            local = picks - starts[run] - taken[run] + offset[run]
+            ranges = [(f, lo + int(t), lo + int(t + c)) for (f, lo, _), t, c in zip(self._files, taken, counts) if c]
+            yield self._gather(ranges, local)
+            taken += counts
+
+    def _gather(self, ranges, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = local.shape[0]
         blocks = []
         for kind, dtype in (("wide", np.int64), ("narrow", np.int16)):
-            width = getattr(files[0][0], kind).width
-            out = np.empty((width, n), dtype)
-            column = np.empty(n, dtype)
+            width = getattr(ranges[0][0], kind).width
+            out = np.empty((width, m), dtype)
+            column = np.empty(m, dtype)
             for j in range(width):
-                _read(files, kind, j, column)
+                _read(ranges, kind, j, column)
                 if kind == "wide" and j == _ORDER:
-                    _number(column, files)
-                np.take(column, order, out=out[j])
+                    _number(column, ranges)
+                np.take(column, local, out=out[j])
             blocks.append(out)
-    finally:
-        for f, _, _ in files:
-            f.close()
-    return blocks[0], blocks[1]
+        return blocks[0], blocks[1]
 
 
 def _read(files, kind: str, j: int, column: np.ndarray) -> None:

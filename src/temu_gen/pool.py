@@ -29,7 +29,7 @@ from .encode.parquet import ParquetOptions, event_parquet_options
 from .generate import GenContext, make_context, price_history, simulate_runs, simulate_shard, user_traits
 from .kernels.codes import WIDE_COLUMNS
 from .lifeline import child_signal_defaults, die_with_parent
-from .merge import PartSpec, merge_part
+from .merge import PartSpec, read_part
 from .monitor import release_free_memory
 from .population import ShardSpec
 from .reduce import Job, TaskOutput, write_task
@@ -106,8 +106,8 @@ def w_simulate_shard(shard: ShardSpec) -> ShardResult:
 def w_reduce_part(part: PartSpec) -> TaskOutput:
     """Reduce: merge the part's rows from the spool, then write the part and its share of the other tables."""
     st = _state()
-    wide, narrow = merge_part(st.setup.map_dir, part)
-    return write_task(st.job, part, wide, narrow)
+    with read_part(st.setup.map_dir, part) as rows:
+        return write_task(st.job, part, rows)
 
 
 def warm_up(ctx: GenContext) -> None:

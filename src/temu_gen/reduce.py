@@ -30,7 +30,7 @@ from .encode.schema import CONTEXT, EVENT_SCHEMA, table_schema
 from .files import new_file, temp_path, write_all
 from .generate import GenContext
 from .kernels.codes import APP_OPEN, N_EVENT_TYPE, ORDER_PLACED, W_EVENT_SEQ, W_INGEST_TS, W_USER
-from .merge import CutPlan, PartSpec, load_plan, source_order
+from .merge import CutPlan, PartRows, PartSpec, load_plan
 from .plan import plan_chunks
 from .sinks.base import SUFFIXES, PartExpectation, PartRecord, part_name
 
@@ -148,48 +148,81 @@ def event_schema(cfg: RunConfig, version: int = 1, context: bool | None = None) 
     return schema_v2(schema) if version == 2 else schema
 
 
-def write_task(job: Job, part: PartSpec, wide: np.ndarray, narrow: np.ndarray) -> TaskOutput:
-    """Write every file of task ``part.index`` from the part's merged rows."""
+class _Tally:
+    """What a part's record says about its rows, counted as the rows go by."""
+
+    def __init__(self):
+        self.sessions = self.orders = 0
+        self.first = self.last = None
+
+    def count(self, wide: np.ndarray, narrow: np.ndarray) -> None:
+        """The clean log's sessions and orders in these rows."""
+        types = narrow[N_EVENT_TYPE]
+        self.sessions += int((types == APP_OPEN).sum())
+        self.orders += int((types == ORDER_PLACED).sum())
+
+    def span(self, wide: np.ndarray) -> None:
+        """Widen the arrival window to these rows (in arrival order)."""
+        if wide.shape[1]:
+            self.first = int(wide[W_INGEST_TS, 0]) if self.first is None else self.first
+            self.last = int(wide[W_INGEST_TS, -1])
+
+    def watch(self, blocks):
+        for wide, narrow in blocks:
+            self.count(wide, narrow)
+            self.span(wide)
+            yield wide, narrow
+
+
+def write_task(job: Job, part: PartSpec, rows: PartRows) -> TaskOutput:
+    """Write every file of task ``part.index`` from the part's rows (read from the spool as it writes).
+
+    A clean part streams: one slice of merged rows at a time is encoded and written. Defects that move rows
+    between parts need the whole part at once.
+    """
     d = job.cfg.defects
-    types = narrow[N_EVENT_TYPE]
-    # counts and arrival window of the clean log: a part the defects empty (every row moved late) keeps its window
-    sessions, orders = int((types == APP_OPEN).sum()), int((types == ORDER_PLACED).sum())
-    window = (int(wide[W_INGEST_TS, 0]), int(wide[W_INGEST_TS, -1]))
-    labels = None
     vocab = run_vocab(job.ctx.vocab, d.contract_violation > 0)
-    if d.changes_rows:
-        unknown = {c: len(getattr(job.ctx.vocab, c)) for c in UNKNOWN_VALUES}
-        pin = PartInput(job.seed, part.index, _plan(job.map_dir), job.map_dir, d, unknown)
-        wide, narrow, labels = inject(wide, narrow, source_order(job.map_dir, part), pin)
     meta = part_metadata(job.metadata, part.index, part.row_start)
     version = 2 if d.schema_drift_from_part is not None and part.index >= d.schema_drift_from_part else 1
-    files = [_write_events(job, part, wide, narrow, vocab, version, meta, (sessions, orders), window)]
+    tally, labels = _Tally(), None
+    if d.changes_rows:
+        wide, narrow = rows.whole()
+        tally.count(wide, narrow)
+        window = (int(wide[W_INGEST_TS, 0]), int(wide[W_INGEST_TS, -1]))
+        unknown = {c: len(getattr(job.ctx.vocab, c)) for c in UNKNOWN_VALUES}
+        pin = PartInput(job.seed, part.index, _plan(job.map_dir), job.map_dir, d, unknown)
+        wide, narrow, labels = inject(wide, narrow, rows.order, pin)
+        tally.span(wide)
+        if tally.first is None:  # the defects emptied the part (every row moved late): it keeps its window
+            tally.first, tally.last = window
+        n_out = wide.shape[1]
+        blocks = ((wide[:, lo:lo + ENCODE_SLICE], narrow[:, lo:lo + ENCODE_SLICE]) for lo in range(0, n_out, ENCODE_SLICE))
+    else:
+        n_out, blocks = rows.n, tally.watch(rows.slices(ENCODE_SLICE))
+    files = [_write_events(job, part, blocks, n_out, vocab, version, meta, tally)]
     if labels is not None:
         files.append(_write_labels(job, part.index, labels, wide, meta))
-    del wide, narrow
+        del wide, narrow
+    rows.close()
     files += _write_dims(job, part.index, vocab, meta)
     if d.poison_part == part.index:
         files.append(_write_poison(job, part.index, files[0]))
     return TaskOutput(part.index, tuple(files))
 
 
-def _write_events(job: Job, part: PartSpec, wide, narrow, vocab, version: int, meta, counts: tuple[int, int],
-                  window: tuple[int, int]) -> ChunkOutput:
+def _write_events(job: Job, part: PartSpec, blocks, n_rows: int, vocab, version: int, meta, tally: _Tally) -> ChunkOutput:
     schema = event_schema(job.cfg, version)
     base = event_schema(job.cfg, context=False)
-    slices = (encode_part(wide[:, lo:lo + ENCODE_SLICE], narrow[:, lo:lo + ENCODE_SLICE], vocab, job.keys, base)
-              for lo in range(0, wide.shape[1], ENCODE_SLICE))
+    slices = (encode_part(wide, narrow, vocab, job.keys, base) for wide, narrow in blocks)
     if job.cfg.run.context:
         slices = _with_context(slices, job)
     if version == 2:
         slices = (to_v2(t, schema) for t in slices)
     options = job.options if version == 1 else v2_options(job.options)
     name = part_name(part.index, job.cfg.run.format)
-    path, size, sha, rows = _write_file(job, slices, schema, name, options, meta, wide.shape[1])
-    ingest = wide[W_INGEST_TS]
-    first, last = (int(ingest[0]), int(ingest[-1])) if ingest.size else window
-    record = PartRecord(part.index, name, rows, size, sha, first_ingest_us=first, last_ingest_us=last,
-                        sessions=counts[0], orders=counts[1],
+    path, size, sha, rows = _write_file(job, slices, schema, name, options, meta, n_rows)
+    record = PartRecord(part.index, name, rows, size, sha, first_ingest_us=tally.first, last_ingest_us=tally.last,
+                        sessions=tally.sessions, orders=tally.orders,
                         log_rows=part.n_rows if job.cfg.defects.changes_rows else 0,
                         schema_version=version if version > 1 else 0)
     return ChunkOutput(record, path)
