@@ -196,7 +196,8 @@ def write_task(job: Job, part: PartSpec, rows: PartRows) -> TaskOutput:
         if tally.first is None:  # the defects emptied the part (every row moved late): it keeps its window
             tally.first, tally.last = window
         n_out = wide.shape[1]
-        blocks = ((wide[:, lo:lo + ENCODE_SLICE], narrow[:, lo:lo + ENCODE_SLICE]) for lo in range(0, n_out, ENCODE_SLICE))
+        blocks = ((wide[:, lo:lo + ENCODE_SLICE], narrow[:, lo:lo + ENCODE_SLICE])
+                  for lo in range(0, n_out, ENCODE_SLICE))
     else:
         n_out, blocks = rows.n, tally.watch(rows.slices(ENCODE_SLICE))
     files = [_write_events(job, part, blocks, n_out, vocab, version, meta, tally)]
@@ -210,7 +211,8 @@ def write_task(job: Job, part: PartSpec, rows: PartRows) -> TaskOutput:
     return TaskOutput(part.index, tuple(files))
 
 
-def _write_events(job: Job, part: PartSpec, blocks, n_rows: int, vocab, version: int, meta, tally: _Tally) -> ChunkOutput:
+def _write_events(job: Job, part: PartSpec, blocks, n_rows: int, vocab, version: int, meta,
+                  tally: _Tally) -> ChunkOutput:
     schema = event_schema(job.cfg, version)
     base = event_schema(job.cfg, context=False)
     slices = (encode_part(wide, narrow, vocab, job.keys, base) for wide, narrow in blocks)
