@@ -4,12 +4,17 @@ Compiling takes about 2.5 minutes of one core; most tests wait on sockets, sleep
 child processes, so the compile runs beside them at the lowest priority instead of
 alone at its turn. Invariant: it is the same command the test would run itself (a user's
 first run with no shipped cache, its own empty numba cache), at most one is started per
-session, and it is killed and its folder removed when the session ends.
+session, nothing of it outlives the session (killed with its process group when the
+session ends, and by the kernel if pytest itself is killed), and its output, numba cache
+and spool stay in one temporary folder removed at the end. While it runs it is a child
+of pytest, so the peak RSS of runs made inside the pytest process counts it (no test
+checks such a peak).
 """
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,16 +44,28 @@ def selected(items) -> bool:
     return any((item.path.name, item.name) == TEST for item in items)
 
 
+# The run dies with this process however it ends (PR_SET_PDEATHSIG survives the exec), at the lowest priority.
+_LAUNCH = """import ctypes, os, signal, sys
+if sys.platform == "linux":
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+if os.getppid() != int(sys.argv[1]):
+    os._exit(1)
+os.nice(19)
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
+
+
 def begin() -> None:
-    """Start the cold run (once)."""
+    """Start the cold run (once), in a process group of its own that :func:`end` kills whole."""
     global _STARTED
     if _STARTED is not None:
         return
     folder = Path(tempfile.mkdtemp(prefix="temu-gen-cold-"))
-    cmd = [sys.executable, "-m", "temu_gen", "--output", str(folder / "out"), "--seed", "3", *ARGS]
+    cmd = [sys.executable, "-c", _LAUNCH, str(os.getpid()), "-m", "temu_gen", "--output", str(folder / "out"),
+           "--spool-dir", str(folder / "spool"), "--seed", "3", *ARGS]
     with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
         proc = subprocess.Popen(cmd, env=env_for(folder / "numba"), stdout=out, stderr=err, text=True,
-                                preexec_fn=lambda: os.nice(19))
+                                start_new_session=True)
     _STARTED = Started(proc, folder)
 
 
@@ -64,13 +81,15 @@ def result(timeout: float = 900) -> tuple[subprocess.CompletedProcess, Path]:
 
 
 def end() -> None:
-    """Kill the cold run if it still runs, and remove its folder."""
+    """Kill the cold run and its workers if they still run, and remove its folder."""
     global _STARTED
     if _STARTED is None:
         return
     proc, folder = _STARTED
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # its own group: the coordinator and its workers at once
+    except ProcessLookupError:
+        pass
+    proc.wait()
     shutil.rmtree(folder, ignore_errors=True)
     _STARTED = None

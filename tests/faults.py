@@ -11,7 +11,7 @@ from temu_gen import pool
 
 
 @contextmanager
-def merge_fails_at(index: int):
+def reduce_fails_at(index: int):
     """Part ``index``'s reduce task raises MemoryError; every other part is written as usual."""
     real = pool.read_part
 

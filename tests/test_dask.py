@@ -28,7 +28,7 @@ from temu_gen.sinks import LocalDirSink  # noqa: E402
 from temu_gen.sinks.local import LocalRun  # noqa: E402
 
 from paths import SMOKE  # noqa: E402
-from faults import merge_fails_at  # noqa: E402
+from faults import reduce_fails_at  # noqa: E402
 from procs import WORKER, cli, named, one_line, snapshot, start, start_run, survivors, tree, wait_until  # noqa: E402
 
 
@@ -104,7 +104,7 @@ def test_a_worker_killed_mid_run_is_rerun_and_the_run_commits_once(smoke_cfg, re
 def test_a_failed_dask_run_resumes_byte_identical(smoke_cfg, reference, tmp_path, monkeypatch):
     # the cluster's forked workers inherit the fault
     failed = pytest.raises(RunFailed, match="MemoryError: simulated.*--resume d")
-    with merge_fails_at(2), DaskEngine() as engine, failed:
+    with reduce_fails_at(2), DaskEngine() as engine, failed:
         run(smoke_cfg, LocalDirSink(tmp_path), seed=11, run_id="d", workers=2, progress=False, engine=engine)
     assert not (tmp_path / "events/run_id=d/_SUCCESS").exists()
     with DaskEngine() as engine:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from faults import merge_fails_at
+from faults import reduce_fails_at
 from temu_gen.encode.gzip_member import read_provenance
 from temu_gen.errors import ConfigError, RunFailed
 from temu_gen.run import resume, run, run_expectations
@@ -99,7 +99,7 @@ def test_lines_are_the_parquet_rows(jsonl_run, parquet_twin):
 
 def test_resume_regenerates_a_truncated_part(jsonl_cfg, jsonl_run, tmp_path):
     _, root = jsonl_run
-    with merge_fails_at(2), pytest.raises(RunFailed, match="chunks delivered: 0, 1 of 3"):
+    with reduce_fails_at(2), pytest.raises(RunFailed, match="chunks delivered: 0, 1 of 3"):
         run(jsonl_cfg, LocalDirSink(tmp_path), seed=7, run_id="jl", workers=1, progress=False)
     part = tmp_path / "events" / "run_id=jl" / "part-00001.jsonl.gz"
     part.write_bytes(part.read_bytes()[:-4096])  # a copy cut short: its digest no longer matches the journal

@@ -16,7 +16,7 @@ import signal
 import pytest
 
 from outcomes import committed_local, local_files
-from faults import merge_fails_at
+from faults import reduce_fails_at
 from procs import cli, one_line, start, wait_until
 from temu_gen.errors import RunFailed
 from temu_gen.reduce import task_files
@@ -37,7 +37,7 @@ def foreign(smoke_cfg, tmp_path_factory):
 
 def fail_after_three_parts(cfg, root, monkeypatch, run_id="smoke", seed=11):
     """Run until chunk 3 fails: parts 0, 1 and 2 are delivered and journalled, nothing is committed."""
-    with merge_fails_at(3), pytest.raises(RunFailed, match="chunks delivered: 0, 1, 2 of 4"):
+    with reduce_fails_at(3), pytest.raises(RunFailed, match="chunks delivered: 0, 1, 2 of 4"):
         run(cfg, LocalDirSink(root), seed=seed, run_id=run_id, workers=1, progress=False)
     return root / "events" / f"run_id={run_id}"
 

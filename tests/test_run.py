@@ -5,7 +5,7 @@ import json
 import pytest
 
 from temu_gen import pool
-from faults import merge_fails_at
+from faults import reduce_fails_at
 from temu_gen.errors import OutputError, RunFailed
 from temu_gen.run import check_run_id, new_run_id, run
 from temu_gen.sinks import LocalDirSink
@@ -89,7 +89,7 @@ def test_run_ids_sort_by_time_and_are_checked():
 def test_resume_of_a_local_run_is_byte_identical(smoke_cfg, smoke_run, tmp_path, monkeypatch):
     from temu_gen.run import resume
 
-    with merge_fails_at(2), pytest.raises(RunFailed, match="--resume smoke"):
+    with reduce_fails_at(2), pytest.raises(RunFailed, match="--resume smoke"):
         run(smoke_cfg, LocalDirSink(tmp_path), seed=11, run_id="smoke", workers=1, progress=False)
     summary = resume(LocalDirSink(tmp_path), "smoke", workers=1, progress=False)
     assert summary.resumed_files == 2 and summary.events == 20_000

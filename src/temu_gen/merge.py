@@ -216,7 +216,7 @@ class PartRows:
     def close(self) -> None:
         for f, _, _ in self._files:
             f.close()
-        self._files, self._order = [], np.zeros(0, np.int64)
+        self._files, self._order, self.n = [], np.zeros(0, np.int64), 0
 
     def whole(self) -> tuple[np.ndarray, np.ndarray]:
         """Every row at once."""
@@ -226,6 +226,9 @@ class PartRows:
 
     def slices(self, rows: int):
         """(wide, narrow) blocks of ``rows`` merged rows each (the last may be shorter), in arrival order."""
+        if rows >= self.n > 0:  # one slice: the whole merge, in the runs' own order
+            yield self._gather(self._files, self._order)
+            return
         starts = np.cumsum([0] + [hi - lo for _, lo, hi in self._files])
         taken = np.zeros(len(self._files), np.int64)  # rows of each run already yielded
         for at in range(0, self.n, rows):

@@ -1,8 +1,8 @@
 """The map stage's spool: each shard's columns on local disk, in arrival order, read back by the reduce stage.
 
 Invariant: a shard's files appear under their final names only once complete (written
-as temp files and renamed), they are read only through memory maps (slices, never the
-whole shard), and the spool folder is private to one run attempt: the coordinator
+as temp files and renamed), the reduce reads them a column slice at a time (never the
+whole shard at once), and the spool folder is private to one run attempt: the coordinator
 creates it empty and removes it when the run commits or fails. Everything in it can be
 regenerated from (seed, shard, config).
 """
@@ -93,7 +93,6 @@ class Columns:
     """
 
     def __init__(self, path: Path):
-        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         with open(path, "rb") as f:
             if np.lib.format.read_magic(f) != (1, 0):  # _save writes version 1.0 headers only
                 raise OSError(f"{path} is not a spool file of this version")
@@ -101,6 +100,7 @@ class Columns:
             self.offset = f.tell()
         if fortran or len(shape) != 2:
             raise OSError(f"{path} is not a column block")
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         self.width, self.rows = shape
         self.dtype = np.dtype(dtype)
 
@@ -132,8 +132,13 @@ class ShardFiles(NamedTuple):
 
 
 def open_shard(folder: Path, key: int) -> ShardFiles:
-    return ShardFiles(Columns(_name(folder, key, "wide")), Columns(_name(folder, key, "narrow")),
-                      np.load(_name(folder, key, "ranks"), allow_pickle=False))
+    wide = Columns(_name(folder, key, "wide"))
+    try:
+        return ShardFiles(wide, Columns(_name(folder, key, "narrow")),
+                          np.load(_name(folder, key, "ranks"), allow_pickle=False))
+    except BaseException:
+        wide.close()
+        raise
 
 
 def shard_path(folder: Path, key: int, part: str) -> Path:

@@ -15,7 +15,7 @@ import pytest
 from outcomes import committed_s3, local_files
 from s3_servers import CREDS
 from temu_gen.errors import RunFailed
-from faults import merge_fails_at
+from faults import reduce_fails_at
 from temu_gen.run import resume, run
 from temu_gen.sinks import LocalDirSink
 from temu_gen.sinks.s3 import S3Options, S3Sink
@@ -51,7 +51,7 @@ def _sink(moto_server, bucket, tmp_path) -> S3Sink:
 
 def fail_after_three_parts(cfg, sink, monkeypatch):
     """One worker, one chunk in flight: chunks 0-2 are uploaded and recorded before chunk 3 fails."""
-    with merge_fails_at(3), pytest.raises(RunFailed, match="chunks delivered: 0, 1, 2 of 4"):
+    with reduce_fails_at(3), pytest.raises(RunFailed, match="chunks delivered: 0, 1, 2 of 4"):
         run(cfg, sink, seed=11, run_id="smoke", workers=1, max_in_flight=1, progress=False)
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from faults import merge_fails_at
+from faults import reduce_fails_at
 from outcomes import committed_s3, local_files
 from s3_servers import CREDS
 from temu_gen.cli import main
@@ -32,7 +32,7 @@ def test_jsonl_run_resumes_in_s3_and_validates(jsonl_cfg, moto_server, bucket, s
     reference = local_files(tmp_path / "local" / "events" / "run_id=sj")
     sink = S3Sink(f"s3://{bucket}/p", S3Options(endpoint_url=moto_server.endpoint, part_size=5 * 2**20),
                   spool_dir=tmp_path / "spool")
-    with merge_fails_at(1), pytest.raises(RunFailed, match="chunks delivered: 0 of 2"):
+    with reduce_fails_at(1), pytest.raises(RunFailed, match="chunks delivered: 0 of 2"):
         run(cfg, sink, seed=9, run_id="sj", workers=1, max_in_flight=1, progress=False)
     summary = resume(sink, "sj", workers=1, progress=False)
     assert summary.resumed_files == 1  # task 0's files proved theirs by size, ETag, checksum and gzip header
