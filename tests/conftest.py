@@ -13,7 +13,6 @@ from temu_gen.sinks import LocalDirSink
 
 from paths import ROOT, SMOKE  # noqa: F401 - re-exported for fixtures below
 from s3_servers import MotoServer
-import cold_start
 
 
 @pytest.fixture(scope="session")
@@ -75,13 +74,3 @@ def bucket(moto_server):
     name = f"b-{uuid.uuid4().hex[:12]}"
     moto_server.client().create_bucket(Bucket=name)
     return name
-
-
-def pytest_collection_finish(session):
-    """Start the compile-from-scratch run now when its test is selected: it compiles beside the other tests."""
-    if cold_start.selected(session.items):
-        cold_start.begin()
-
-
-def pytest_sessionfinish(session, exitstatus):
-    cold_start.end()
