@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real S3 server for tests: single-node Ceph RGW on 127.0.0.1 (memstore, no auth between daemons).
 #   scripts/radosgw.sh start DIR   install (Debian packages) and start; writes DIR/rgw.env on success,
-#                                  DIR/rgw.skip with the reason on failure (the test tier then skips)
+#                                  DIR/rgw.skip with the reason on failure (the test tier then skips);
+#                                  DIR/rgw.starting exists while it runs
 #   scripts/radosgw.sh stop DIR    stop the daemons started in DIR
 set -uo pipefail
 cmd=${1:?start|stop}; dir=$(mkdir -p "${2:?DIR}" && cd "$2" && pwd)
@@ -23,6 +24,9 @@ if (exec 3<>/dev/tcp/127.0.0.1/6789) 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/
 fi
 
 rm -f "$dir/rgw.env" "$dir/rgw.skip"
+# while this start runs, the test tier waits for it instead of skipping (CI starts it beside the package installs)
+touch "$dir/rgw.starting"
+trap 'rm -f "$dir/rgw.starting"' EXIT
 if ! command -v radosgw >/dev/null || ! command -v ceph-mon >/dev/null; then
   [ "$(id -u)" = 0 ] || skip "not root: cannot apt-get install radosgw"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq radosgw ceph-mon ceph-osd uuid-runtime) \

@@ -2,11 +2,13 @@
 
 ``scripts/radosgw.sh start DIR`` (called by .ci/run) installs and starts it and writes
 ``DIR/rgw.env``; where it could not, it writes ``DIR/rgw.skip`` and this tier reports
-that reason as its skip. DIR is ``$TEMU_GEN_RGW_DIR`` (default ``.rgw`` in the repo).
+that reason as its skip. While a start is still running (``DIR/rgw.starting``), the tier
+waits for it. DIR is ``$TEMU_GEN_RGW_DIR`` (default ``.rgw`` in the repo).
 """
 from __future__ import annotations
 
 import os
+import time
 
 import boto3
 import pyarrow.fs as pafs
@@ -18,11 +20,16 @@ from paths import ROOT
 from s3_helpers import cli, local_files, s3_files
 
 RGW_DIR = os.environ.get("TEMU_GEN_RGW_DIR", str(ROOT / ".rgw"))
+START_WAIT_S = 600
+"""How long the tier waits for a start still in progress (installing Ceph's packages on a fresh machine)."""
 
 
 @pytest.fixture(scope="module")
 def rgw():
     env_file = os.path.join(RGW_DIR, "rgw.env")
+    deadline = time.monotonic() + START_WAIT_S
+    while os.path.exists(os.path.join(RGW_DIR, "rgw.starting")) and time.monotonic() < deadline:
+        time.sleep(1)
     if not os.path.exists(env_file):
         skip = os.path.join(RGW_DIR, "rgw.skip")
         why = open(skip).read().strip() if os.path.exists(skip) else f"not started (run scripts/radosgw.sh start {RGW_DIR})"
