@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -76,9 +77,19 @@ def _tree(pid: int, name: str) -> list[psutil.Process]:
     return [c for c in psutil.Process(pid).children(recursive=True) if c.name() == name]
 
 
-def _busy(pid: int, name: str, timeout: float = 60.0) -> psutil.Process:
-    """One of the run's ``name`` processes caught using CPU: a worker that holds a task, not one waiting for work
-    (killing an idle worker rightly harms nothing, and the run commits)."""
+def _holding(p: psutil.Process, folder: Path) -> bool:
+    """Whether ``p`` has a file of ``folder`` open: a worker in a task (spool shards, its part's temp file)."""
+    try:
+        return any(f.path.startswith(str(folder)) for f in p.open_files())
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _busy(pid: int, name: str, folder: Path, timeout: float = 60.0) -> psutil.Process:
+    """One of the run's ``name`` processes caught in a task: using CPU (40% of a core over two windows in a row) with
+    a file of the run's ``folder`` open. Killing an idle worker rightly harms nothing, and the run commits; so does
+    killing one that only tidies up after its task (a trim of freed memory uses CPU too) while no task is sent to it,
+    as when the uploads hold the next parts back."""
     deadline = time.time() + timeout
     streak: dict[int, int] = {}
     while time.time() < deadline:
@@ -87,15 +98,13 @@ def _busy(pid: int, name: str, timeout: float = 60.0) -> psutil.Process:
         time.sleep(0.05)
         for p in procs:
             try:
-                # sustained: 40% of a core over two windows in a row. A worker that only tidies up after its last
-                # task (a trim of freed memory) uses CPU for a moment, and killing it harms nothing
                 busy = sum(p.cpu_times()[:2]) - before[p.pid] > 0.02
             except psutil.NoSuchProcess:
                 busy = False
             streak[p.pid] = streak.get(p.pid, 0) + 1 if busy else 0
-            if streak[p.pid] >= 2:
+            if streak[p.pid] >= 2 and _holding(p, folder):
                 return p
-    raise AssertionError(f"no {name} process was busy within {timeout} s")
+    raise AssertionError(f"no {name} process was busy in a task within {timeout} s")
 
 
 def _resume_is_exact(moto_server, bucket, tmp_path, reference, *extra):
@@ -121,7 +130,7 @@ def test_killed_process_fails_cleanly_and_resume_is_exact(moto_server, bucket, r
     if victim == "uploader":
         os.kill(_tree(proc.pid, "temu-gen-upload")[0].pid, signal.SIGKILL)
     else:
-        _busy(proc.pid, "temu-gen-worker").kill()
+        _busy(proc.pid, "temu-gen-worker", tmp_path / "spool").kill()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 4, err
     cause = "uploader process died" if victim == "uploader" else "worker process died"
