@@ -197,7 +197,7 @@ def test_without_a_shipped_cache_the_first_run_says_it_compiles_first(tmp_path):
                    check=True)
     [folder] = [p for p in cache.glob("*/*") if p.is_dir()]
     shipped = sorted(p.name for p in folder.iterdir())
-    missing = [p for p in folder.glob("lifetime.simulate_users-*")]
+    missing = list(folder.glob("lifetime.simulate_users-*"))
     assert len(missing) == 2  # its index and its code
     for p in missing:
         p.unlink()

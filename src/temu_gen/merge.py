@@ -196,7 +196,7 @@ class PartRows:
                 self._files.append((spool.open_shard(folder, shard), lo, hi))
             self.n = sum(hi - lo for _, lo, hi in self._files)
             ingest = np.empty(self.n, np.int64)
-            _read([(f, lo, hi) for f, lo, hi in self._files], "wide", _INGEST, ingest)
+            _read(self._files, "wide", _INGEST, ingest)
             self._order = np.argsort(ingest, kind="stable")  # runs of sorted slices: timsort merges them
         except BaseException:
             self.close()

@@ -155,7 +155,7 @@ class _Tally:
         self.sessions = self.orders = 0
         self.first = self.last = None
 
-    def count(self, wide: np.ndarray, narrow: np.ndarray) -> None:
+    def count(self, narrow: np.ndarray) -> None:
         """The clean log's sessions and orders in these rows."""
         types = narrow[N_EVENT_TYPE]
         self.sessions += int((types == APP_OPEN).sum())
@@ -169,7 +169,7 @@ class _Tally:
 
     def watch(self, blocks):
         for wide, narrow in blocks:
-            self.count(wide, narrow)
+            self.count(narrow)
             self.span(wide)
             yield wide, narrow
 
@@ -187,7 +187,7 @@ def write_task(job: Job, part: PartSpec, rows: PartRows) -> TaskOutput:
     tally, labels = _Tally(), None
     if d.changes_rows:
         wide, narrow = rows.whole()
-        tally.count(wide, narrow)
+        tally.count(narrow)
         window = (int(wide[W_INGEST_TS, 0]), int(wide[W_INGEST_TS, -1]))
         unknown = {c: len(getattr(job.ctx.vocab, c)) for c in UNKNOWN_VALUES}
         pin = PartInput(job.seed, part.index, _plan(job.map_dir), job.map_dir, d, unknown)
@@ -204,7 +204,7 @@ def write_task(job: Job, part: PartSpec, rows: PartRows) -> TaskOutput:
     if labels is not None:
         files.append(_write_labels(job, part.index, labels, wide, meta))
         del wide, narrow
-    rows.close()
+    rows.close()  # the spool files and the merge order go before the dimension tables are built
     files += _write_dims(job, part.index, vocab, meta)
     if d.poison_part == part.index:
         files.append(_write_poison(job, part.index, files[0]))
