@@ -23,9 +23,11 @@ from .encode.schema import table_schema
 from .kernels.codes import (APP_OPEN, EVENT_TYPES, NARROW_COLUMNS, ORDER_PLACED, SIGN_UP, WIDE_COLUMNS)
 from .merge import CutPlan
 
-_WIDE = ("event_ts", "user", "event_seq", "product", "unit_price", "order", "order_total", "discount")
-_NARROW = ("event_type", "signed_in", "quantity", "payment_method", "payment_provider", "logistics_partner", "state",
-           "city")
+# What each table reads: the users table every row of a few columns; the orders table only the rows of orders
+# (a tenth of the log), so neither holds a group's whole rows
+USER_COLUMNS = ("user", "event_ts", "order_total", "event_type", "signed_in")
+ORDER_COLUMNS = ("order", "event_ts", "user", "event_seq", "product", "unit_price", "order_total", "discount",
+                 "event_type", "quantity", "payment_method", "payment_provider", "logistics_partner", "state", "city")
 _EVENT = {name: i for i, name in enumerate(EVENT_TYPES)}
 
 
@@ -45,24 +47,48 @@ def group_runs(plan: CutPlan, group: int, groups: int) -> list[tuple[int, int]]:
     return [(int(plan.keys[r]), int(plan.cuts[-1, r])) for r in range(lo, hi) if plan.cuts[-1, r] > 0]
 
 
-def read_rows(folder: Path, runs: list[tuple[int, int]]) -> Rows:
-    """The columns of :data:`_WIDE` and :data:`_NARROW` for rows [0, cut) of each run (orders numbered globally)."""
+def read_rows(folder: Path, runs: list[tuple[int, int]], columns: tuple[str, ...] = USER_COLUMNS) -> Rows:
+    """``columns`` for rows [0, cut) of each run, read straight into one array per column."""
     total = sum(cut for _, cut in runs)
-    cols = {n: np.empty(total, np.int64) for n in _WIDE} | {n: np.empty(total, np.int16) for n in _NARROW}
+    cols = {n: np.empty(total, _dtype(n)) for n in columns}
     at = 0
     for key, cut in runs:
         f = spool.open_shard(folder, key)
         try:
-            for names, block, layout in ((_WIDE, f.wide, WIDE_COLUMNS), (_NARROW, f.narrow, NARROW_COLUMNS)):
-                for n in names:
-                    block.read(layout.index(n), 0, cut, cols[n][at:at + cut])
-            order = cols["order"][at:at + cut]
-            placed = order >= 0
-            order[placed] = f.ranks[order[placed]]
+            for n in columns:
+                _read(f, n, cut, cols[n][at:at + cut])
         finally:
             f.close()
         at += cut
     return Rows(cols)
+
+
+def read_order_rows(folder: Path, runs: list[tuple[int, int]]) -> Rows:
+    """:data:`ORDER_COLUMNS` for the rows of orders among rows [0, cut) of each run (orders numbered globally)."""
+    parts: dict[str, list[np.ndarray]] = {n: [] for n in ORDER_COLUMNS}
+    for key, cut in runs:
+        f = spool.open_shard(folder, key)
+        try:
+            order = np.empty(cut, np.int64)
+            _read(f, "order", cut, order)
+            keep = np.flatnonzero(order >= 0)
+            parts["order"].append(f.ranks[order[keep]])
+            for n in ORDER_COLUMNS[1:]:
+                column = np.empty(cut, _dtype(n))
+                _read(f, n, cut, column)
+                parts[n].append(column[keep])
+        finally:
+            f.close()
+    return Rows({n: np.concatenate(a) if a else np.zeros(0, _dtype(n)) for n, a in parts.items()})
+
+
+def _dtype(name: str):
+    return np.int64 if name in WIDE_COLUMNS else np.int16
+
+
+def _read(f: spool.ShardFiles, name: str, rows: int, out: np.ndarray) -> None:
+    block, layout = (f.wide, WIDE_COLUMNS) if name in WIDE_COLUMNS else (f.narrow, NARROW_COLUMNS)
+    block.read(layout.index(name), 0, rows, out)
 
 
 def _dictionary(codes: np.ndarray, names, index=pa.int8(), valid: np.ndarray | None = None) -> pa.Array:

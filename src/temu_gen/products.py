@@ -8,6 +8,8 @@ markdown changes, which happens only at a price drop's start or end. Names are p
 """
 from __future__ import annotations
 
+from typing import Iterator, NamedTuple
+
 import numpy as np
 import pyarrow as pa
 
@@ -45,12 +47,20 @@ def _names(seed: int, categories: np.ndarray, cp, vocab) -> pa.Array:
                                        pc.cast(pa.array(number), pa.string()), styles.take(style), "")
 
 
-def products_table(ctx, keys, seed: int, vocab, end_us: int) -> pa.Table:
-    """Every product, one row per price period between the period start and ``end_us``."""
-    from .dims import _dictionary, _money, _ts
+PRODUCTS_PER_TABLE = 65_536  # a slice of the catalog, encoded and written at once (about 120k rows, 15 MiB)
+
+
+class ProductTables(NamedTuple):
+    """The products table as slices of the catalog: ``rows`` in all, known before the first slice is made."""
+
+    rows: int
+    tables: Iterator[pa.Table]
+
+
+def products_tables(ctx, keys, seed: int, vocab, end_us: int, per_table: int = PRODUCTS_PER_TABLE) -> ProductTables:
+    """Every product, one row per price period between the period start and ``end_us``, a slice of products at a
+    time in product order (so only one slice's columns are in memory while it is written)."""
     from .generate import price_history
-    from .kernels.ids import permuted
-    from .model import PRODUCT_ID_BASE
 
     cp, pt = ctx.params.catalog, ctx.products
     start = ctx.params.time.start_us
@@ -58,25 +68,50 @@ def products_table(ctx, keys, seed: int, vocab, end_us: int) -> pa.Table:
     times = np.unique(edges[(edges >= start) & (edges < end_us)]).astype(np.int64)
     price = price_history(ctx, times)
     pct = _drop_pct(cp, pt, times)
-    n = price.shape[0]
     change = np.ones(price.shape, bool)
     change[:, 1:] = (price[:, 1:] != price[:, :-1]) | (pct[:, 1:] != pct[:, :-1])
-    product, when = np.nonzero(change)  # row-major: by product, then time
-    version = (np.cumsum(change, axis=1)[product, when]).astype(np.int16)
-    nxt = np.r_[product[1:] == product[:-1], False]  # the next version is the same product's
-    valid_from = times[when]
-    valid_to = np.where(nxt, np.r_[valid_from[1:], 0], -1)  # a version ends where the product's next one starts
-    categories = product // cp.per_category
+    n = price.shape[0]
     names = _names(seed, np.arange(n) // cp.per_category, cp, vocab)
+    periods = _Periods(times, price, pct, change, names)
+    slices = map(lambda lo: _table(periods, lo, min(lo + per_table, n), cp, keys, vocab), range(0, n, per_table))
+    return ProductTables(int(np.count_nonzero(change)), slices)
+
+
+class _Periods(NamedTuple):
+    times: np.ndarray   # the moments a price can change
+    price: np.ndarray   # int64[products, times]: shelf price (kobo)
+    pct: np.ndarray     # int8[products, times]: markdown
+    change: np.ndarray  # bool[products, times]: a new version starts
+    names: pa.Array
+
+
+def _table(pp: _Periods, lo: int, hi: int, cp, keys, vocab) -> pa.Table:
+    """Products [lo, hi): their versions, by product, then time."""
+    from .dims import _dictionary, _money, _ts
+    from .kernels.ids import permuted
+    from .model import PRODUCT_ID_BASE
+
+    change = pp.change[lo:hi]
+    local, when = np.nonzero(change)  # row-major: by product, then time
+    product = local + lo
+    version = (np.cumsum(change, axis=1)[local, when]).astype(np.int16)
+    nxt = np.r_[product[1:] == product[:-1], False]  # the next version is the same product's (never past hi)
+    valid_from = pp.times[when]
+    valid_to = np.where(nxt, np.r_[valid_from[1:], 0], -1)  # a version ends where the product's next one starts
     columns = {
         "product_id": pa.array(permuted(product.astype(np.int64), keys.product, PRODUCT_ID_BASE), pa.int64()),
-        "category": _dictionary(categories, vocab.category),
-        "name": names.take(pa.array(product)),
+        "category": _dictionary(product // cp.per_category, vocab.category),
+        "name": pp.names.take(pa.array(product)),
         "version": pa.array(version),
-        "price_ngn": _money(price[product, when]),
-        "price_drop_pct": pa.array(pct[product, when]),
+        "price_ngn": _money(pp.price[product, when]),
+        "price_drop_pct": pa.array(pp.pct[product, when]),
         "valid_from": _ts(valid_from),
         "valid_to": _ts(valid_to, nxt),
         "is_current": pa.array(~nxt),
     }
     return pa.Table.from_pydict(columns, schema=table_schema("products"))
+
+
+def products_table(ctx, keys, seed: int, vocab, end_us: int) -> pa.Table:
+    """The whole products table at once (:func:`products_tables` is what a run writes)."""
+    return pa.concat_tables(products_tables(ctx, keys, seed, vocab, end_us).tables)

@@ -31,6 +31,7 @@ from .files import new_file, temp_path, write_all
 from .generate import GenContext
 from .kernels.codes import APP_OPEN, N_EVENT_TYPE, ORDER_PLACED, W_EVENT_SEQ, W_INGEST_TS, W_USER
 from .merge import CutPlan, PartRows, PartSpec, load_plan
+from .monitor import release_free_memory
 from .plan import plan_chunks
 from .sinks.base import SUFFIXES, PartExpectation, PartRecord, part_name
 
@@ -168,10 +169,13 @@ class _Tally:
             self.last = int(wide[W_INGEST_TS, -1])
 
     def watch(self, blocks):
-        for wide, narrow in blocks:
-            self.count(narrow)
-            self.span(wide)
-            yield wide, narrow
+        """``blocks``, counted as they go by (map() holds no block while the encoder has it, a generator would)."""
+        return map(self._see, blocks)
+
+    def _see(self, block):
+        self.count(block[1])
+        self.span(block[0])
+        return block
 
 
 def write_task(job: Job, part: PartSpec, rows: PartRows) -> TaskOutput:
@@ -205,6 +209,7 @@ def write_task(job: Job, part: PartSpec, rows: PartRows) -> TaskOutput:
         files.append(_write_labels(job, part.index, labels, wide, meta))
         del wide, narrow
     rows.close()  # the spool files and the merge order go before the dimension tables are built
+    release_free_memory()  # and what encoding the events freed, which the allocators would keep otherwise
     files += _write_dims(job, part.index, vocab, meta)
     if d.poison_part == part.index:
         files.append(_write_poison(job, part.index, files[0]))
@@ -215,11 +220,12 @@ def _write_events(job: Job, part: PartSpec, blocks, n_rows: int, vocab, version:
                   tally: _Tally) -> ChunkOutput:
     schema = event_schema(job.cfg, version)
     base = event_schema(job.cfg, context=False)
-    slices = (encode_part(wide, narrow, vocab, job.keys, base) for wide, narrow in blocks)
+    # map(), unlike a generator expression, keeps neither the last slice nor its table while it makes the next
+    slices = map(lambda block: encode_part(*block, vocab, job.keys, base), blocks)
     if job.cfg.run.context:
         slices = _with_context(slices, job)
     if version == 2:
-        slices = (to_v2(t, schema) for t in slices)
+        slices = map(lambda t: to_v2(t, schema), slices)
     options = job.options if version == 1 else v2_options(job.options)
     name = part_name(part.index, job.cfg.run.format)
     path, size, sha, rows = _write_file(job, slices, schema, name, options, meta, n_rows)
@@ -236,8 +242,7 @@ def _with_context(slices, job: Job):
 
     keys = Keys.for_run(job.seed)
     regions = tuple((s.name, s.region) for s in job.cfg.geography.states)
-    for t in slices:
-        yield t.append_column(CONTEXT, context_column(t, keys, regions))
+    return map(lambda t: t.append_column(CONTEXT, context_column(t, keys, regions)), slices)
 
 
 def _write_file(job: Job, tables, schema: pa.Schema, name: str, options: ParquetOptions, meta: dict[str, str],
@@ -268,11 +273,14 @@ def options_for(schema: pa.Schema, like: ParquetOptions) -> ParquetOptions:
     return ParquetOptions(like.compression, like.compression_level, like.row_group_size, dictionaries)
 
 
-def _write_table(job: Job, index: int, table_name: str, table: pa.Table, meta) -> ChunkOutput:
-    schema = table.schema
+def _write_table(job: Job, index: int, table_name: str, table, meta, schema: pa.Schema | None = None,
+                 rows: int | None = None) -> ChunkOutput:
+    """Write a table of part ``index``: one ``pa.Table``, or an iterator of slices with their ``schema`` and ``rows``."""
+    if isinstance(table, pa.Table):
+        schema, rows, table = table.schema, table.num_rows, [table]
     name = part_name(index, job.cfg.run.format)
-    path, size, sha, rows = _write_file(job, [table], schema, name, options_for(schema, job.options), meta,
-                                        table.num_rows, temp_name=f"{table_name}-{name}")
+    path, size, sha, rows = _write_file(job, table, schema, name, options_for(schema, job.options), meta,
+                                        rows, temp_name=f"{table_name}-{name}")
     return ChunkOutput(PartRecord(index, name, rows, size, sha, table=table_name), path)
 
 
@@ -298,21 +306,21 @@ def _write_labels(job: Job, index: int, labels: Labels, wide: np.ndarray, meta) 
 
 
 def _write_dims(job: Job, index: int, vocab, meta) -> list[ChunkOutput]:
-    from .dims import group_runs, orders_table, read_rows, users_table
+    from .dims import group_runs, orders_table, read_order_rows, read_rows, users_table
 
-    plan = _plan(job.map_dir)
-    rows = read_rows(job.map_dir, group_runs(plan, index, job.parts))
-    d = job.cfg.defects
-    out = [_write_table(job, index, "users", users_table(rows, job.ctx, job.keys, job.seed, d.orphan_user,
-                                                          job.ctx.vocab), meta),
-           _write_table(job, index, "orders", orders_table(rows, job.keys, job.ctx.vocab), meta)]
-    del rows
+    runs = group_runs(_plan(job.map_dir), index, job.parts)
+    users = users_table(read_rows(job.map_dir, runs), job.ctx, job.keys, job.seed, job.cfg.defects.orphan_user,
+                        job.ctx.vocab)
+    out = [_write_table(job, index, "users", users, meta)]
+    del users
+    out.append(_write_table(job, index, "orders", orders_table(read_order_rows(job.map_dir, runs), job.keys,
+                                                               job.ctx.vocab), meta))
     if index == 0:
-        from .products import products_table
+        from .products import products_tables
 
         end = job.ctx.params.time.start_us + job.cfg.period.days * 86_400_000_000
-        out.append(_write_table(job, 0, "products", products_table(job.ctx, job.keys, job.seed, job.ctx.vocab,
-                                                                    end), meta))
+        products = products_tables(job.ctx, job.keys, job.seed, job.ctx.vocab, end)
+        out.append(_write_table(job, 0, "products", products.tables, meta, table_schema("products"), products.rows))
     return out
 
 

@@ -75,4 +75,5 @@ def write_parquet(tables: Iterable[pa.Table], schema: pa.Schema, folder: Path, n
             for table in tables:
                 writer.write_table(table, row_group_size=row_group_size)
                 rows += table.num_rows
+                del table  # before the next slice is made: one slice in memory, not two
     return path, sink.size, sink.sha.hexdigest(), rows
