@@ -289,9 +289,15 @@ def test_a_running_scheduler_gets_the_same_files(scheduler, tmp_path, reference)
     assert r.returncode == 3 and "has no workers" in one_line(r.stderr)
     assert not (tmp_path / "x").exists()  # refused before the run was touched
     workers(2)
-    r = cli("--config", str(SMOKE), "--seed", "11", "--run-id", "d", "--scheduler", address, "--output",
-            str(tmp_path / "out"))
+    # the coordinator of a cluster's run never imports the simulation (numba): its workers run every task
+    argv = ["--config", str(SMOKE), "--seed", "11", "--run-id", "d", "--scheduler", address, "--output",
+            str(tmp_path / "out"), "--no-progress"]
+    code = ("import sys\nfrom temu_gen.cli import main\n"
+            f"assert main({argv!r}) == 0\n"
+            "print(sorted(m for m in sys.modules if m == 'numba' or m.startswith('temu_gen.kernels.')))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.stdout.splitlines()[-1] == "['temu_gen.kernels.codes']", r.stdout
     assert tables(tmp_path / "out", "d") == reference and not leftovers(tmp_path / "out", "d")
     manifest = json.loads((tmp_path / "out/events/run_id=d/_manifest.json").read_text())
     assert manifest["engine"] == "dask" and manifest["workers"] == 2

@@ -10,6 +10,15 @@ def test_kernels_import_only_numpy_and_numba():
     assert out.strip() == "[]"
 
 
+def test_the_coordinator_imports_no_simulation():
+    """The CLI, the scheduler and both engines' coordinator side load without numba: a run on a Dask scheduler
+    never compiles or loads a kernel in the coordinator; the pool imports the simulation just before it forks."""
+    code = ("import sys, temu_gen.cli, temu_gen.run, temu_gen.dask_engine, temu_gen.engines; "
+            "print(sorted(m for m in sys.modules if m == 'numba' or m.startswith('temu_gen.generate')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_a_run_needs_no_pandas(tmp_path):
     """pandas is a test extra, not a dependency: every writer (events, defects, context, dimension tables) runs without."""
     code = ("import runpy, sys\n"

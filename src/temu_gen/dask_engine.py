@@ -292,6 +292,11 @@ class DaskEngine:
                 raise
 
     @property
+    def forks_workers(self) -> bool:
+        """A LocalCluster's workers are forked from this process; a scheduler's are their own processes."""
+        return self._client is None
+
+    @property
     def workers(self) -> int | None:
         """Tasks the scheduler's cluster runs at once (its workers' threads); None for a LocalCluster."""
         return None if self._client is None else sum(self._client.nthreads().values())

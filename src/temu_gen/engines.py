@@ -20,6 +20,8 @@ class PoolEngine:
     """The local process pool (``--workers 1`` runs inline); the target's own delivery (rename or uploader)."""
 
     name = "pool"
+    forks_workers = True
+    """The workers are forked from this process (and inherit what it imported and compiled)."""
 
     def executor(self, workers: int, setup: WorkerSetup, target):
         return make_executor(workers, setup)

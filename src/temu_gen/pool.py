@@ -18,7 +18,7 @@ from collections import deque
 from concurrent.futures import Future
 from multiprocessing.connection import wait as wait_ready
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple
 
 import numpy as np
 
@@ -26,13 +26,15 @@ from . import jitcache, spool
 from .config import RunConfig
 from .encode.arrow import IdKeys, encode_part
 from .encode.parquet import ParquetOptions, event_parquet_options
-from .generate import GenContext, make_context, price_history, simulate_runs, simulate_shard, user_traits
 from .kernels.codes import WIDE_COLUMNS
 from .lifeline import child_signal_defaults, die_with_parent
 from .merge import PartSpec, read_part
 from .monitor import release_free_memory
 from .population import ShardSpec
 from .reduce import Job, TaskOutput, write_task
+
+if TYPE_CHECKING:  # the simulation (numba) is imported where tasks run: see make_executor
+    from .generate import GenContext
 
 
 class WorkerSetup(NamedTuple):
@@ -67,6 +69,8 @@ def w_init(setup: WorkerSetup) -> _WorkerState:
 
     Returns the state, so an engine whose workers serve several runs can switch back to it (:func:`w_switch`).
     """
+    from .generate import make_context
+
     global _STATE
     jitcache.install()  # a Dask worker on a machine of its own may start with a cold cache: load, not compile
     ctx = make_context(setup.cfg, setup.seed)
@@ -95,6 +99,8 @@ class ShardResult(NamedTuple):
 
 def w_simulate_shard(shard: ShardSpec) -> ShardResult:
     """Map: simulate the shard's users and spool their rows in arrival order, in runs of bounded size."""
+    from .generate import simulate_runs
+
     st = _state()
     capacity = st.setup.cfg.population.target_shard_events
     runs = [spool.write_shard(st.setup.map_dir, shard.index * spool.RUNS_PER_SHARD + k, arrays,
@@ -116,6 +122,8 @@ def warm_up(ctx: GenContext) -> None:
     Called before the pool forks, so workers inherit compiled code instead of each
     loading the cache again.
     """
+    from .generate import price_history, simulate_shard, user_traits
+
     arrays = simulate_shard(0, 2, ctx)
     w, n = arrays.wide, arrays.narrow
     w = w.copy()
@@ -277,8 +285,15 @@ def _death(process) -> str:
     return f"a worker process died (exit code {code})"
 
 
+def import_simulation() -> None:
+    """Import the simulation (numba and the kernels) in this process: forked workers then inherit it, and only a
+    coordinator whose tasks run elsewhere (a Dask scheduler's workers) never pays for it."""
+    from . import generate  # noqa: F401
+
+
 def make_executor(workers: int, setup: WorkerSetup):
     """A process pool of ``workers``, or inline for 1."""
+    import_simulation()
     if workers == 1:
         return InlineExecutor(w_init, (setup,))
     return ProcessPool(workers, w_init, (setup,))

@@ -15,7 +15,7 @@ import functools
 import hashlib
 import threading
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -28,12 +28,14 @@ from .encode.arrow import IdKeys, encode_part
 from .encode.parquet import ParquetOptions, write_parquet
 from .encode.schema import CONTEXT, EVENT_SCHEMA, table_schema
 from .files import new_file, temp_path, write_all
-from .generate import GenContext
 from .kernels.codes import APP_OPEN, N_EVENT_TYPE, ORDER_PLACED, W_EVENT_SEQ, W_INGEST_TS, W_USER
 from .merge import CutPlan, PartRows, PartSpec, load_plan
 from .monitor import release_free_memory
 from .plan import plan_chunks
 from .sinks.base import SUFFIXES, PartExpectation, PartRecord, part_name
+
+if TYPE_CHECKING:  # the simulation (numba) is imported only where tasks run
+    from .generate import GenContext
 
 ENCODE_SLICE = 131_072
 """Rows encoded into Arrow at once: a part's Arrow copy never holds more (the writer buffers one row group)."""

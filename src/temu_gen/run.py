@@ -22,7 +22,6 @@ from tqdm import tqdm
 from . import __version__
 from .config import RunConfig
 from .errors import OutputError, RunFailed, Terminated, TemuGenError
-from .generate import make_context
 from .lifeline import deferred_signals
 from .manifest import RunSummary, manifest_bytes, plan_document, read_plan_document
 from .monitor import RssMonitor, release_free_memory
@@ -184,7 +183,10 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
         users = 0
         if len(done) < len(specs):
             t0 = time.perf_counter()
-            if not jitcache.cache_is_warm() and not jitcache.install():
+            # a cluster's own workers load (or compile) the kernels where they run: this process never needs them
+            if engine.forks_workers and not jitcache.cache_is_warm() and not jitcache.install():
+                from .generate import make_context
+
                 if show is not False:
                     print("temu-gen: compiling the kernels once for this install (about 2 minutes on 2 cores, under "
                           "one on 16; later runs load them in about a second)", file=sys.stderr, flush=True)

@@ -12,14 +12,16 @@ import io
 import os
 import shutil
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from .files import new_file, temp_path, write_all
-from .generate import ShardArrays
 from .kernels.codes import WIDE_COLUMNS
 from .timeline import TAIL_DAYS, US_PER_HOUR
+
+if TYPE_CHECKING:  # the simulation (numba) is imported only where tasks run
+    from .generate import ShardArrays
 
 _INGEST = WIDE_COLUMNS.index("ingest_ts")
 HIST_DAYS_PAST = TAIL_DAYS + 60

@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow as pa
 
 from ..kernels.codes import NARROW_COLUMNS, WIDE_COLUMNS
-from ..kernels.ids import hex_ids, numbered_ids, permuted, uuid_ids
 from ..model import FIELDS, ORDER_ID_PREFIX, ORDER_NUMBER_BASE, PRODUCT_ID_BASE, USER_ID_BASE
 from ..seeds import derive_seed
 from .schema import DICTIONARY_COLUMNS, EVENT_SCHEMA, UNSORTED_ID_COLUMNS  # noqa: F401 - re-exported
@@ -82,6 +81,8 @@ def _column(name: str, wide: np.ndarray, narrow: np.ndarray) -> np.ndarray:
 
 
 def _ids(name: str, wide: np.ndarray, narrow: np.ndarray, keys: IdKeys) -> pa.Array:
+    from ..kernels.ids import hex_ids, numbered_ids, uuid_ids  # numba: only where a table is encoded
+
     n = wide.shape[1]
     user = wide[_W["user"]]
     if name == "event_id":
@@ -102,6 +103,8 @@ def encode_part(wide: np.ndarray, narrow: np.ndarray, vocab, keys: IdKeys, schem
 
     ``schema`` is :data:`EVENT_SCHEMA` or the same columns all nullable (runs with contract violations).
     """
+    from ..kernels.ids import permuted
+
     n = wide.shape[1]
     arrays = []
     for f, field in zip(FIELDS, schema):
