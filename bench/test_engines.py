@@ -1,30 +1,78 @@
-"""The Dask engine's overhead: whole runs (a fresh process each) on a local Dask cluster against the local pool.
+"""The Dask engine's overhead: whole runs (a fresh process each) on Dask against the local pool.
 
-Both use 2 workers and a warm kernel cache; what differs is only where the tasks run, so the
-difference of the medians is what Dask costs on one machine (importing distributed, starting the
-cluster, sending tasks and answers through its scheduler).
+All use 2 workers and a warm kernel cache; what differs is only where the tasks run, so the
+difference of the medians is what Dask costs on one machine: ``dask`` starts a LocalCluster per
+run (importing distributed, forking the workers, sending tasks and answers through its
+scheduler); ``dask-scheduler`` connects to a cluster that is already running (`dask scheduler`
+and two `dask worker` processes of one thread each, started once for the module), as a
+deployment on EC2 would be.
 """
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from conftest import run_process, temu_gen_cmd
 
 EVENTS = 2_100_000
+_QUIET = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False", "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s"}
 
 
-@pytest.mark.parametrize("engine", ["pool", "dask"])
-def test_engine(benchmark, tmp_path, engine, quick):
-    if engine == "dask":
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """The address of a running `dask scheduler` on 127.0.0.1 with 2 single-thread workers; stopped afterwards."""
+    pytest.importorskip("distributed", reason="--engine dask needs dask[distributed]: pip install 'temu-gen[dask]'")
+    from distributed import Client
+
+    info = tmp_path_factory.mktemp("dask") / "scheduler.json"
+    env = {**os.environ, **_QUIET}
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)]
+    try:
+        deadline = time.monotonic() + 60
+        while not (info.exists() and info.stat().st_size):
+            assert time.monotonic() < deadline, "the scheduler did not start in 60 s"
+            time.sleep(0.1)
+        address = json.loads(info.read_text())["address"]
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "2",
+                                       "--nthreads", "1", "--memory-limit", "0", "--no-dashboard"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                      env=env))
+        with Client(address, timeout=30) as c:
+            c.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+
+
+@pytest.mark.parametrize("engine", ["pool", "dask", "dask-scheduler"])
+def test_engine(benchmark, tmp_path, engine, quick, request):
+    if engine == "pool":
+        flags = ["--engine", "pool", "--workers", "2"]
+    elif engine == "dask":
         pytest.importorskip("distributed", reason="--engine dask needs dask[distributed]: pip install 'temu-gen[dask]'")
+        flags = ["--engine", "dask", "--workers", "2"]
+    else:
+        flags = ["--scheduler", request.getfixturevalue("cluster")]
     events = 100_000 if quick else EVENTS
     info = {}
 
     def once():
-        info.update(run_process(temu_gen_cmd("--engine", engine, "--events", str(events), "--workers", "2", "--seed",
-                                             "1", "--run-id", "bench", "--overwrite", "--output", str(tmp_path))))
+        info.update(run_process(temu_gen_cmd(*flags, "--events", str(events), "--seed", "1", "--run-id", "bench",
+                                             "--overwrite", "--output", str(tmp_path))))
 
     benchmark.pedantic(once, rounds=1 if quick else 5, warmup_rounds=0 if quick else 1)
     stages = re.search(r"simulate ([0-9.]+) s, plan [0-9.]+ s, write ([0-9.]+) s", info["stdout"])
