@@ -112,6 +112,21 @@ def test_gzip_file_carries_its_provenance_and_is_deterministic(tmp_path):
     assert n == 6  # DuckDB accepts the header (it refuses gzip comments, so none is written)
 
 
+@pytest.mark.parametrize("cut", [[], [0], [0, 0, 6], [3, 3]])
+def test_empty_slices_anywhere_write_the_same_file(tmp_path, cut):
+    """A table with no rows (a part whose group of runs has no orders, or no runs at all) is a valid slice: the
+    file is the one the rows in one slice give, and a table of no rows at all is an empty member."""
+    t = _every_type()
+    bounds = [0, *cut, 6] if cut else [0, 6]
+    slices = [t.slice(a, b - a) for a, b in zip(bounds, bounds[1:])]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = write_jsonl([t], tmp_path / "a", "part-00000.jsonl.gz", 6, {}, 6)[0].read_bytes()
+    assert write_jsonl(slices, tmp_path / "b", "part-00000.jsonl.gz", 6, {}, 6)[0].read_bytes() == one
+    empty = write_jsonl([t.slice(0, 0)], tmp_path, "part-00001.jsonl.gz", 6, {}, 0)[0].read_bytes()
+    assert gzip.decompress(empty) == b""
+
+
 def test_wrong_row_count_leaves_no_file(tmp_path):
     with pytest.raises(ValueError, match="wrote 6 rows, its header says 7"):
         write_jsonl([_every_type()], tmp_path, "part-00000.jsonl.gz", 1, {}, 7)

@@ -139,3 +139,19 @@ def test_cli_refuses_a_parquet_codec_for_jsonl(tmp_path):
         "temu-gen: error: --compression snappy is a Parquet codec; jsonl parts are always gzip: drop --compression, "
         "or use --format parquet")
     assert not list(tmp_path.iterdir())
+
+
+def test_parts_without_users_or_orders_write_empty_files(smoke_cfg, tmp_path):
+    """More parts than spooled runs: some parts' groups hold no users or orders, and their files are empty
+    members whose header says 0 rows, not a failed run; the rows that exist are the Parquet run's."""
+    cfg = smoke_cfg.with_run(events=6_000, chunk_size=200, format="jsonl")
+    run(cfg, LocalDirSink(tmp_path / "j"), seed=3, run_id="e", workers=1, progress=False)
+    run(cfg.with_run(format="parquet"), LocalDirSink(tmp_path / "p"), seed=3, run_id="e", workers=1, progress=False)
+    for table in ("users", "orders"):
+        files = sorted((tmp_path / "j" / table / "run_id=e").glob("part-*.jsonl.gz"))
+        assert len(files) == 30
+        rows = [read_provenance(f.read_bytes()[:8192])[0] for f in files]
+        assert 0 in rows and sum(rows) > 0, rows
+        assert rows == [len(gzip.decompress(f.read_bytes()).splitlines()) for f in files]
+        twin = sorted((tmp_path / "p" / table / "run_id=e").glob("part-*.parquet"))
+        assert rows == [pq.ParquetFile(f).metadata.num_rows for f in twin]

@@ -349,7 +349,7 @@ def _run(args: argparse.Namespace) -> int:
     _skip_numba_blas_probe()
     _spare_arrow_pandas()
     from .engines import open_engine
-    from .run import resume, run  # first: a local Dask cluster's forked workers inherit the generator's modules
+    from .run import resume, run
 
     engine = open_engine(args.engine, args.scheduler, args.workers)
     try:

@@ -49,6 +49,7 @@ def group_runs(plan: CutPlan, group: int, groups: int) -> list[tuple[int, int]]:
 
 def read_rows(folder: Path, runs: list[tuple[int, int]], columns: tuple[str, ...] = USER_COLUMNS) -> Rows:
     """``columns`` for rows [0, cut) of each run, read straight into one array per column."""
+    assert "order" not in columns, "orders need their global numbers: read_order_rows"
     total = sum(cut for _, cut in runs)
     cols = {n: np.empty(total, _dtype(n)) for n in columns}
     at = 0

@@ -186,7 +186,7 @@ def write_jsonl(tables: Iterable[pa.Table], folder: Path, name: str, level: int,
                 for batch in table.to_batches(max_chunksize=SLICE_ROWS):
                     member.write(text(json_lines(batch)))
                     written += batch.num_rows
-                del table, batch  # before the next slice is made: one slice in memory, not two
+                table = batch = None  # before the next slice is made: one slice in memory, not two
             member.close()
             out.flush()
         if written != rows:
