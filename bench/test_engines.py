@@ -9,17 +9,15 @@ deployment on EC2 would be.
 """
 from __future__ import annotations
 
-import json
-import os
 import re
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import run_process, temu_gen_cmd
+from conftest import ROOT, run_process, temu_gen_cmd
+
+sys.path.insert(0, str(ROOT / "tests"))
+from procs import dask_cluster  # noqa: E402
 
 EVENTS = 2_100_000
 _QUIET = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False", "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s"}
@@ -29,33 +27,9 @@ _QUIET = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False", "DASK_DISTRIBUT
 def cluster(tmp_path_factory):
     """The address of a running `dask scheduler` on 127.0.0.1 with 2 single-thread workers; stopped afterwards."""
     pytest.importorskip("distributed", reason="--engine dask needs dask[distributed]: pip install 'temu-gen[dask]'")
-    from distributed import Client
-
-    info = tmp_path_factory.mktemp("dask") / "scheduler.json"
-    env = {**os.environ, **_QUIET}
-    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                               "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)]
-    try:
-        deadline = time.monotonic() + 60
-        while not (info.exists() and info.stat().st_size):
-            assert time.monotonic() < deadline, "the scheduler did not start in 60 s"
-            time.sleep(0.1)
-        address = json.loads(info.read_text())["address"]
-        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "2",
-                                       "--nthreads", "1", "--memory-limit", "0", "--no-dashboard"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                                      env=env))
-        with Client(address, timeout=30) as c:
-            c.wait_for_workers(2, timeout=120)
+    with dask_cluster(tmp_path_factory.mktemp("dask"), env=_QUIET) as (address, workers, _):
+        workers(2)
         yield address
-    finally:
-        for p in procs:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
 
 
 @pytest.mark.parametrize("engine", ["pool", "dask", "dask-scheduler"])

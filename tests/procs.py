@@ -6,7 +6,10 @@ Workers and the uploader name themselves (``temu-gen-worker``, ``temu-gen-upload
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -121,3 +124,41 @@ def one_line(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
     return lines[0]
+
+
+@contextlib.contextmanager
+def dask_cluster(folder: Path, env: dict | None = None):
+    """A `dask scheduler` on 127.0.0.1 (no workers yet), each process in a session of its own; yields (address,
+    start N one-thread workers and wait for them, kill the scheduler), and kills every process it started on exit."""
+    procs: list[subprocess.Popen] = []
+    full_env = {**os.environ, **(env or {})}
+
+    def launch(*args: str) -> None:
+        procs.append(subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, start_new_session=True, env=full_env))
+
+    def workers(n: int) -> None:
+        launch("distributed.cli.dask_worker", address, "--nworkers", str(n), "--nthreads", "1", "--no-dashboard",
+               "--memory-limit", "0")
+        from distributed import Client
+
+        with Client(address, timeout=30) as c:
+            c.wait_for_workers(n, timeout=120)
+
+    def kill_scheduler() -> None:
+        os.killpg(procs[0].pid, signal.SIGKILL)
+
+    try:
+        info = folder / "scheduler.json"
+        launch("distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+               "--scheduler-file", str(info))
+        wait_until(lambda: info.exists() and info.stat().st_size > 0, timeout=60, what="the scheduler started")
+        address = json.loads(info.read_text())["address"]
+        yield address, workers, kill_scheduler
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()

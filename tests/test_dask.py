@@ -29,7 +29,8 @@ from temu_gen.sinks.local import LocalRun  # noqa: E402
 
 from paths import SMOKE  # noqa: E402
 from faults import reduce_fails_at  # noqa: E402
-from procs import WORKER, cli, named, one_line, snapshot, start, start_run, survivors, tree, wait_until  # noqa: E402
+from procs import (WORKER, cli, dask_cluster, named, one_line, snapshot, start, start_run, survivors,  # noqa: E402
+                   tree, wait_until)
 
 
 def tables(root: Path, run_id: str) -> dict[str, str]:
@@ -248,38 +249,8 @@ def test_a_local_cluster_takes_no_fixed_port(tmp_path):
 @pytest.fixture
 def scheduler(tmp_path):
     """A `dask scheduler` on 127.0.0.1 (no workers yet); yields (address, start N workers, kill the scheduler)."""
-    procs = []
-
-    def launch(*args):
-        procs.append(subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, start_new_session=True))
-
-    info = tmp_path / "scheduler.json"
-    launch("distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-           "--scheduler-file", str(info))
-    wait_until(lambda: info.exists() and info.stat().st_size > 0, timeout=60, what="the scheduler started")
-    address = json.loads(info.read_text())["address"]
-
-    def workers(n: int) -> None:
-        launch("distributed.cli.dask_worker", address, "--nworkers", str(n), "--nthreads", "1", "--no-dashboard",
-               "--memory-limit", "0")
-        from distributed import Client
-
-        with Client(address, timeout=30) as c:
-            c.wait_for_workers(n, timeout=120)
-
-    def kill_scheduler() -> None:
-        os.killpg(procs[0].pid, signal.SIGKILL)
-
-    try:
-        yield address, workers, kill_scheduler
-    finally:
-        for p in procs:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
+    with dask_cluster(tmp_path) as cluster:
+        yield cluster
 
 
 def test_a_running_scheduler_gets_the_same_files(scheduler, tmp_path, reference):

@@ -110,8 +110,3 @@ def _table(pp: _Periods, lo: int, hi: int, cp, keys, vocab) -> pa.Table:
         "is_current": pa.array(~nxt),
     }
     return pa.Table.from_pydict(columns, schema=table_schema("products"))
-
-
-def products_table(ctx, keys, seed: int, vocab, end_us: int) -> pa.Table:
-    """The whole products table at once (:func:`products_tables` is what a run writes)."""
-    return pa.concat_tables(products_tables(ctx, keys, seed, vocab, end_us).tables)
