@@ -279,6 +279,34 @@ def test_a_running_scheduler_gets_the_same_files(scheduler, tmp_path, reference)
         wait_until(lambda: set(c.run(held).values()) == {0}, timeout=30, what="the workers forgot the run")
 
 
+def test_a_run_waits_for_a_booting_clusters_workers(scheduler, tmp_path, reference):
+    """--wait-workers: started before any worker exists (as on EC2, where the machines boot together), the run
+    waits for them and writes the pool's files."""
+    address, workers, _ = scheduler
+    proc = start("--config", str(SMOKE), "--seed", "11", "--run-id", "d", "--scheduler", address, "--wait-workers",
+                 "2", "--output", str(tmp_path / "out"))
+    time.sleep(2)
+    assert proc.poll() is None  # still waiting, not refused for having no workers
+    workers(2)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert tables(tmp_path / "out", "d") == reference
+    manifest = json.loads((tmp_path / "out/events/run_id=d/_manifest.json").read_text())
+    assert manifest["workers"] == 2
+
+
+def test_too_few_workers_in_time_is_one_line(scheduler, tmp_path):
+    address, workers, _ = scheduler
+    workers(1)
+    argv = ["--events", "1000", "--scheduler", address, "--wait-workers", "3", "--output", str(tmp_path / "out")]
+    code = ("import sys\nfrom temu_gen import dask_engine\nfrom temu_gen.cli import main\n"
+            f"dask_engine.WAIT_WORKERS_S = 2.0\nsys.exit(main({argv!r}))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, r.stderr
+    assert "only 1 of the 3 Dask workers that --wait-workers asks for joined" in one_line(r.stderr), r.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_lost_scheduler_fails_the_run_in_one_line(scheduler, tmp_path):
     address, workers, kill_scheduler = scheduler
     workers(2)
@@ -298,6 +326,8 @@ def test_a_lost_scheduler_fails_the_run_in_one_line(scheduler, tmp_path):
     (["--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler at tcp://127.0.0.1:9", 3),
     (["--scheduler", "tcp://127.0.0.1:9", "--engine", "pool"], "cannot be given with --engine pool", 2),
     (["--scheduler", "tcp://127.0.0.1:9", "--workers", "2"], "drop --workers", 2),
+    (["--wait-workers", "2"], "give --scheduler ADDRESS with it", 2),
+    (["--scheduler", "tcp://127.0.0.1:9", "--wait-workers", "0"], "--wait-workers", 2),
     (["--engine", "ray"], "invalid choice", 2),
 ])
 def test_bad_engine_flags_are_one_line(tmp_path, args, needle, code):

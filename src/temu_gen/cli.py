@@ -130,6 +130,8 @@ def _run_parser() -> argparse.ArgumentParser:
                    "default) or dask (a local Dask cluster of --workers processes, or --scheduler's); see docs/dask.md")
     p.add_argument("--scheduler", metavar="ADDRESS", type=_nonempty, help="run the tasks on the Dask cluster of this "
                    "scheduler (e.g. tcp://10.0.1.5:8786); implies --engine dask")
+    p.add_argument("--wait-workers", metavar="N", type=_positive, help="with --scheduler: wait (up to 30 minutes) "
+                   "until the cluster has N worker processes before the run starts, e.g. while its machines boot")
     s3 = p.add_argument_group("S3 output (--output s3://BUCKET/PREFIX; credentials from the standard AWS chain)")
     s3.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL") or None,
                     help="S3-compatible endpoint (default: AWS, or $AWS_ENDPOINT_URL)")
@@ -351,7 +353,7 @@ def _run(args: argparse.Namespace) -> int:
     from .engines import open_engine
     from .run import resume, run
 
-    engine = open_engine(args.engine, args.scheduler, args.workers)
+    engine = open_engine(args.engine, args.scheduler, args.workers, args.wait_workers)
     try:
         workers = getattr(engine, "workers", None) or args.workers or min(os.cpu_count() or 1, MAX_WORKERS)
         common = dict(workers=workers, max_in_flight=args.max_in_flight, max_memory=args.max_memory,

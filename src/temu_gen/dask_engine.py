@@ -37,6 +37,8 @@ from .reduce import TaskOutput
 
 CONNECT_TIMEOUT_S = 10.0
 """A scheduler that does not answer within this many seconds is reported as unreachable."""
+WAIT_WORKERS_S = 1800.0
+"""How long ``--wait-workers`` waits for a booting cluster's workers to join before the run fails."""
 _CLOSE_TIMEOUT_S = 10.0
 _LOCAL_CONFIG = {
     # forked workers inherit the imported generator (numpy, numba, Arrow, this package): one starts in about 0.1 s
@@ -280,13 +282,13 @@ class DaskEngine:
 
     name = "dask"
 
-    def __init__(self, address: str | None = None):
+    def __init__(self, address: str | None = None, wait_workers: int = 0):
         self.address = address
         self._restore_logs = _quiet_logs()
         self._client = None
         if address is not None:
             try:
-                self._client = _connect(address)
+                self._client = _connect(address, wait_workers)
             except BaseException:
                 self.close()
                 raise
@@ -352,14 +354,27 @@ def _quiet_logs() -> Callable[[], None]:
     return restore
 
 
-def _connect(address: str):
-    """A client of the scheduler at ``address``, or a one-line OutputError (unreachable, or no workers)."""
+def _connect(address: str, wait_workers: int = 0):
+    """A client of the scheduler at ``address``, or a one-line OutputError (unreachable, or no workers).
+
+    With ``wait_workers``, a cluster that is still starting gets up to :data:`WAIT_WORKERS_S` to reach that many
+    worker processes (a run sizes its tasks in flight from the workers it finds).
+    """
     try:
         client = distributed.Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise OutputError(f"cannot reach the Dask scheduler at {address} ({why}); check the address and that "
                           f"'dask scheduler' runs there with its port open") from None
+    if wait_workers:
+        try:
+            client.wait_for_workers(wait_workers, timeout=WAIT_WORKERS_S)
+        except (TimeoutError, OSError):
+            joined = len(client.nthreads())
+            client.close()
+            raise OutputError(f"only {joined} of the {wait_workers} Dask workers that --wait-workers asks for joined "
+                              f"the scheduler at {address} within {WAIT_WORKERS_S:g} s; start more with 'dask worker "
+                              f"{address}', or lower --wait-workers") from None
     if not client.nthreads():
         client.close()
         raise OutputError(f"the Dask scheduler at {address} has no workers; start some with 'dask worker "

@@ -46,11 +46,14 @@ def require_dask() -> None:
                           f"{INSTALL_DASK}") from None
 
 
-def open_engine(engine: str | None, scheduler: str | None, workers: int | None):
+def open_engine(engine: str | None, scheduler: str | None, workers: int | None, wait_workers: int | None = None):
     """The engine the flags ask for: the pool, a local Dask cluster, or a running Dask scheduler (connected now).
 
-    ``workers``: ``--workers`` if it was given (None: not given).
+    ``workers``: ``--workers`` if it was given (None: not given); ``wait_workers``: ``--wait-workers``'s.
     """
+    if wait_workers is not None and scheduler is None:
+        raise ConfigError("--wait-workers waits for the workers of a running Dask cluster; give --scheduler ADDRESS "
+                          "with it, or drop it")
     if scheduler is not None and engine == "pool":
         raise ConfigError("--scheduler runs the tasks on a Dask cluster, so it cannot be given with --engine pool; "
                           "drop --engine pool")
@@ -62,4 +65,4 @@ def open_engine(engine: str | None, scheduler: str | None, workers: int | None):
     require_dask()
     from .dask_engine import DaskEngine
 
-    return DaskEngine(scheduler)
+    return DaskEngine(scheduler, wait_workers or 0)
