@@ -7,15 +7,17 @@
 # KMS, CloudWatch and Athena requests; the KMS key is scheduled for deletion (14 days, not billed while pending).
 #   infra/smoke.sh                       # defaults: eu-west-1, 2.1M events
 #   REGION=af-south-1 EVENTS=21000000 infra/smoke.sh
+#   DASK_NODES=2 infra/smoke.sh          # a Dask cluster of two instances with an EFS spool (twice the instance cost)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 here=$repo/infra/terraform
 REGION=${REGION:-eu-west-1}
 EVENTS=${EVENTS:-2100000}
 TIMEOUT_S=${TIMEOUT_S:-1800}
+DASK_NODES=${DASK_NODES:-1}
 export AWS_REGION=$REGION AWS_DEFAULT_REGION=$REGION
 tfvars=(-var "region=$REGION" -var "generator_args=--events $EVENTS" -var "force_destroy=true"
-        -var "artifacts_dir=$repo/dist")
+        -var "artifacts_dir=$repo/dist" -var "dask_nodes=$DASK_NODES")
 queue_url=""
 
 cleanup() {
@@ -49,12 +51,14 @@ key=$(aws s3api list-objects-v2 --bucket "$bucket" --prefix "$prefix/events/" \
       --query "Contents[?ends_with(Key, '/_SUCCESS')].Key | [0]" --output text)
 run_dir=${key%/_SUCCESS}
 aws s3 cp --only-show-errors "s3://$bucket/$run_dir/_manifest.json" /tmp/temu-gen-manifest.json
-python3 - "$EVENTS" <<'PY'
+python3 - "$EVENTS" "$DASK_NODES" <<'PY'
 import json, sys
 m = json.load(open("/tmp/temu-gen-manifest.json"))
 assert m["events"] == int(sys.argv[1]), m["events"]
 assert sum(f["rows"] for f in m["files"]) == m["events"]
-print(f"OK: run {m['run_id']}: {m['events']:,} events in {len(m['files'])} files, seed {m['seed']}")
+print(f"OK: run {m['run_id']}: {m['events']:,} events in {len(m['files'])} files, seed {m['seed']}, "
+      f"engine {m['engine']}, {m['workers']} workers")
+assert (m["engine"] == "dask") == (int(sys.argv[2]) > 1), m["engine"]
 PY
 
 message=""
@@ -70,3 +74,10 @@ state=$(aws ec2 describe-instances --instance-ids "$(terraform -chdir="$here" ou
         --query 'Reservations[0].Instances[0].State.Name' --output text)
 case $state in stopping | stopped) echo "OK: the runner powered off after the run ($state)" ;;
   *) echo "the runner is still $state after its run"; exit 1 ;; esac
+if [ "$DASK_NODES" -gt 1 ]; then
+  for id in $(terraform -chdir="$here" output -json cluster | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["worker_ids"]))'); do
+    state=$(aws ec2 describe-instances --instance-ids "$id" --query 'Reservations[0].Instances[0].State.Name' --output text)
+    case $state in stopping | stopped) echo "OK: worker node $id powered off after the run ($state)" ;;
+      *) echo "worker node $id is still $state after the run"; exit 1 ;; esac
+  done
+fi

@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "temu-gen"
 GLIBC_MINOR = 34  # Amazon Linux 2023 ships glibc 2.34: any manylinux wheel up to manylinux_2_34 runs there
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}  # AWS name -> wheel platform name
+EXTRAS = ("dask",)  # a node of a Dask cluster (infra/terraform dask_nodes > 1) runs `dask worker` from the same venv
 
 
 def _target_env(arch: str, python: str) -> dict:
@@ -57,11 +58,13 @@ def runtime_pins(arch: str, python: str) -> dict[str, str]:
     """name -> installed version for the package's runtime dependency closure on the target."""
     env = _target_env(arch, python)
     pins: dict[str, str] = {}
-    todo = [Requirement(PACKAGE)]
+    todo = [Requirement(f"{PACKAGE}[{','.join(EXTRAS)}]")]
+    seen: set[tuple[str, str]] = set()  # (name, extra): a package reached again with a new extra adds its deps
     while todo:
         req = todo.pop()
         name = canonicalize_name(req.name)
-        if name in pins:
+        extras = {""} | set(req.extras)
+        if {(name, e) for e in extras} <= seen:
             continue
         try:
             dist = metadata.distribution(req.name)
@@ -69,10 +72,12 @@ def runtime_pins(arch: str, python: str) -> dict[str, str]:
             raise SystemExit(f"build_artifacts: {req.name} is needed on {arch} but not installed here, so there is "
                              f"no tested version to pin; run this with the venv the tests passed in") from None
         pins[name] = dist.version
-        for text in dist.requires or []:
-            sub = Requirement(text)
-            if sub.marker is None or sub.marker.evaluate({**env, "extra": ""}):
-                todo.append(sub)
+        for extra in extras - {e for n, e in seen if n == name}:
+            seen.add((name, extra))
+            for text in dist.requires or []:
+                sub = Requirement(text)
+                if sub.marker is None or sub.marker.evaluate({**env, "extra": extra}):
+                    todo.append(sub)
     return pins
 
 

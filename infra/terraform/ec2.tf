@@ -44,6 +44,9 @@ module "runner_config" {
   generator_args          = var.generator_args
   cloudwatch_logs         = var.cloudwatch_logs
   log_group               = aws_cloudwatch_log_group.generator.name
+  dask_nodes              = var.dask_nodes
+  vcpus                   = data.aws_ec2_instance_type.runner.default_vcpus
+  efs_address             = local.cluster ? aws_efs_mount_target.spool[0].ip_address : ""
 }
 
 # The package and every dependency, by content hash: a new build uploads new objects and changes the user data's
@@ -90,7 +93,7 @@ resource "aws_instance" "runner" {
   ami                                  = terraform_data.ami.output
   instance_type                        = var.instance_type
   subnet_id                            = local.subnet_id
-  vpc_security_group_ids               = [aws_security_group.runner.id]
+  vpc_security_group_ids               = concat([aws_security_group.runner.id], aws_security_group.cluster[*].id)
   iam_instance_profile                 = aws_iam_instance_profile.runner.name
   key_name                             = var.ssh_public_key == "" ? null : aws_key_pair.operator[0].key_name
   associate_public_ip_address          = true

@@ -82,3 +82,13 @@ output "region" {
   description = "The stack's region (for the aws CLI)."
   value       = var.region
 }
+
+output "cluster" {
+  description = "The Dask cluster (dask_nodes > 1): its worker nodes, the shared EFS spool, and the vCPUs (Dask worker processes) it runs; null without one."
+  value = local.cluster ? {
+    nodes          = var.dask_nodes
+    worker_ids     = aws_instance.worker[*].id
+    efs_id         = aws_efs_file_system.spool[0].id
+    worker_threads = var.dask_nodes * data.aws_ec2_instance_type.runner.default_vcpus
+  } : null
+}

@@ -88,8 +88,32 @@ variable "generator_args" {
     error_message = "generator_args may hold only letters, digits, spaces and . _ = : , / + - (no quotes, newlines, $, % or backslashes): it is written into a systemd environment file."
   }
   validation {
-    condition     = !can(regex("(^| )--(output|resume|run-id|endpoint-url|spool-dir)($|[ =])", var.generator_args))
-    error_message = "generator_args must not set --output, --resume, --run-id, --endpoint-url or --spool-dir: the runner sets them."
+    condition     = !can(regex("(^| )--(output|resume|run-id|endpoint-url|spool-dir|scheduler|wait-workers)($|[ =])", var.generator_args))
+    error_message = "generator_args must not set --output, --resume, --run-id, --endpoint-url, --spool-dir, --scheduler or --wait-workers: the runner sets them."
+  }
+  validation {
+    condition     = var.dask_nodes == 1 || !can(regex("(^| )--(workers|engine)($|[ =])", var.generator_args))
+    error_message = "With dask_nodes > 1 the cluster's workers run the tasks (one per vCPU of each node): generator_args must not set --workers or --engine."
+  }
+}
+
+variable "dask_nodes" {
+  description = <<-EOT
+    Instances of instance_type that generate: 1 = the runner alone, with its local process pool. N > 1 = a Dask
+    cluster: the runner holds the Dask scheduler and the run, every node (the runner and N-1 workers) runs one Dask
+    worker process per vCPU, and the spool is an EFS file system they share (docs/dask.md). In run_mode once, the
+    workers power off with the runner. `python -m temu_gen size --nodes 1,2,4` ranks the choices.
+  EOT
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.dask_nodes >= 1 && var.dask_nodes <= 32 && floor(var.dask_nodes) == var.dask_nodes
+    error_message = "dask_nodes must be a whole number from 1 (no cluster) to 32."
+  }
+  validation {
+    condition     = var.dask_nodes == 1 || !var.spot
+    error_message = "spot needs dask_nodes = 1: a cluster's worker nodes are on-demand and do not come back with a restarted Spot runner."
   }
 }
 

@@ -141,7 +141,8 @@ def _size(args: argparse.Namespace) -> int:
                                                else "<none fits>"))
     if best and best.nodes > 1:
         print(f"a cluster of {best.nodes}: one scheduler and coordinator, every node running 'dask worker --nthreads 1 "
-              f"--nworkers {best.workers}', the spool on shared storage (docs/dask.md)")
+              f"--nworkers {best.workers}', the spool on shared storage; infra/terraform builds it with "
+              f"-var dask_nodes={best.nodes} (docs/dask.md)")
     if not args.include_burstable:
         print("burstable T types left out (CPU credits run out on a CPU-bound run); --include-burstable ranks them")
     return 0 if best else 1

@@ -6,20 +6,25 @@ rehearsal needs of the real tool, no more:
 * ``aws``: the CLI subset the user data uses (``s3 cp`` up, down, recursive and from stdin,
   ``s3 rm``, ``s3api head-object``) through boto3 against ``$AWS_ENDPOINT_URL``; anything
   else fails, so a typo in the user data fails the rehearsal;
-* ``systemctl``: ``daemon-reload``, ``enable [--now]``, ``start [--no-block]``, ``poweroff``,
+* ``systemctl``: ``daemon-reload``, ``enable [--now] UNIT...``, ``start [--no-block]``, ``poweroff``,
   ``is-system-running``. Starting a service reads its unit file, runs ``ExecStart`` with the
-  unit's ``EnvironmentFile``/``WorkingDirectory``, appends its output to the journal, then
+  unit's ``EnvironmentFile``/``Environment``/``WorkingDirectory``, appends its output to the journal, then
   runs ``ExecStopPost`` with ``SERVICE_RESULT``/``EXIT_STATUS`` as systemd sets them.
-  Unlike systemd it runs in the caller (as the caller's user, synchronously even with
-  ``--no-block``) and passes the caller's ``AWS_*`` variables on, standing in for the
-  instance profile and the real S3 endpoint;
-* ``dnf``, ``useradd``, ``runuser``, ``logger``: record; ``useradd`` creates the home folder,
+  Unlike systemd it runs as the caller's user and passes the caller's ``AWS_*`` variables on,
+  standing in for the instance profile and the real S3 endpoint. A ``Type=oneshot`` service runs
+  synchronously (even with ``--no-block``); any other (the Dask scheduler and workers) runs in the
+  background under a supervisor process of its own session, whose process group id is appended to
+  ``$STANDIN_LOG.pgids`` so the test can kill what is left. ``Restart=`` is not honoured;
+* ``mount -t nfs4 ... SRC DIR``: ``DIR`` becomes a link to ``$STANDIN_SHARE``, the folder every
+  rehearsed node shares, as EFS is shared by the nodes of a cluster;
+* ``dnf``, ``useradd``, ``runuser``, ``logger``, ``chown``: record; ``useradd`` creates the home folder,
   ``runuser -u USER -- CMD`` runs CMD as the caller, ``logger`` appends to the journal.
 """
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -102,21 +107,39 @@ def _service_env(unit: dict[str, list[str]]) -> dict[str, str]:
             if "=" in line and not line.startswith("#"):
                 k, _, v = line.partition("=")
                 env[k] = v
+    for assignment in (a for line in unit.get("Environment", []) for a in shlex.split(line)):
+        k, _, v = assignment.partition("=")
+        env[k] = v
     return env
 
 
 def _start(name: str) -> None:
     unit = _unit(name)
+    if unit.get("Type", ["simple"])[0] != "oneshot":
+        here = str(Path(__file__).resolve().parent)
+        code = f"import sys\nsys.path.insert(0, {here!r})\nfrom standins import _run\n_run({name!r})\n"
+        proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(os.environ["STANDIN_LOG"] + ".pgids", "a") as f:
+            f.write(f"{proc.pid}\n")
+        return
+    _run(name)
+
+
+def _run(name: str) -> None:
+    unit = _unit(name)
     env = _service_env(unit)
     cwd = unit["WorkingDirectory"][0]
     _record("systemd", ["run", name], user=unit["User"][0])
-    r = subprocess.run(unit["ExecStart"][0].lstrip("+-!"), env=env, cwd=cwd, capture_output=True, text=True)
+    r = subprocess.run(shlex.split(unit["ExecStart"][0].lstrip("+-!")), env=env, cwd=cwd, capture_output=True,
+                       text=True)
     _journal(r.stdout + r.stderr)
     result = {"SERVICE_RESULT": "success" if r.returncode == 0 else "exit-code", "EXIT_CODE": "exited",
               "EXIT_STATUS": str(r.returncode)}
     _record("systemd", ["exited", name, str(r.returncode)])
     for cmd in unit.get("ExecStopPost", []):
-        post = subprocess.run(cmd.lstrip("+-!"), env={**env, **result}, cwd=cwd, capture_output=True, text=True)
+        post = subprocess.run(shlex.split(cmd.lstrip("+-!")), env={**env, **result}, cwd=cwd, capture_output=True,
+                              text=True)
         _journal(post.stdout + post.stderr)
 
 
@@ -127,9 +150,10 @@ def systemctl(args: list[str]) -> int:
         return 0
     if words in (["daemon-reload"], ["poweroff"]):
         return 0
-    if words[:1] == ["enable"] and len(words) == 2:
-        if "--now" in args and words[1].endswith(".service"):
-            _start(words[1])
+    if words[:1] == ["enable"] and len(words) >= 2:
+        for name in words[1:] if "--now" in args else []:
+            if name.endswith(".service"):
+                _start(name)
         return 0
     if words[:1] == ["start"] and len(words) == 2 and words[1].endswith(".service"):
         _start(words[1])
@@ -141,6 +165,14 @@ def systemctl(args: list[str]) -> int:
 def runuser(args: list[str]) -> int:
     assert args[0] == "-u" and args[2] == "--", args
     return subprocess.run(args[3:]).returncode
+
+
+def mount(args: list[str]) -> int:
+    assert args[:2] == ["-t", "nfs4"] and args[2] == "-o" and len(args) == 6, args
+    target = Path(args[5])
+    target.rmdir()  # an empty mount point, as on EC2
+    target.symlink_to(os.environ["STANDIN_SHARE"], target_is_directory=True)
+    return 0
 
 
 def useradd(args: list[str]) -> int:
@@ -164,7 +196,7 @@ def main() -> None:
     args = sys.argv[1:]
     _record(tool, args)
     handler = {"aws": aws, "systemctl": systemctl, "runuser": runuser, "useradd": useradd, "logger": logger,
-               "dnf": lambda a: 0}[tool]
+               "mount": mount, "dnf": lambda a: 0, "chown": lambda a: 0}[tool]
     sys.stdout.flush()
     sys.exit(handler(args))
 
@@ -173,7 +205,7 @@ def install(bin_dir: Path, python: str) -> None:
     """Write the stand-ins into ``bin_dir`` (put it first on PATH) and link ``python<X.Y>`` to this interpreter."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     here = Path(__file__).resolve().parent
-    for tool in ("aws", "systemctl", "dnf", "useradd", "runuser", "logger"):
+    for tool in ("aws", "systemctl", "dnf", "useradd", "runuser", "logger", "mount", "chown"):
         path = bin_dir / tool
         path.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(here)!r})\n"
                         f"from standins import main\nmain()\n")

@@ -17,8 +17,12 @@ credentials), KMS, and the real S3 endpoint; ``infra/smoke.sh`` covers those on 
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import platform
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +34,7 @@ import pytest
 
 import standins
 from paths import ROOT
+from procs import wait_until
 from s3_servers import MotoServer
 from tfhelp import module_call, terraform_apply
 from temu_gen.sinks.base import PartRecord
@@ -96,13 +101,24 @@ class Rehearsal(NamedTuple):
                               env=self.env, capture_output=True, text=True, timeout=600)
 
 
-def rehearse(tmp: Path, moto, dist: Path, bucket: str, tamper: str | None = None) -> Rehearsal:
+class Stack(NamedTuple):
+    """What ``terraform apply`` leaves for the instances: the module's outputs, the artifacts in the bucket, the role."""
+
+    rc: dict
+    bucket: str
+    admin: object
+    runner: object
+    creds: dict
+    endpoint: str
+
+
+def deploy(tmp: Path, moto, dist: Path, bucket: str, tamper: str | None = None, **overrides) -> Stack:
     srv, admin_creds = moto
     admin = srv.client(**admin_creds)
     admin.create_bucket(Bucket=bucket)
     r, out = terraform_apply(tmp / "render", module_call(
         dist, instance_type="rehearsal.large", supported_architectures=[ARCH], bucket=bucket, region="us-east-1",
-        events_prefix=PREFIX, generator_args=ARGS))
+        events_prefix=PREFIX, generator_args=ARGS, **overrides))
     assert r.returncode == 0, r.stderr
     rc = out["rc"]
     for key, f in rc["artifacts"].items():
@@ -115,22 +131,30 @@ def rehearse(tmp: Path, moto, dist: Path, bucket: str, tamper: str | None = None
                       ("bootstrap", render_bootstrap_policy(bucket))):
         iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=json.dumps(doc))
     key = iam.create_access_key(UserName=user)["AccessKey"]
-    runner_creds = {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+    creds = {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+    return Stack(rc, bucket, admin, srv.client(**creds), creds, srv.endpoint)
 
+
+def boot(tmp: Path, stack: Stack, user_data: str, instance: str = "i-0rehearsal", **env) -> tuple[list, Path, dict]:
+    """The command, sandbox root and environment that run ``user_data`` as the first boot of ``instance``."""
     root = tmp / "root"
     (root / "var/lib/cloud/data").mkdir(parents=True)
-    (root / "var/lib/cloud/data/instance-id").write_text("i-0rehearsal\n")
-    standins.install(tmp / "bin", rc["python_version"])
-    user_data = tmp / "user-data.sh"
-    user_data.write_text(rc["user_data"])
-    env = {"PATH": f"{tmp / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp / "home"), "LANG": "C.UTF-8",
-           "TEMU_GEN_ROOT": str(root), "STANDIN_LOG": str(tmp / "calls.jsonl"),
-           "STANDIN_JOURNAL": str(tmp / "journal.log"), "AWS_ENDPOINT_URL": srv.endpoint,
-           "AWS_ACCESS_KEY_ID": runner_creds["key"], "AWS_SECRET_ACCESS_KEY": runner_creds["secret"]}
+    (root / "var/lib/cloud/data/instance-id").write_text(f"{instance}\n")
+    standins.install(tmp / "bin", stack.rc["python_version"])
+    (tmp / "user-data.sh").write_text(user_data)
+    full = {"PATH": f"{tmp / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp / "home"), "LANG": "C.UTF-8",
+            "TEMU_GEN_ROOT": str(root), "STANDIN_LOG": str(tmp / "calls.jsonl"),
+            "STANDIN_JOURNAL": str(tmp / "journal.log"), "AWS_ENDPOINT_URL": stack.endpoint,
+            "AWS_ACCESS_KEY_ID": stack.creds["key"], "AWS_SECRET_ACCESS_KEY": stack.creds["secret"], **env}
     (tmp / "journal.log").touch()
-    done = subprocess.run(["bash", str(user_data)], env=env, capture_output=True, text=True, timeout=900)
-    return Rehearsal(done.returncode, done.stdout + done.stderr, root, env, bucket, admin,
-                     srv.client(**runner_creds))
+    return ["bash", str(tmp / "user-data.sh")], root, full
+
+
+def rehearse(tmp: Path, moto, dist: Path, bucket: str, tamper: str | None = None) -> Rehearsal:
+    stack = deploy(tmp, moto, dist, bucket, tamper)
+    cmd, root, env = boot(tmp, stack, stack.rc["user_data"])
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    return Rehearsal(done.returncode, done.stdout + done.stderr, root, env, bucket, stack.admin, stack.runner)
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +208,7 @@ def test_the_unit_is_started_once_and_the_run_commits(once):
     manifest = json.loads(r.read(f"{run}/_manifest.json"))
     assert manifest["events"] == 20000 and [f["rows"] for f in manifest["files"]] == [10000, 10000]
     assert not any(k.endswith(("_bootstrap_failed", "_run_failed")) for k in r.keys())
-    assert "bootstrap complete on i-0rehearsal; starting temu-gen (once)" in r.journal()
+    assert "bootstrap complete on i-0rehearsal; starting temu-gen.service (once)" in r.journal()
     assert f"run {run.rsplit('=', 1)[1]}: 20,000 events, 2 files" in r.journal()
 
 
@@ -255,3 +279,115 @@ def test_a_broken_artifact_leaves_a_marker_and_starts_nothing(tmp_path, moto, di
     assert [c["args"] for c in r.calls("systemctl")] == [["poweroff", "--no-block"]]
     assert r.calls("runuser") == [] and r.keys(f"{PREFIX}/events/") == []
     assert not list((r.root / "opt/temu-gen/lib").glob("python*/site-packages/temu_gen"))
+
+
+# --- a Dask cluster of two nodes (dask_nodes = 2) ---------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _groups(r: Rehearsal) -> list[int]:
+    """Process groups of the background services the node's systemctl stand-in started."""
+    path = Path(r.env["STANDIN_LOG"] + ".pgids")
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, moto, dist):
+    """The runner and one worker node booted at the same time from the user data Terraform renders for
+    dask_nodes = 2, each in a sandbox of its own, sharing one folder as their EFS. This machine's vCPUs are each
+    node's, so the run waits for 2 x vCPUs Dask worker processes."""
+    tmp = tmp_path_factory.mktemp("cluster")
+    vcpus = os.cpu_count()
+    stack = deploy(tmp, moto, dist, "rehearsal-cluster", dask_nodes=2, vcpus=vcpus, efs_address="127.0.0.1",
+                   scheduler_port=_free_port())
+    (tmp / "efs").mkdir()
+    nodes, procs = {}, {}
+    try:
+        for name, user_data in (("worker", stack.rc["worker_user_data"]), ("runner", stack.rc["user_data"])):
+            (tmp / name).mkdir()
+            cmd, root, env = boot(tmp / name, stack, user_data, f"i-0{name}", STANDIN_SHARE=str(tmp / "efs"))
+            out = open(tmp / name / "user-data.out", "w")
+            procs[name] = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+            nodes[name] = Rehearsal(0, "", root, env, stack.bucket, stack.admin, stack.runner)
+        for name, proc in procs.items():
+            proc.wait(timeout=900)
+            nodes[name] = nodes[name]._replace(returncode=proc.returncode,
+                                               output=(tmp / name / "user-data.out").read_text())
+        yield nodes, vcpus
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+        for node in nodes.values():
+            for pgid in _groups(node):
+                if _alive(pgid):
+                    os.killpg(pgid, signal.SIGKILL)
+
+
+def _bootstrap_log(node: Rehearsal) -> str:
+    return node.output + (node.root / "var/log/temu-gen-bootstrap.log").read_text()[-5000:]
+
+
+def test_a_cluster_boots_waits_for_its_workers_and_commits_once(cluster):
+    nodes, vcpus = cluster
+    runner, worker = nodes["runner"], nodes["worker"]
+    assert worker.returncode == 0, _bootstrap_log(worker)
+    assert runner.returncode == 0, _bootstrap_log(runner) + runner.journal()[-3000:]
+    assert [c["args"] for c in runner.calls("systemctl")][:3] == [
+        ["daemon-reload"], ["enable", "--now", "temu-gen-dask-scheduler.service", "temu-gen-dask-worker.service"],
+        ["start", "--no-block", "temu-gen.service"]]
+    assert sorted(c["args"][1] for c in runner.calls("systemd") if c["args"][0] == "run") == \
+        ["temu-gen-dask-scheduler.service", "temu-gen-dask-worker.service", "temu-gen.service"]
+    assert [c["args"][1] for c in worker.calls("systemd") if c["args"][0] == "run"] == \
+        ["temu-gen-dask-worker.service"]
+    assert "bootstrap complete on i-0worker; starting temu-gen-dask-worker.service (once)" in worker.journal()
+    run = _run_dir(runner)
+    assert runner.keys(f"{run}/") == [f"{run}/{n}" for n in ("_SUCCESS", "_manifest.json", "_run.json",
+                                                             "part-00000.parquet", "part-00001.parquet")]
+    manifest = json.loads(runner.read(f"{run}/_manifest.json"))
+    # the run started only once both nodes' worker processes had joined (--wait-workers 2 x vCPUs)
+    assert manifest["engine"] == "dask" and manifest["workers"] == 2 * vcpus and manifest["events"] == 20000
+    assert not any("_bootstrap_failed" in k or k.endswith("_run_failed") for k in runner.keys())
+    assert f"run {run.rsplit('=', 1)[1]}: 20,000 events, 2 files" in runner.journal()
+    spool = runner.root / "mnt/temu-gen/spool"
+    assert spool.resolve().parent.name == "efs" and not any(spool.iterdir())  # on the share; the run cleaned it
+
+
+def test_the_cluster_writes_the_pools_bytes(cluster, tmp_path):
+    nodes, _ = cluster
+    runner = nodes["runner"]
+    run = _run_dir(runner)
+    manifest = json.loads(runner.read(f"{run}/_manifest.json"))
+    run_id = run.rsplit("=", 1)[1]
+    r = subprocess.run([sys.executable, "-m", "temu_gen", "--no-progress", *ARGS.split(), "--seed",
+                        str(manifest["seed"]), "--run-id", run_id, "--workers", "2", "--output", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    local = tmp_path / "events" / f"run_id={run_id}"
+    assert [f["sha256"] for f in manifest["files"]] == \
+        [hashlib.sha256((local / f["name"]).read_bytes()).hexdigest() for f in manifest["files"]]
+
+
+def test_after_the_run_the_cluster_shuts_down_and_the_worker_node_powers_off(cluster):
+    nodes, _ = cluster
+    runner, worker = nodes["runner"], nodes["worker"]
+    # the runner's finish step closes the scheduler: every Dask process of both nodes ends on its own
+    wait_until(lambda: not any(_alive(g) for n in (runner, worker) for g in _groups(n)), timeout=120,
+               what="every Dask process ended")
+    assert len(_groups(runner)) == 2 and len(_groups(worker)) == 1
+    run_exited = next(c["t"] for c in runner.calls("systemd") if c["args"][:2] == ["exited", "temu-gen.service"])
+    off = [c["t"] for c in worker.calls("systemctl") if c["args"][0] == "poweroff"]
+    assert len(off) == 1 and off[0] > run_exited
+    assert [c["args"] for c in runner.calls("systemctl")][-1] == ["poweroff", "--no-block"]

@@ -144,3 +144,61 @@ def test_the_ami_is_kept_until_asked_to_follow(tmp_path):
     assert apply("ami-3", arch="arm64") == "ami-3"  # a new architecture needs its own AMI
     assert apply("ami-4", arch="arm64", follow="true") == "ami-4"  # opted in: every new AMI replaces
     assert apply("ami-5", arch="arm64", follow="true") == "ami-5"
+
+
+CLUSTER = dict(dask_nodes=3, vcpus=8, efs_address="10.42.0.9")
+
+
+def test_a_cluster_runner_holds_the_scheduler_and_waits_for_every_worker(tmp_path, artifacts):
+    r, rc = evaluate(tmp_path, artifacts, **CLUSTER)
+    assert r.returncode == 0, r.stderr
+    ud = rc["user_data"]
+    assert "mount -t nfs4 -o \"$nfs_opts\" '10.42.0.9:/' \"$share\"" in ud and "--uid 7810" in ud
+    scheduler = _unit(ud, "temu-gen-dask-scheduler.service")
+    assert "ExecStart=$dask scheduler --port 8786 --no-dashboard --scheduler-file $file" in scheduler
+    worker = _unit(ud, "temu-gen-dask-worker.service")
+    assert "--scheduler-file $file --nworkers -1 --nthreads 1 --memory-limit 0" in worker
+    assert "Restart=always" in worker and "poweroff" not in worker  # the runner powers off after its run
+    # 3 nodes x 8 vCPUs: the run starts once all 24 worker processes have joined, with the spool on EFS
+    assert "TEMU_GEN_CLUSTER=--scheduler tcp://127.0.0.1:8786 --wait-workers 24\n" in ud
+    assert "TEMU_GEN_SPOOL=$share/spool\n" in ud
+    assert "Wants=network-online.target temu-gen-dask-scheduler.service temu-gen-dask-worker.service" in \
+        _unit(ud, "temu-gen.service")
+    assert ud.endswith("systemctl enable --now temu-gen-dask-scheduler.service temu-gen-dask-worker.service\n"
+                       "systemctl start --no-block temu-gen.service\n")
+    assert ".shutdown()" in ud  # once: the finished run closes the cluster, so the worker nodes power off
+    assert len(ud.encode()) < 16384
+
+
+def test_a_worker_node_is_bootstrapped_like_the_runner_and_runs_only_dask(tmp_path, artifacts):
+    r, rc = evaluate(tmp_path, artifacts, **CLUSTER)
+    ud, wd = rc["user_data"], rc["worker_user_data"]
+    boot = lambda text: re.search(r"\nbootstrap\(\) \{\n.*?\n\}\n", text, re.S).group(0)  # noqa: E731
+    assert boot(wd) == boot(ud)  # the same hash-locked install, the same mount, the same warm kernel cache
+    assert _unit(wd, "temu-gen.service") == "" and _unit(wd, "temu-gen-dask-scheduler.service") == ""
+    assert "runner.env" not in wd and "temu-gen-run" not in wd
+    worker = _unit(wd, "temu-gen-dask-worker.service")
+    assert "Restart" not in worker  # once: a worker node does not outlive the run's scheduler
+    assert "ExecStopPost=+systemctl poweroff --no-block" in worker  # once: it ends with the runner's scheduler
+    assert "_bootstrap_failed_worker_$instance" in wd  # a worker's failure never hides or clears the runner's
+    assert wd.endswith("systemctl enable --now temu-gen-dask-worker.service\n")
+    assert len(wd.encode()) < 16384
+
+
+def test_a_scheduled_cluster_keeps_its_workers_up(tmp_path, artifacts):
+    r, rc = evaluate(tmp_path, artifacts, run_mode="schedule", **CLUSTER)
+    worker = _unit(rc["worker_user_data"], "temu-gen-dask-worker.service")
+    assert "Restart=always" in worker and "poweroff" not in worker
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    ({}, ""),  # no cluster: no worker user data, and the runner's is the plain one
+    (dict(dask_nodes=2, vcpus=2, efs_address=""), "needs the IPv4 address of its EFS mount target"),
+])
+def test_without_a_cluster_there_is_no_worker_and_a_cluster_needs_its_efs(tmp_path, artifacts, overrides, expected):
+    r, rc = evaluate(tmp_path, artifacts, **overrides)
+    if expected:
+        assert r.returncode != 0 and expected in " ".join(r.stderr.split()), r.stderr
+    else:
+        assert r.returncode == 0 and rc["worker_user_data"] == ""
+        assert "dask" not in rc["user_data"] and "TEMU_GEN_CLUSTER=\n" in rc["user_data"]

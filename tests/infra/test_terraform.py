@@ -106,15 +106,49 @@ def test_spot_is_persistent_stops_on_interruption_and_its_request_is_cancelled_o
     assert prov["when"] == "destroy" and "cancel-spot-instance-requests" in prov["command"]
 
 
+CLUSTER_SG = "${aws_security_group.cluster[0].id}"
+
+
 def test_ssh_only_with_a_key_and_from_the_given_cidr(hcl):
     r = hcl["resource"]
     ingress = {k: v for k, v in r.items() if k.startswith("aws_vpc_security_group_ingress_rule.")}
-    assert list(ingress) == ["aws_vpc_security_group_ingress_rule.ssh"]
+    assert sorted(ingress) == ["aws_vpc_security_group_ingress_rule.cluster", "aws_vpc_security_group_ingress_rule.ssh"]
     ssh = ingress["aws_vpc_security_group_ingress_rule.ssh"]
     assert ssh["cidr_ipv4"] == "${var.ssh_cidr}" and ssh["from_port"] == ssh["to_port"] == 22
     assert ssh["count"] == '${var.ssh_public_key == "" ? 0 : 1}'
-    egress = [v for k, v in r.items() if k.startswith("aws_vpc_security_group_egress_rule.")]
-    assert all(e["from_port"] == e["to_port"] == 443 for e in egress)
+    # the only other way in: the cluster's own ports, from members of the cluster's group, never from a network
+    cluster = ingress["aws_vpc_security_group_ingress_rule.cluster"]
+    assert "cidr_ipv4" not in cluster and "cidr_ipv6" not in cluster
+    assert cluster["referenced_security_group_id"] == cluster["security_group_id"] == CLUSTER_SG
+    egress = {k: v for k, v in r.items() if k.startswith("aws_vpc_security_group_egress_rule.")}
+    assert sorted(egress) == ["aws_vpc_security_group_egress_rule.cluster", "aws_vpc_security_group_egress_rule.https"]
+    assert egress["aws_vpc_security_group_egress_rule.https"]["from_port"] == 443
+    assert egress["aws_vpc_security_group_egress_rule.https"]["to_port"] == 443
+    assert egress["aws_vpc_security_group_egress_rule.cluster"]["referenced_security_group_id"] == CLUSTER_SG
+    assert "cidr_ipv4" not in egress["aws_vpc_security_group_egress_rule.cluster"]
+
+
+def test_the_dask_cluster_exists_only_when_asked_and_is_closed_and_encrypted(hcl):
+    r = hcl["resource"]
+    ports = hcl["locals"]["cluster_ports"]
+    assert "local.cluster ?" in ports and ports.rstrip().endswith(": {}}")  # no cluster: no rule at all
+    for name in ("aws_security_group.cluster", "aws_efs_file_system.spool", "aws_efs_backup_policy.spool",
+                 "aws_efs_mount_target.spool"):
+        assert r[name]["count"] == "${local.cluster ? 1 : 0}", name
+    efs = r["aws_efs_file_system.spool"]
+    assert efs["encrypted"] is True and efs["kms_key_id"] == "${aws_kms_key.events.arn}"
+    assert r["aws_efs_mount_target.spool"]["security_groups"] == [CLUSTER_SG]
+    workers = r["aws_instance.worker"]
+    runner = r["aws_instance.runner"]
+    assert workers["count"] == "${var.dask_nodes - 1}"
+    assert workers["user_data"] == "${module.runner_config.worker_user_data}"
+    for key in ("ami", "instance_type", "subnet_id", "iam_instance_profile", "metadata_options", "root_block_device",
+                "instance_initiated_shutdown_behavior"):
+        assert workers[key] == runner[key], key  # a worker node is the runner's twin, minus the run
+    assert "instance_market_options" not in workers  # Spot is refused with a cluster (variable validation)
+    assert runner["vpc_security_group_ids"] == \
+        "${concat([aws_security_group.runner.id], aws_security_group.cluster[*].id)}"
+    assert workers["vpc_security_group_ids"] == ["${aws_security_group.runner.id}", CLUSTER_SG]
 
 
 def test_key_pair_takes_only_a_public_key(hcl):
@@ -286,6 +320,14 @@ BAD = [  # (variables, the variable whose validation must refuse them)
     ({"notification_email": "not-an-address"}, "notification_email"),
     ({"athena_bytes_scanned_limit": "1000"}, "athena_bytes_scanned_limit"),
     ({"instance_type": "c6i"}, "instance_type"),
+    ({"dask_nodes": "0"}, "dask_nodes"),
+    ({"dask_nodes": "2.5"}, "dask_nodes"),
+    ({"dask_nodes": "33"}, "dask_nodes"),
+    ({"dask_nodes": "2", "spot": "true"}, "dask_nodes"),
+    ({"dask_nodes": "3", "generator_args": "--events 21000000 --workers 8"}, "generator_args"),
+    ({"dask_nodes": "3", "generator_args": "--engine pool"}, "generator_args"),
+    ({"generator_args": "--scheduler tcp://10.0.0.1:8786"}, "generator_args"),
+    ({"generator_args": "--events 10 --wait-workers=4"}, "generator_args"),
 ]
 GOOD = [
     {}, {"ssh_cidr": "203.0.113.7/32", "ssh_public_key": KEY}, {"ssh_cidr": "198.51.100.0/24", "ssh_public_key": KEY},
@@ -293,6 +335,7 @@ GOOD = [
     {"name": "temu-gen-eu", "region": "af-south-1"}, {"events_prefix": "load-tests/ng"},
     {"run_mode": "schedule", "schedule": "Mon..Fri *-*-* 06:00:00"}, {"spot": "true"},
     {"shutdown_behavior": "terminate"}, {"availability_zone": "eu-west-1b"}, {"notification_email": "data@example.com"},
+    {"dask_nodes": "4", "generator_args": "--events 105000000"}, {"dask_nodes": "32", "run_mode": "schedule"},
 ]
 
 

@@ -23,7 +23,11 @@ locals {
   }
   intact = alltrue([for f in values(local.artifacts) : fileexists(f.source) ? filesha256(f.source) == f.sha256 : false])
 
-  user_data = local.build == null ? "" : templatefile("${path.module}/cloud-init.sh.tftpl", {
+  cluster = var.dask_nodes > 1
+  # one template for both roles, so a worker node is bootstrapped exactly as the runner is
+  user_data        = local.build == null ? "" : templatefile("${path.module}/cloud-init.sh.tftpl", merge(local.template, { role = "runner" }))
+  worker_user_data = local.build == null || !local.cluster ? "" : templatefile("${path.module}/cloud-init.sh.tftpl", merge(local.template, { role = "worker" }))
+  template = {
     bucket              = var.bucket
     events_prefix       = var.events_prefix
     artifacts_prefix    = var.artifacts_prefix
@@ -37,7 +41,11 @@ locals {
     generator_args      = var.generator_args
     cloudwatch_logs     = var.cloudwatch_logs
     log_group           = var.log_group
-  })
+    dask_nodes          = var.dask_nodes
+    dask_workers        = var.dask_nodes * var.vcpus
+    efs_address         = var.efs_address
+    scheduler_port      = var.scheduler_port
+  }
 }
 
 output "architecture" {
@@ -90,5 +98,18 @@ output "user_data" {
   precondition {
     condition     = length(local.user_data) <= 16384
     error_message = "The rendered user data is ${length(local.user_data)} bytes; EC2 accepts at most 16384."
+  }
+}
+
+output "worker_user_data" {
+  description = "cloud-init user data of a cluster's worker node (dask_nodes > 1): bootstrap, then the Dask worker unit; empty without a cluster."
+  value       = local.worker_user_data
+  precondition {
+    condition     = length(local.worker_user_data) <= 16384
+    error_message = "The rendered worker user data is ${length(local.worker_user_data)} bytes; EC2 accepts at most 16384."
+  }
+  precondition {
+    condition     = !local.cluster || can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}$", var.efs_address))
+    error_message = "A cluster (dask_nodes = ${var.dask_nodes}) needs the IPv4 address of its EFS mount target, not '${var.efs_address}'."
   }
 }

@@ -81,3 +81,27 @@ variable "log_group" {
   description = "CloudWatch log group for cloudwatch_logs."
   type        = string
 }
+
+variable "dask_nodes" {
+  description = "Instances in the run: 1 = the runner alone (local process pool); N > 1 = a Dask cluster of N (the runner plus N-1 workers)."
+  type        = number
+  default     = 1
+}
+
+variable "vcpus" {
+  description = "vCPUs of instance_type: each node of a cluster runs one single-threaded Dask worker process per vCPU."
+  type        = number
+  default     = 1
+}
+
+variable "efs_address" {
+  description = "IPv4 address of the cluster's EFS mount target (the shared spool); empty without a cluster."
+  type        = string
+  default     = ""
+}
+
+variable "scheduler_port" {
+  description = "TCP port of the cluster's Dask scheduler on the runner."
+  type        = number
+  default     = 8786
+}
