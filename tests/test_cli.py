@@ -46,6 +46,7 @@ def test_console_script_and_module_agree():
     (["--output", "/proc/forbidden"], "not writable", 3),
     (["--run-id", "../escape"], "not allowed", 2),
     (["--seed", "-1"], "between 0", 2),
+    (["--work", "2"], "unrecognized arguments: --work", 2),  # no abbreviations: flags are spelled out
 ])
 def test_bad_input_is_one_line(tmp_path, args, needle, code):
     r = cli("--events", "100", *args, cwd=tmp_path) if args[0] != "--events" else cli(*args, cwd=tmp_path)

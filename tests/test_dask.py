@@ -285,8 +285,14 @@ def test_a_run_waits_for_a_booting_clusters_workers(scheduler, tmp_path, referen
     address, workers, _ = scheduler
     proc = start("--config", str(SMOKE), "--seed", "11", "--run-id", "d", "--scheduler", address, "--wait-workers",
                  "2", "--output", str(tmp_path / "out"))
-    time.sleep(2)
-    assert proc.poll() is None  # still waiting, not refused for having no workers
+    from distributed import Client
+
+    with Client(address, timeout=30) as c:  # the run has connected, found no worker, and is still there
+        others = lambda: c.run_on_scheduler(  # noqa: E731 - clients other than this one and Dask's own
+            lambda dask_scheduler: len(set(dask_scheduler.clients) - {"fire-and-forget"}) - 1)
+        wait_until(lambda: others() == 1, proc, timeout=60, what="the run connected to the scheduler")
+        time.sleep(1)
+        assert proc.poll() is None and not c.nthreads()  # waiting, not refused for having no workers
     workers(2)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err

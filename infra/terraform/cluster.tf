@@ -1,13 +1,13 @@
 # A Dask cluster of dask_nodes instances (dask_nodes > 1): the runner holds the scheduler and the run, the worker
-# nodes run `dask worker`, and all of them mount one EFS file system for the spool of simulated shards (every
-# reduce task reads slices of every shard) and the scheduler's address. Nothing here exists when dask_nodes = 1.
+# nodes run `dask worker` against the runner's private address, and all of them mount one EFS file system for the
+# spool of simulated shards (every reduce task reads slices of every shard). Nothing here exists when dask_nodes = 1.
 
 locals {
   cluster = var.dask_nodes > 1
   # TCP within the cluster's security group only: the scheduler, the workers and nannies, and NFS to EFS
   cluster_ports = local.cluster ? {
     scheduler = { from = 8786, to = 8786, what = "the Dask scheduler" }
-    workers   = { from = 9000, to = 9199, what = "Dask workers and nannies" }
+    workers   = { from = 9000, to = 9999, what = "Dask workers (9000-9499) and nannies (9500-9999)" }
     nfs       = { from = 2049, to = 2049, what = "NFS to the EFS spool" }
   } : {}
 }
@@ -98,4 +98,10 @@ resource "aws_instance" "worker" {
 
   tags       = { Name = "${var.name}-worker-${count.index + 1}" }
   depends_on = [aws_s3_object.artifacts, aws_iam_role_policy.uploader, aws_iam_role_policy.bootstrap]
+
+  lifecycle {
+    # a new runner is a new run (new generator_args, a new build): the worker nodes, stopped after the last run in
+    # once mode, must boot again with it, and they need its new address
+    replace_triggered_by = [aws_instance.runner.id]
+  }
 }

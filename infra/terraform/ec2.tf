@@ -47,6 +47,7 @@ module "runner_config" {
   dask_nodes              = var.dask_nodes
   vcpus                   = data.aws_ec2_instance_type.runner.default_vcpus
   efs_address             = local.cluster ? aws_efs_mount_target.spool[0].ip_address : ""
+  scheduler_host          = local.cluster ? aws_instance.runner.private_ip : ""
 }
 
 # The package and every dependency, by content hash: a new build uploads new objects and changes the user data's

@@ -96,7 +96,9 @@ def _seconds(text: str) -> float:
 
 
 def _run_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="temu-gen", description="Generate a synthetic Temu Nigeria event log as Parquet.")
+    # no abbreviations: '--work 8' must not pass for --workers, nor '--wait 4' slip past a deployment's checks
+    p = _Parser(prog="temu-gen", description="Generate a synthetic Temu Nigeria event log as Parquet.",
+                allow_abbrev=False)
     p.add_argument("--version", action="version", version=f"temu-gen {__version__}")
     p.add_argument("--events", type=_positive, help="events in the run (default from config: 2,100,000)")
     p.add_argument("--chunk-size", type=_positive, help="rows per Parquet file (default 500,000)")

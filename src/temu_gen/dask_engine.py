@@ -369,12 +369,16 @@ def _connect(address: str, wait_workers: int = 0):
     if wait_workers:
         try:
             client.wait_for_workers(wait_workers, timeout=WAIT_WORKERS_S)
-        except (TimeoutError, OSError):
-            joined = len(client.nthreads())
+        except TimeoutError as e:
             client.close()
+            joined = getattr(e, "available_workers", "fewer")
             raise OutputError(f"only {joined} of the {wait_workers} Dask workers that --wait-workers asks for joined "
                               f"the scheduler at {address} within {WAIT_WORKERS_S:g} s; start more with 'dask worker "
                               f"{address}', or lower --wait-workers") from None
+        except OSError as e:
+            client.close()
+            raise OutputError(f"lost the Dask scheduler at {address} while waiting for {wait_workers} workers "
+                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     if not client.nthreads():
         client.close()
         raise OutputError(f"the Dask scheduler at {address} has no workers; start some with 'dask worker "

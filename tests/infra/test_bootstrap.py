@@ -309,9 +309,11 @@ def cluster(tmp_path_factory, moto, dist):
     dask_nodes = 2, each in a sandbox of its own, sharing one folder as their EFS. This machine's vCPUs are each
     node's, so the run waits for 2 x vCPUs Dask worker processes."""
     tmp = tmp_path_factory.mktemp("cluster")
-    vcpus = os.cpu_count()
+    from dask.system import CPU_COUNT  # what `dask worker --nworkers -1` starts: affinity and cgroups included
+
+    vcpus = CPU_COUNT
     stack = deploy(tmp, moto, dist, "rehearsal-cluster", dask_nodes=2, vcpus=vcpus, efs_address="127.0.0.1",
-                   scheduler_port=_free_port())
+                   scheduler_host="127.0.0.1", scheduler_port=_free_port())
     (tmp / "efs").mkdir()
     nodes, procs = {}, {}
     try:

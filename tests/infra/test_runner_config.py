@@ -146,7 +146,7 @@ def test_the_ami_is_kept_until_asked_to_follow(tmp_path):
     assert apply("ami-5", arch="arm64", follow="true") == "ami-5"
 
 
-CLUSTER = dict(dask_nodes=3, vcpus=8, efs_address="10.42.0.9")
+CLUSTER = dict(dask_nodes=3, vcpus=8, efs_address="10.42.0.9", scheduler_host="10.42.0.5")
 
 
 def test_a_cluster_runner_holds_the_scheduler_and_waits_for_every_worker(tmp_path, artifacts):
@@ -155,10 +155,14 @@ def test_a_cluster_runner_holds_the_scheduler_and_waits_for_every_worker(tmp_pat
     ud = rc["user_data"]
     assert "mount -t nfs4 -o \"$nfs_opts\" '10.42.0.9:/' \"$share\"" in ud and "--uid 7810" in ud
     scheduler = _unit(ud, "temu-gen-dask-scheduler.service")
-    assert "ExecStart=$dask scheduler --port 8786 --no-dashboard --scheduler-file $file" in scheduler
+    assert "ExecStart=$dask scheduler --port 8786 --no-dashboard" in scheduler
     worker = _unit(ud, "temu-gen-dask-worker.service")
-    assert "--scheduler-file $file --nworkers -1 --nthreads 1 --memory-limit 0" in worker
+    assert "$dask worker tcp://127.0.0.1:8786 --nworkers -1 --nthreads 1 --memory-limit 0" in worker
     assert "Restart=always" in worker and "poweroff" not in worker  # the runner powers off after its run
+    for unit in (scheduler, worker, _unit(ud, "temu-gen.service")):  # never on the bare mount point
+        assert "RequiresMountsFor=/mnt/temu-gen" in unit
+    for unit in (scheduler, worker):  # they come back after a reboot (schedule mode, a maintenance stop)
+        assert "WantedBy=multi-user.target" in unit
     # 3 nodes x 8 vCPUs: the run starts once all 24 worker processes have joined, with the spool on EFS
     assert "TEMU_GEN_CLUSTER=--scheduler tcp://127.0.0.1:8786 --wait-workers 24\n" in ud
     assert "TEMU_GEN_SPOOL=$share/spool\n" in ud
@@ -178,6 +182,8 @@ def test_a_worker_node_is_bootstrapped_like_the_runner_and_runs_only_dask(tmp_pa
     assert _unit(wd, "temu-gen.service") == "" and _unit(wd, "temu-gen-dask-scheduler.service") == ""
     assert "runner.env" not in wd and "temu-gen-run" not in wd
     worker = _unit(wd, "temu-gen-dask-worker.service")
+    assert "$dask worker tcp://10.42.0.5:8786 --nworkers -1" in worker  # the runner's private address
+    assert "RequiresMountsFor=/mnt/temu-gen" in worker and "WantedBy=multi-user.target" in worker
     assert "Restart" not in worker  # once: a worker node does not outlive the run's scheduler
     assert "ExecStopPost=+systemctl poweroff --no-block" in worker  # once: it ends with the runner's scheduler
     assert "_bootstrap_failed_worker_$instance" in wd  # a worker's failure never hides or clears the runner's
@@ -193,7 +199,9 @@ def test_a_scheduled_cluster_keeps_its_workers_up(tmp_path, artifacts):
 
 @pytest.mark.parametrize("overrides,expected", [
     ({}, ""),  # no cluster: no worker user data, and the runner's is the plain one
-    (dict(dask_nodes=2, vcpus=2, efs_address=""), "needs the IPv4 address of its EFS mount target"),
+    (dict(dask_nodes=2, vcpus=2, efs_address="", scheduler_host="10.0.0.5"), "needs the IPv4 address of its EFS"),
+    (dict(dask_nodes=2, vcpus=2, efs_address="10.0.0.9", scheduler_host=""), "need the runner's private IPv4"),
+    (dict(dask_nodes=2, vcpus=768, efs_address="10.0.0.9", scheduler_host="10.0.0.5"), "at most 500"),
 ])
 def test_without_a_cluster_there_is_no_worker_and_a_cluster_needs_its_efs(tmp_path, artifacts, overrides, expected):
     r, rc = evaluate(tmp_path, artifacts, **overrides)
@@ -202,3 +210,16 @@ def test_without_a_cluster_there_is_no_worker_and_a_cluster_needs_its_efs(tmp_pa
     else:
         assert r.returncode == 0 and rc["worker_user_data"] == ""
         assert "dask" not in rc["user_data"] and "TEMU_GEN_CLUSTER=\n" in rc["user_data"]
+
+
+def test_the_workers_take_the_runners_address_without_a_cycle(tmp_path, artifacts):
+    """The runner's user data is an input of the runner, whose address is an input of the workers' user data, all in
+    one module call: Terraform must see no cycle (a terraform_data resource stands in for the runner instance)."""
+    call = module_call(artifacts, dask_nodes=2, vcpus=4, efs_address="10.42.0.9")
+    call = call.replace('module "rc" {\n', 'module "rc" {\n  scheduler_host = terraform_data.runner.output\n', 1)
+    call += ('resource "terraform_data" "runner" {\n'
+             '  input = length(module.rc.user_data) > 0 ? "10.42.0.5" : "no user data"\n}\n')
+    r, out = terraform_apply(tmp_path / "cycle", call)
+    assert r.returncode == 0, r.stderr
+    assert "dask worker tcp://10.42.0.5:8786 " in out["rc"]["worker_user_data"]
+    assert "10.42.0.5" not in out["rc"]["user_data"]

@@ -146,6 +146,9 @@ def test_the_dask_cluster_exists_only_when_asked_and_is_closed_and_encrypted(hcl
                 "instance_initiated_shutdown_behavior"):
         assert workers[key] == runner[key], key  # a worker node is the runner's twin, minus the run
     assert "instance_market_options" not in workers  # Spot is refused with a cluster (variable validation)
+    # a new runner (new generator_args, a new build) brings new worker nodes, which boot with it and know its address
+    assert one(workers["lifecycle"])["replace_triggered_by"] == ["${aws_instance.runner.id}"]
+    assert hcl["module"]["runner_config"]["scheduler_host"] == '${local.cluster ? aws_instance.runner.private_ip : ""}'
     assert runner["vpc_security_group_ids"] == \
         "${concat([aws_security_group.runner.id], aws_security_group.cluster[*].id)}"
     assert workers["vpc_security_group_ids"] == ["${aws_security_group.runner.id}", CLUSTER_SG]

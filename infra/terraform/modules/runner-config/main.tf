@@ -25,8 +25,9 @@ locals {
 
   cluster = var.dask_nodes > 1
   # one template for both roles, so a worker node is bootstrapped exactly as the runner is
-  user_data        = local.build == null ? "" : templatefile("${path.module}/cloud-init.sh.tftpl", merge(local.template, { role = "runner" }))
-  worker_user_data = local.build == null || !local.cluster ? "" : templatefile("${path.module}/cloud-init.sh.tftpl", merge(local.template, { role = "worker" }))
+  # the scheduler's address reaches only the workers' user data: the runner's must not depend on the runner itself
+  user_data        = local.build == null ? "" : templatefile("${path.module}/cloud-init.sh.tftpl", merge(local.template, { role = "runner", scheduler_host = "127.0.0.1" }))
+  worker_user_data = local.build == null || !local.cluster ? "" : templatefile("${path.module}/cloud-init.sh.tftpl", merge(local.template, { role = "worker", scheduler_host = var.scheduler_host }))
   template = {
     bucket              = var.bucket
     events_prefix       = var.events_prefix
@@ -107,6 +108,14 @@ output "worker_user_data" {
   precondition {
     condition     = length(local.worker_user_data) <= 16384
     error_message = "The rendered worker user data is ${length(local.worker_user_data)} bytes; EC2 accepts at most 16384."
+  }
+  precondition {
+    condition     = !local.cluster || can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}$", var.scheduler_host))
+    error_message = "A cluster's worker nodes need the runner's private IPv4 address (scheduler_host), not '${var.scheduler_host}'."
+  }
+  precondition {
+    condition     = !local.cluster || var.vcpus <= 500
+    error_message = "${var.instance_type} has ${var.vcpus} vCPUs; a cluster node runs one Dask worker per vCPU on ports 9000-9499, so at most 500. Choose a smaller type and more dask_nodes."
   }
   precondition {
     condition     = !local.cluster || can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}$", var.efs_address))

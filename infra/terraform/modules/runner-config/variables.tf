@@ -105,3 +105,9 @@ variable "scheduler_port" {
   type        = number
   default     = 8786
 }
+
+variable "scheduler_host" {
+  description = "Private IPv4 address of the runner, where a cluster's worker nodes find the Dask scheduler; empty without a cluster."
+  type        = string
+  default     = ""
+}
