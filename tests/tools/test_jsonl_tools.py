@@ -141,6 +141,29 @@ def test_forged_jsonl_lines_fail_even_with_matching_digests(capsys, jsonl_run, t
     assert found["json_keys"]["example"] == "events/part-00001.jsonl.gz: 2 lines"
 
 
+def test_values_of_the_wrong_json_type_fail_even_with_matching_digests(capsys, jsonl_run, tmp_path):
+    # read_json with the recorded types would cast every one of these quietly: "12" to an integer, 12 to a string
+    _, root = jsonl_run
+    folder = _copy(root, tmp_path)
+
+    def edit(lines):
+        for at, change in ((40, lambda r: {**r, "event_id": 12345}),
+                           (41, lambda r: {**r, "user_id": str(r["user_id"])}),
+                           (42, lambda r: {**r, "event_ts": r["event_ts"].replace("T", " ").rstrip("Z")}),
+                           (43, lambda r: {**r, "state": None}),  # never null in the contract
+                           (44, lambda r: {**r, "event_id": r["event_id"]})):  # unchanged: not a finding
+            lines[at] = json.dumps(change(json.loads(lines[at])), separators=(",", ":")).encode()
+        return lines
+    _forge(folder, "part-00001.jsonl.gz", edit)
+    code, doc = validate(capsys, folder)
+    found = {p["kind"]: p for p in doc["problems"]}
+    assert code == 1 and "digest_mismatch" not in found and "json_keys" not in found, doc["problems"]
+    assert found["json_types"]["count"] == 4
+    assert found["json_types"]["example"] == "events/part-00001.jsonl.gz: 1 lines where event_id is not a string"
+    text = main(["validate", str(folder)]) and capsys.readouterr().out
+    assert "json_types (4): JSON values of another type than their column's" in text
+
+
 def test_a_line_that_does_not_parse_is_a_finding_not_a_crash(capsys, jsonl_run, tmp_path):
     _, root = jsonl_run
     folder = _copy(root, tmp_path)

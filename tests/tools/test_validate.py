@@ -46,7 +46,7 @@ def test_hostile_run_is_valid_and_every_check_ran(capsys, hostile_run):
     doc = json.loads(out)
     assert code == 0 and doc["ok"] and doc["problems"] == [], out
     names = [c["name"] for c in doc["checks"]]
-    assert names == ["files", "read counts", "json keys", "scan", "rows", "enums", "duplicates", "arrival", "references",
+    assert names == ["files", "json lines", "read counts", "scan", "rows", "enums", "duplicates", "arrival", "references",
                      "lifecycle", "sessions", "identity", "labels"]
     assert set(doc["timings"]) == set(names)
     assert "defect labels" in doc["summary"]
