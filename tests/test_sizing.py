@@ -175,6 +175,9 @@ def test_size_ranks_clusters_on_the_command_line(tmp_path):
     doc = json.loads(subprocess.run([*base, "--nodes", "1,4", "--deadline", "5m", "--format", "json"],
                                     capture_output=True, text=True).stdout)
     assert doc["nodes"] == doc["recommended"]["nodes"] and {p["nodes"] for p in doc["predictions"]} == {1, 4}
+    assert doc["nodes"] == 4  # 2e9 events in 5 minutes: only a cluster makes it, and the text says how to build it
+    assert f"-var instance_type={doc['instance_type']}" in r.stdout
+    assert "infra/terraform builds it with -var dask_nodes=4" in r.stdout
     bad = subprocess.run([*base, "--nodes", "0,2"], capture_output=True, text=True)
     assert bad.returncode == 2 and "not a list of node counts" in bad.stderr and "Traceback" not in bad.stderr
     plain = tmp_path / "plain.json"
