@@ -114,6 +114,26 @@ def _forge(folder, name: str, edit) -> None:
     (folder / "_manifest.json").write_text(json.dumps(manifest))
 
 
+def _forge_table(root, table: str, name: str, edit) -> None:
+    """``_forge`` for a file of the run's other tables (listed under the manifest's ``tables``)."""
+    path = root / table / "run_id=jl" / name
+    lines = gzip.decompress(path.read_bytes()).split(b"\n")
+    data = gzip.compress(b"\n".join(edit(lines)), mtime=0)
+    path.write_bytes(data)
+    events = root / "events" / "run_id=jl"
+    manifest = json.loads((events / "_manifest.json").read_text())
+    entry = next(f for f in manifest["tables"][table]["files"] if f["name"] == name)
+    entry["bytes"], entry["sha256"] = len(data), __import__("hashlib").sha256(data).hexdigest()
+    (events / "_manifest.json").write_text(json.dumps(manifest))
+
+
+def _edit_line(at: int, change):
+    def edit(lines):
+        lines[at] = json.dumps(change(json.loads(lines[at])), separators=(",", ":")).encode()
+        return lines
+    return edit
+
+
 def _copy(root, dest):
     for table in ("events", "users", "orders", "products"):
         shutil.copytree(root / table / "run_id=jl", dest / table / "run_id=jl")
@@ -159,9 +179,35 @@ def test_values_of_the_wrong_json_type_fail_even_with_matching_digests(capsys, j
     found = {p["kind"]: p for p in doc["problems"]}
     assert code == 1 and "digest_mismatch" not in found and "json_keys" not in found, doc["problems"]
     assert found["json_types"]["count"] == 4
-    assert found["json_types"]["example"] == "events/part-00001.jsonl.gz: 1 lines where event_id is not a string"
+    assert found["json_types"]["example"] == "events/part-00001.jsonl.gz: 1 line where event_id is not a string"
     text = main(["validate", str(folder)]) and capsys.readouterr().out
-    assert "json_types (4): JSON values of another type than their column's" in text
+    assert "json_types (4): JSON values that are not what their column holds" in text
+
+
+@pytest.mark.parametrize("table,column,change,needle", [
+    # each of these a typed reader takes without a word: cast, rounded, or read as null
+    ("events", "attempt_number", lambda r: {**r, "attempt_number": 300}, "an integer that fits int8 or null"),
+    ("events", "user_id", lambda r: {**r, "user_id": 2 ** 63}, "an integer that fits int64 or null"),
+    ("events", "unit_price_ngn", lambda r: {**r, "unit_price_ngn": 1899.129}, "a number with at most 2 decimals or null"),
+    ("users", "favourite_categories", lambda r: {**r, "favourite_categories": [1, True]}, "an array of strings"),
+    ("orders", "items", lambda r: {**r, "items": [{**r["items"][0], "product_id": "12"}]}, "an array of objects"),
+    ("orders", "items", lambda r: {**r, "items": [{k: v for k, v in r["items"][0].items() if k != "quantity"}]},
+     "an array of objects"),
+    ("orders", "items", lambda r: {**r, "items": [{**r["items"][0], "coupon": "FREE"}]}, "an array of objects"),
+])
+def test_values_a_typed_reader_would_forgive_are_findings(capsys, jsonl_run, tmp_path, table, column, change, needle):
+    _, root = jsonl_run
+    folder = _copy(root, tmp_path)
+    name = "part-00001.jsonl.gz"
+    if table == "events":
+        _forge(folder, name, _edit_line(7, change))
+    else:
+        _forge_table(tmp_path, table, name, _edit_line(0, change))
+    code, doc = validate(capsys, folder)
+    found = {p["kind"]: p for p in doc["problems"]}
+    assert code == 1 and list(found)[0] == "json_types" and "json_keys" not in found, doc["problems"]
+    assert found["json_types"]["count"] == 1
+    assert found["json_types"]["example"].startswith(f"{table}/{name}: 1 line where {column} is not {needle}")
 
 
 def test_a_line_that_does_not_parse_is_a_finding_not_a_crash(capsys, jsonl_run, tmp_path):
