@@ -221,3 +221,16 @@ def test_a_line_that_does_not_parse_is_a_finding_not_a_crash(capsys, jsonl_run, 
     done = temu_gen("show", tmp_path, "--run-id", "jl", "--limit", 10)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("temu-gen: error: run jl: ") and "--where" not in done.stderr
+
+
+def test_the_rules_follow_the_recorded_type_down_into_lists_and_structs():
+    from temu_gen.tools.jsonl_lines import checks
+
+    found = checks("items", "list<item: struct<product_id: int64 not null, price: decimal128(18, 2)>>", False)
+    assert [(c.path, c.kinds) for c in found] == [
+        ('$."items"', ("ARRAY",)), ('$."items"[*]', ("OBJECT", "NULL")),
+        ('$."items"[*]."product_id"', ("BIGINT", "UBIGINT")),
+        ('$."items"[*]."price"', ("BIGINT", "UBIGINT", "DOUBLE", "NULL"))]
+    assert found[1].keys == ("product_id", "price") and "DECIMAL(18, 2)" in found[3].text
+    with pytest.raises(ValueError, match="cannot be checked in a JSON path"):
+        checks('a"b', "string", False)  # a path that cannot name the key would skip it: refused instead
