@@ -63,8 +63,8 @@ def runtime_pins(arch: str, python: str) -> dict[str, str]:
     while todo:
         req = todo.pop()
         name = canonicalize_name(req.name)
-        extras = {""} | set(req.extras)
-        if {(name, e) for e in extras} <= seen:
+        extras = {e for e in {""} | set(req.extras) if (name, e) not in seen}
+        if not extras:
             continue
         try:
             dist = metadata.distribution(req.name)
@@ -72,7 +72,7 @@ def runtime_pins(arch: str, python: str) -> dict[str, str]:
             raise SystemExit(f"build_artifacts: {req.name} is needed on {arch} but not installed here, so there is "
                              f"no tested version to pin; run this with the venv the tests passed in") from None
         pins[name] = dist.version
-        for extra in extras - {e for n, e in seen if n == name}:
+        for extra in extras:
             seen.add((name, extra))
             for text in dist.requires or []:
                 sub = Requirement(text)

@@ -354,6 +354,11 @@ def _quiet_logs() -> Callable[[], None]:
     return restore
 
 
+def _why(e: BaseException) -> str:
+    """An exception in a few words: its message's first line, or its type."""
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
 def _connect(address: str, wait_workers: int = 0):
     """A client of the scheduler at ``address``, or a one-line OutputError (unreachable, or no workers).
 
@@ -363,8 +368,7 @@ def _connect(address: str, wait_workers: int = 0):
     try:
         client = distributed.Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise OutputError(f"cannot reach the Dask scheduler at {address} ({why}); check the address and that "
+        raise OutputError(f"cannot reach the Dask scheduler at {address} ({_why(e)}); check the address and that "
                           f"'dask scheduler' runs there with its port open") from None
     if wait_workers:
         try:
@@ -378,7 +382,7 @@ def _connect(address: str, wait_workers: int = 0):
         except OSError as e:
             client.close()
             raise OutputError(f"lost the Dask scheduler at {address} while waiting for {wait_workers} workers "
-                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+                              f"({_why(e)})") from None
     if not client.nthreads():
         client.close()
         raise OutputError(f"the Dask scheduler at {address} has no workers; start some with 'dask worker "

@@ -40,12 +40,10 @@ class Check:
     """DuckDB ``json_type`` names the value may have."""
     text: str | None
     """SQL over ``v``, the value as text, that must hold as well (integer width, decimal scale, timestamp format)."""
+    what: str = ""
+    """What the value must be, in words, for the report (without 'or null')."""
     keys: tuple[str, ...] | None = None
     """A struct's field names, in order."""
-
-    @property
-    def many(self) -> bool:
-        return "[*]" in self.path
 
 
 def _key(name: str) -> str:
@@ -55,30 +53,38 @@ def _key(name: str) -> str:
 
 
 def checks(column: str, type_text: str, nullable: bool, path: str | None = None) -> list[Check]:
-    """The rules for one recorded column (or, recursively, a list item or struct field at ``path``)."""
+    """The rules for one recorded column (or, recursively, a list item or struct field at ``path``); the first is
+    the value's own."""
+    top = path is None
     path = path or "$." + _key(column)
     null = ("NULL",) if nullable else ()
     t = type_text
-    if column == CONTEXT_FIELD.name and path == "$." + _key(column):
-        return [Check(column, path, ("OBJECT",) + null, None)]
+    if top and column == CONTEXT_FIELD.name:
+        return [Check(column, path, ("OBJECT",) + null, None, "a JSON object")]
     if t.startswith("list<item: "):
         item, item_nullable = _nested(t[len("list<item: "):-1])
-        return [Check(column, path, ("ARRAY",) + null, None)] + checks(column, item, item_nullable, path + "[*]")
+        items = checks(column, item, item_nullable, path + "[*]")
+        what = f"an array of {'strings' if items[0].keys is None else 'objects with its fields'}, each of its type"
+        return [Check(column, path, ("ARRAY",) + null, None, what)] + items
     if t.startswith("struct<"):
         fields = [(n, *_nested(ft)) for n, ft in (part.split(": ", 1) for part in split_top(t[len("struct<"):-1]))]
-        out = [Check(column, path, ("OBJECT",) + null, None, tuple(n for n, _, _ in fields))]
+        out = [Check(column, path, ("OBJECT",) + null, None, "an object with its fields",
+                     tuple(n for n, _, _ in fields))]
         return out + [c for n, ft, fn in fields for c in checks(column, ft, fn, f"{path}.{_key(n)}")]
     if t in _INTS:  # a float is not an integer; the cast refuses what does not fit the width
-        return [Check(column, path, ("BIGINT", "UBIGINT") + null, f"TRY_CAST(v AS {_INTS[t]}) IS NOT NULL")]
+        return [Check(column, path, ("BIGINT", "UBIGINT") + null, f"TRY_CAST(v AS {_INTS[t]}) IS NOT NULL",
+                      f"an integer that fits {t}")]
     if m := re.fullmatch(r"decimal128\((\d+), (\d+)\)", t):  # written exactly: no digit beyond the scale
         dec = f"DECIMAL({m.group(1)}, {m.group(2)})"
         return [Check(column, path, ("BIGINT", "UBIGINT", "DOUBLE") + null,
-                      f"TRY_CAST(v AS {dec})::DOUBLE = TRY_CAST(v AS DOUBLE)")]
+                      f"TRY_CAST(v AS {dec})::DOUBLE = TRY_CAST(v AS DOUBLE)",
+                      f"a number with at most {m.group(2)} decimals")]
     if t.startswith("timestamp"):
-        return [Check(column, path, ("VARCHAR",) + null, f"regexp_full_match(v, {quote(TIMESTAMP)})")]
+        return [Check(column, path, ("VARCHAR",) + null, f"regexp_full_match(v, {quote(TIMESTAMP)})",
+                      "an ISO 8601 UTC timestamp string with microseconds")]
     if t == "bool":
-        return [Check(column, path, ("BOOLEAN",) + null, None)]
-    return [Check(column, path, ("VARCHAR",) + null, None)]  # strings and dictionary values
+        return [Check(column, path, ("BOOLEAN",) + null, None, "true or false")]
+    return [Check(column, path, ("VARCHAR",) + null, None, "a string")]  # strings and dictionary values
 
 
 def _nested(text: str) -> tuple[str, bool]:
@@ -121,37 +127,17 @@ def _list(items) -> str:
     return "[" + ", ".join(map(quote, items)) + "]"
 
 
-def column_rules(columns: list[dict]) -> tuple[list[str], list[str], list[str]]:
-    """(paths whose types are read at once, paths whose text is read at once, one SQL rule per column)."""
+def column_rules(columns: list[dict]) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(paths whose types are read at once, paths whose text is read at once, one SQL rule per column, what each
+    column must hold in words)."""
     per_column = [checks(c["name"], c["type"], c["nullable"]) for c in columns]
     tops = [cs[0] for cs in per_column]
-    if any(c.many for c in tops):
-        raise ValueError("internal: a column's own value has no wildcard")
     texts = [c for c in tops if c.text]
     index = {c.path: k + 1 for k, c in enumerate(tops)}
     text_index = {c.path: k + 1 for k, c in enumerate(texts)}
     return ([c.path for c in tops], [c.path for c in texts],
-            [_column_rule(cs, index, text_index) for cs in per_column])
-
-
-def describe(column: dict) -> str:
-    """What a column's values must be, in words, for the report."""
-    t = column["type"]
-    if column["name"] == CONTEXT_FIELD.name:
-        text = "a JSON object"
-    elif t.startswith("list<"):
-        text = f"an array of {'objects with its fields' if 'struct<' in t else 'strings'}, each of its type"
-    elif t in _INTS:
-        text = f"an integer that fits {t}"
-    elif t.startswith("decimal"):
-        text = f"a number with at most {t.rstrip(')').rsplit(' ', 1)[-1]} decimals"
-    elif t.startswith("timestamp"):
-        text = "an ISO 8601 UTC timestamp string with microseconds"
-    elif t == "bool":
-        text = "true or false"
-    else:
-        text = "a string"
-    return text + (" or null" if column["nullable"] else "")
+            [_column_rule(cs, index, text_index) for cs in per_column],
+            [c.what + (" or null" if col["nullable"] else "") for c, col in zip(tops, columns)])
 
 
 def check_lines(run: Run, usable: dict[str, list[RunFile]]) -> list[Problem]:
@@ -189,7 +175,7 @@ def _scan(con, run: Run, usable: dict[str, list[RunFile]]) -> tuple[list[str], l
         for version in sorted({f.schema_version for f in usable[table]}):
             files = [f for f in usable[table] if f.schema_version == version]
             columns = run.schema_doc(table, version) or []
-            type_paths, text_paths, rules = column_rules(columns)
+            type_paths, text_paths, rules, whats = column_rules(columns)
             counts = "".join(f", count_if(NOT ({r}))" for r in rules)
             with reading(run, table):
                 rows = con.execute(
@@ -202,7 +188,7 @@ def _scan(con, run: Run, usable: dict[str, list[RunFile]]) -> tuple[list[str], l
             for name, wrong_keys, *wrong in rows:
                 label = f"{table}/{name.rsplit('/', 1)[-1]}"
                 keys += [f"{label}: {_lines(wrong_keys)}"] if wrong_keys else []
-                values += [f"{label}: {_lines(n)} where {c['name']} is not {describe(c)}"
-                           for c, n in zip(columns, wrong) if n]
+                values += [f"{label}: {_lines(n)} where {c['name']} is not {what}"
+                           for c, what, n in zip(columns, whats, wrong) if n]
                 count += sum(wrong)
     return keys, values, count
