@@ -1,5 +1,5 @@
 """``python -m temu_gen`` is the ``temu-gen`` command."""
-from .cli import entry
+from .launch import entry
 
 if __name__ == "__main__":  # guarded: spawned processes import this module
     entry()

@@ -1,9 +1,10 @@
 """Worker side of a run: per-process setup, the chunk task, and the executors that run it.
 
-Invariant: the tasks ``w_simulate_shard`` (map) and ``w_reduce_part`` (reduce) are
-module-level functions of a picklable spec that return small picklable answers;
-everything else they need is set once per process by ``w_init``. A task's memory is
-released before it returns. Every executor has the same three calls (``submit``, ``wait``, ``close``), so
+Invariant: the tasks ``w_simulate_shard`` (map), ``w_reduce_part`` (reduce) and
+``w_write_products`` (task 0's products table, run beside the map) are module-level
+functions of a picklable spec that return small picklable answers; everything else they
+need is set once per process by ``w_init``. A task's memory is released before it returns.
+Every executor has the same three calls (``submit``, ``wait``, ``close``), so
 ``InlineExecutor`` (``--workers 1``, debuggable) and ``ProcessPool`` give byte-identical
 output. Pool workers die with the coordinator, and ``close`` kills them, so no worker
 outlives its run.
@@ -31,7 +32,7 @@ from .lifeline import child_signal_defaults, die_with_parent
 from .merge import PartSpec, read_part
 from .monitor import release_free_memory
 from .population import ShardSpec
-from .reduce import Job, TaskOutput, write_task
+from .reduce import Job, TaskOutput, write_products, write_task
 
 if TYPE_CHECKING:  # the simulation (numba) is imported where tasks run: see make_executor
     from .generate import GenContext
@@ -114,6 +115,12 @@ def w_reduce_part(part: PartSpec) -> TaskOutput:
     st = _state()
     with read_part(st.setup.map_dir, part) as rows:
         return write_task(st.job, part, rows)
+
+
+def w_write_products(index: int) -> TaskOutput:
+    """Task ``index``'s products table (task 0 has one): needs no spool, so it runs beside the map."""
+    assert index == 0, "only task 0 writes the products table"
+    return write_products(_state().job)
 
 
 def warm_up(ctx: GenContext) -> None:

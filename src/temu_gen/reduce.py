@@ -3,10 +3,10 @@
 Invariant: task *k* writes exactly the files :func:`task_files` names for it, each a pure
 function of (seed, config, the spool, the cut plan): events part *k* (with the defects
 injected when they are on), the labels of that part, users and orders part *k* (group *k*
-of the spooled runs), the products table (task 0) and the poison file (task
-``defects.poison_part``), all in the run's format (``run.format``: Parquet, or gzip JSON
-lines). So any worker writes any task byte for byte, and ``--resume`` knows every file
-a run must hold before it starts.
+of the spooled runs), the products table (task 0, in a call of its own that needs no spool:
+:func:`write_products`) and the poison file (task ``defects.poison_part``), all in the
+run's format (``run.format``: Parquet, or gzip JSON lines). So any worker writes any task
+byte for byte, and ``--resume`` knows every file a run must hold before it starts.
 """
 from __future__ import annotations
 
@@ -317,13 +317,19 @@ def _write_dims(job: Job, index: int, vocab, meta) -> list[ChunkOutput]:
     del users
     out.append(_write_table(job, index, "orders", orders_table(read_order_rows(job.map_dir, runs), job.keys,
                                                                job.ctx.vocab), meta))
-    if index == 0:
-        from .products import products_tables
-
-        end = job.ctx.params.time.start_us + job.cfg.period.days * 86_400_000_000
-        products = products_tables(job.ctx, job.keys, job.seed, job.ctx.vocab, end)
-        out.append(_write_table(job, 0, "products", products.tables, meta, table_schema("products"), products.rows))
     return out
+
+
+def write_products(job: Job) -> TaskOutput:
+    """Task 0's products table: a pure function of (seed, config) that needs no simulated row, so a run writes
+    it beside the map (it is the longest file of task 0, and the reduce stage's tail is shorter without it)."""
+    from .products import products_tables
+
+    end = job.ctx.params.time.start_us + job.cfg.period.days * 86_400_000_000
+    products = products_tables(job.ctx, job.keys, job.seed, job.ctx.vocab, end)
+    meta = part_metadata(job.metadata, 0, 0)
+    return TaskOutput(0, (_write_table(job, 0, "products", products.tables, meta, table_schema("products"),
+                                       products.rows),))
 
 
 def _write_poison(job: Job, index: int, events: ChunkOutput) -> ChunkOutput:

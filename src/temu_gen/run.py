@@ -31,7 +31,7 @@ from .merge import cut_plan, number_orders, save_plan
 from .population import more_users, shards, size_population
 from .checks import check_defects
 from .engines import POOL
-from .pool import WorkerDied, WorkerSetup, w_reduce_part, w_simulate_shard, warm_up
+from .pool import WorkerDied, WorkerSetup, w_reduce_part, w_simulate_shard, w_write_products, warm_up
 from .reduce import expectations, task_files
 from .schedule import Limits, Progress, run_chunks, run_tasks
 from .seeds import random_seed
@@ -194,6 +194,8 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
             spool.fresh(map_dir)
             setup = WorkerSetup(cfg, seed, target.staging_dir, map_dir, run_metadata(cfg, seed, run_id))
             executor = engine.executor(max(1, workers), setup, target)
+            # task 0's products table needs no simulated row: written beside the map, it leaves the reduce's tail
+            early = {} if 0 in done else {executor.submit(w_write_products, 0): 0}
             summaries = _map_stage(cfg, executor, show)
             users = sum(s.users for s in summaries)
             t_plan = time.perf_counter()
@@ -208,7 +210,7 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
             with tqdm(total=cfg.run.events, initial=kept_rows, unit="ev", unit_scale=True, leave=False,
                       desc="writing", disable=None if show is None else not show) as bar:
                 run_chunks((p for p in parts if p.index not in done), w_reduce_part, executor, delivery, limits, mon,
-                           progress, bar)
+                           progress, bar, early)
             executor.close()
             delivery.close(ok=True)
             spool.remove(map_dir)

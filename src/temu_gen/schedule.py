@@ -64,20 +64,23 @@ def run_tasks(specs: list, task, executor, bar: tqdm | None = None) -> list:
 
 
 def run_chunks(todo: Iterator, task, executor, delivery: Delivery, limits: Limits, monitor: RssMonitor,
-               progress: Progress, bar: tqdm) -> None:
+               progress: Progress, bar: tqdm, early: dict[Future, int] | None = None) -> None:
     """Run ``task`` on every part spec of ``todo`` and deliver every file it writes; returns when all are delivered.
 
-    A task answers a :class:`~temu_gen.reduce.TaskOutput` (its files); it is done once each file's record is back.
+    A task answers a :class:`~temu_gen.reduce.TaskOutput` (its files). ``early``: futures already submitted, each
+    answering some of a task's files (task 0's products table, written beside the map); a task is done once
+    every answer of its index is back and each of their files delivered.
     """
-    futures: dict[Future, int] = {}
-    in_flight: dict[int, int] = {}  # task index -> spool bytes (0 while generating)
+    futures: dict[Future, int] = dict(early or {})
+    in_flight: dict[int, int] = dict.fromkeys(futures.values(), 0)  # task index -> spool bytes (0 while generating)
     waiting: dict[int, set[str]] = {}  # task index -> keys of its files not yet delivered
+    failed: set[int] = set()  # tasks with an answer that failed: never done, whatever else of them arrives
     pending = next(todo, None)
     while pending is not None or in_flight:
         while pending is not None and len(in_flight) < limits.max_in_flight:
             if limits.max_memory and in_flight and monitor.sample() > _MEMORY_HEADROOM * limits.max_memory:
                 break  # near the budget: wait until deliveries free memory
-            in_flight[pending.index] = 0
+            in_flight.setdefault(pending.index, 0)
             futures[executor.submit(task, pending)] = pending.index
             pending = next(todo, None)
         done = executor.wait(futures, timeout=_TICK) if futures else set()
@@ -85,14 +88,16 @@ def run_chunks(todo: Iterator, task, executor, delivery: Delivery, limits: Limit
         # A file that reaches the destination is counted in the same breath: a signal waits until both are done,
         # so a failure message names every task that --resume will find.
         with deferred_signals() as gate:
-            for fut in sorted(done, key=futures.pop):  # deliver every success before reporting a failure
+            # in task order, and every success is delivered before a failure is reported
+            for fut, index in sorted(((f, futures.pop(f)) for f in done), key=lambda d: d[1]):
                 if fut.exception() is not None:
                     failure = failure or fut.exception()
+                    failed.add(index)
                     continue
                 out = fut.result()
                 size = sum(f.record.bytes for f in out.files)
-                in_flight[out.index] = size
-                waiting[out.index] = {f.record.key for f in out.files}
+                in_flight[out.index] += size
+                waiting.setdefault(out.index, set()).update(f.record.key for f in out.files)
                 progress.spool_bytes += size
                 progress.peak_spool_bytes = max(progress.peak_spool_bytes, progress.spool_bytes)
                 for f in out.files:
@@ -101,12 +106,11 @@ def run_chunks(todo: Iterator, task, executor, delivery: Delivery, limits: Limit
                 progress.records[record.key] = record
                 if record.table == "events" and not record.poison:
                     bar.update(record.log_rows or record.rows)
-                left = waiting[record.chunk]
-                left.discard(record.key)
-                if not left:
-                    del waiting[record.chunk]
-                    progress.tasks.add(record.chunk)
-                    progress.spool_bytes -= in_flight.pop(record.chunk)
+                waiting[record.chunk].discard(record.key)
+            for index in [i for i, left in waiting.items() if not (left or i in failed or i in futures.values())]:
+                del waiting[index]
+                progress.tasks.add(index)
+                progress.spool_bytes -= in_flight.pop(index)
         gate.check()
         if failure is not None:
             raise failure

@@ -1,0 +1,70 @@
+"""The ``temu-gen`` command's launcher: start the process with glibc's huge pages, then hand over to the CLI.
+
+A run's workers allocate and free a few hundred megabytes of arrays per task, most of it through glibc
+(numba's allocations, numpy arrays under 4 MiB, which numpy's own huge-page advice skips). In 4 KiB pages
+that is about 190,000 page faults on the default run: a second of kernel time on 2 cores. glibc's
+``glibc.malloc.hugetlb=1`` tunable makes malloc advise transparent huge pages for what it maps, which
+cuts the faults to about 55,000 (bench/RESULTS.md). glibc reads tunables only when a process starts, and
+the workers are forked, so the launcher re-executes this interpreter once with the tunable added: same
+pid, same interpreter flags and arguments, about 20 ms.
+
+Invariant: at most one re-exec (the tunable it adds is what it checks for), before anything but this
+module is imported and before any thread or child exists. Where the tunable cannot help it changes
+nothing: not glibc 2.35 or later, huge pages off (or already always on), no interpreter path to run,
+or ``TEMU_GEN_HUGEPAGES=off``. A failed exec leaves the process as it was. Library callers of
+:func:`temu_gen.cli.main` are never re-executed.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+TUNABLE = "glibc.malloc.hugetlb=1"
+_THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled"
+_OFF = ("0", "off", "no", "false")
+
+
+def _glibc_version() -> tuple[int, int]:
+    try:
+        name, version = os.confstr("CS_GNU_LIBC_VERSION").split()  # "glibc 2.36"
+        major, minor = version.split(".")[:2]
+        return (int(major), int(minor)) if name == "glibc" else (0, 0)
+    except (AttributeError, ValueError, OSError):  # not glibc (musl, macOS)
+        return (0, 0)
+
+
+def _thp_only_when_advised() -> bool:
+    """Whether the kernel gives huge pages to memory that asks for them, and only to that ("[madvise]")."""
+    try:
+        with open(_THP_MODE) as f:
+            return "[madvise]" in f.read()
+    except OSError:
+        return False
+
+
+def relaunch_args(environ, executable: str, orig_argv: list[str]) -> tuple[list[str], dict[str, str]] | None:
+    """The command line and environment to re-execute with, or None when this process should just go on."""
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    if "glibc.malloc.hugetlb" in tunables or environ.get("TEMU_GEN_HUGEPAGES", "").lower() in _OFF:
+        return None
+    if not executable or len(orig_argv) < 2 or orig_argv[1] == "-":  # nothing to run again, or stdin, read already
+        return None
+    if _glibc_version() < (2, 35) or not _thp_only_when_advised():
+        return None
+    env = dict(environ)
+    env["GLIBC_TUNABLES"] = f"{tunables}:{TUNABLE}" if tunables else TUNABLE
+    return [executable, *orig_argv[1:]], env
+
+
+def entry() -> None:
+    """Console-script and ``python -m temu_gen`` entry: re-execute once with huge pages if that helps, then run."""
+    again = relaunch_args(os.environ, sys.executable, getattr(sys, "orig_argv", []))
+    if again is not None:
+        argv, env = again
+        try:
+            os.execve(argv[0], argv, env)
+        except OSError:
+            pass  # run as we are: huge pages only save time
+    from .cli import entry as cli_entry
+
+    cli_entry()
