@@ -31,7 +31,8 @@ from .merge import cut_plan, number_orders, save_plan
 from .population import more_users, shards, size_population
 from .checks import check_defects
 from .engines import POOL
-from .pool import WorkerDied, WorkerSetup, w_reduce_part, w_simulate_shard, w_write_products, warm_up
+from .pool import (WorkerDied, WorkerSetup, import_simulation, w_reduce_part, w_simulate_shard, w_write_products,
+                   warm_up)
 from .reduce import expectations, task_files
 from .schedule import Limits, Progress, run_chunks, run_tasks
 from .seeds import random_seed
@@ -184,13 +185,10 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
         if len(done) < len(specs):
             t0 = time.perf_counter()
             # a cluster's own workers load (or compile) the kernels where they run: this process never needs them
-            if engine.forks_workers and not jitcache.cache_is_warm() and not jitcache.install():
-                from .generate import make_context
-
-                if show is not False:
-                    print("temu-gen: compiling the kernels once for this install (about 2 minutes on 2 cores, under "
-                          "one on 16; later runs load them in about a second)", file=sys.stderr, flush=True)
-                warm_up(make_context(cfg, seed))  # compile once here, before the fork: workers inherit the code
+            if engine.forks_workers:
+                import_simulation()
+                if not jitcache.cache_is_warm() and not jitcache.install():
+                    _compile_kernels(cfg, seed, show)
             spool.fresh(map_dir)
             setup = WorkerSetup(cfg, seed, target.staging_dir, map_dir, run_metadata(cfg, seed, run_id))
             executor = engine.executor(max(1, workers), setup, target)
@@ -230,6 +228,16 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
         with deferred_signals() as gate:
             target.commit(manifest_bytes(cfg, summary, records), gate)
     return dataclasses.replace(summary, seconds=time.perf_counter() - started)
+
+
+def _compile_kernels(cfg: RunConfig, seed: int, show: bool | None) -> None:
+    """Compile every kernel once here, before the fork, so the workers inherit the code (a cold cache only)."""
+    from .generate import make_context
+
+    if show is not False:
+        print("temu-gen: compiling the kernels once for this install (about 2 minutes on 2 cores, under one on 16; "
+              "later runs load them in about a second)", file=sys.stderr, flush=True)
+    warm_up(make_context(cfg, seed))
 
 
 def _log_rows(rec: PartRecord) -> int:

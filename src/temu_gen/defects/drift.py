@@ -8,7 +8,6 @@ changes back gets version 1 exactly. Imports pyarrow only.
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .catalog import SCHEMA_V2
 
@@ -42,6 +41,8 @@ def schema_v2(v1: pa.Schema) -> pa.Schema:
 
 def to_v2(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """A version 1 slice of events as version 2 (``schema`` from :func:`schema_v2`)."""
+    import pyarrow.compute as pc  # here, not at the top: the coordinator reads this module and never needs it (60 ms)
+
     arrays = []
     was = {v: k for k, v in RENAMED.items()}
     for name in schema.names:
