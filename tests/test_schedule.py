@@ -10,7 +10,7 @@ import pytest
 
 from temu_gen.merge import PartSpec
 from temu_gen.reduce import ChunkOutput, TaskOutput
-from temu_gen.schedule import Limits, Progress, run_chunks
+from temu_gen.schedule import Limits, Progress, run_chunks, run_tasks
 from temu_gen.sinks.base import PartRecord
 
 
@@ -84,14 +84,47 @@ def test_task_0_waits_for_its_products_table_however_late():
     seen = []
 
     def settle_late(delivery):
-        seen.append(set(progress.tasks))
-        if len(seen) == 3 and not early.done():  # part 0's own files are long delivered by now
+        delivered = {r.key for r in delivery.delivered}
+        seen.append((set(progress.tasks), delivered))
+        if "orders/part-00000.parquet" in delivered and not early.done():  # part 0's own files are all delivered
             early.set_result(_out(0, "products"))
 
     progress = Progress()
-    run_chunks(_parts(2), _reduce, Executor(), Delivery(settle_late), Limits(1), Monitor(), progress, Bar(), {early: 0})
-    assert all(0 not in tasks for tasks in seen[:3])
+    run_chunks(_parts(2), _reduce, Executor(), Delivery(settle_late), Limits(2), Monitor(), progress, Bar(), {early: 0})
+    before = [tasks for tasks, delivered in seen if "products/part-00000.parquet" not in delivered]
+    assert any("orders/part-00000.parquet" in delivered for _, delivered in seen[:len(before)])
+    assert all(0 not in tasks for tasks in before)
     assert progress.tasks == {0, 1} and "products/part-00000.parquet" in progress.records
+
+
+class Recorder(Executor):
+    """Notes, when part 0 is submitted, whether task 0 already counted as done and what was delivered."""
+
+    def __init__(self, progress):
+        super().__init__()
+        self.progress, self.at_part_0 = progress, None
+
+    def submit(self, fn, *args):
+        if args[0].index == 0:
+            self.at_part_0 = (0 in self.progress.tasks, set(self.progress.records))
+        return super().submit(fn, *args)
+
+
+@pytest.mark.parametrize("limits", [Limits(1), Limits(2, max_memory=100)])
+def test_part_0_is_not_held_back_by_the_limits_its_products_table_takes(limits):
+    """Part 0 is the same task as its early products table: --max-in-flight 1, or a tree already near
+    --max-memory (the monitor reads 200 of 100), neither holds it back behind it, and task 0 never counts as done
+    before part 0 was even submitted."""
+    early: Future = Future()
+    early.set_result(_out(0, "products"))
+    monitor = Monitor()
+    monitor.sample = lambda: 200
+    progress = Progress()
+    executor = Recorder(progress)
+    run_chunks(_parts(3), _reduce, executor, Delivery(), limits, monitor, progress, Bar(), {early: 0})
+    assert executor.at_part_0 == (False, set())  # submitted first, before anything was delivered
+    assert executor.submitted == [0, 1, 2] and progress.tasks == {0, 1, 2}
+    assert {"part-00000.parquet", "products/part-00000.parquet"} <= set(progress.records)
 
 
 def test_a_failed_products_table_leaves_task_0_undone():
@@ -101,3 +134,17 @@ def test_a_failed_products_table_leaves_task_0_undone():
     with pytest.raises(OSError, match="disk full"):
         run_chunks(_parts(2), _reduce, Executor(), Delivery(), Limits(2), Monitor(), progress, Bar(), {early: 0})
     assert 0 not in progress.tasks
+
+
+def test_the_map_ends_at_once_when_work_beside_it_fails():
+    """A products table that fails (or whose worker died) during the map ends the stage then, not after it."""
+    beside: Future = Future()
+    beside.set_exception(RuntimeError("a worker process died (killed by SIGKILL; out of memory?)"))
+    with pytest.raises(RuntimeError, match="worker process died"):
+        run_tasks([PartSpec(i, 0, 0, ()) for i in range(3)], lambda s: s, Executor(), watch=[beside])
+
+
+def test_the_map_does_not_wait_for_work_beside_it():
+    beside: Future = Future()  # still running when the shards are done
+    specs = [PartSpec(i, 0, 0, ()) for i in range(3)]
+    assert run_tasks(specs, lambda s: s, Executor(), watch=[beside]) == specs

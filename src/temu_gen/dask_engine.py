@@ -252,7 +252,7 @@ def _local_executor(workers: int, setup: pool.WorkerSetup, upload, key: str, blo
     try:
         # one build of the state (and one load of the kernels) for every worker instead of one each: forked,
         # the workers start ready and share its pages (on 2 cores, about the same wall time and half the CPU)
-        _STATES[key] = (pool.w_init(setup), upload)
+        _STATES[key] = (pool.ready_state(setup), upload)
         gc.freeze()  # objects from before the fork stay out of the workers' collections: pages stay shared
         children_die_with_me(True)
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,

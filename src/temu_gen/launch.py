@@ -5,14 +5,15 @@ A run's workers allocate and free a few hundred megabytes of arrays per task, mo
 that is about 190,000 page faults on the default run: a second of kernel time on 2 cores. glibc's
 ``glibc.malloc.hugetlb=1`` tunable makes malloc advise transparent huge pages for what it maps, which
 cuts the faults to about 55,000 (bench/RESULTS.md). glibc reads tunables only when a process starts, and
-the workers are forked, so the launcher re-executes this interpreter once with the tunable added: same
-pid, same interpreter flags and arguments, about 20 ms.
+the workers are forked, so the launcher re-executes the command once with the tunable added: same pid,
+same interpreter flags and arguments, one more interpreter start (10-30 ms).
 
-Invariant: at most one re-exec (the tunable it adds is what it checks for), before anything but this
-module is imported and before any thread or child exists. Where the tunable cannot help it changes
-nothing: not glibc 2.35 or later, huge pages off (or already always on), no interpreter path to run,
-or ``TEMU_GEN_HUGEPAGES=off``. A failed exec leaves the process as it was. Library callers of
-:func:`temu_gen.cli.main` are never re-executed.
+Invariant: at most one re-exec (it marks the environment it passes on, ``TEMU_GEN_HUGEPAGES=relaunched``),
+before anything but this module is imported and before any thread or child exists. Where the tunable
+cannot help it changes nothing: not glibc 2.35 or later, huge pages off (or already always on), no
+interpreter path to run, a program read from stdin, or ``TEMU_GEN_HUGEPAGES=off``. A failed exec leaves
+the process as it was. A console script is re-executed as itself, so the process keeps its name (``ps``,
+``pgrep temu-gen``). Library callers of :func:`temu_gen.cli.main` are never re-executed.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ import sys
 TUNABLE = "glibc.malloc.hugetlb=1"
 _THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled"
 _OFF = ("0", "off", "no", "false")
+RELAUNCHED = "relaunched"
+"""``TEMU_GEN_HUGEPAGES`` in the process the launcher starts: it never starts another."""
 
 
 def _glibc_version() -> tuple[int, int]:
@@ -42,27 +45,33 @@ def _thp_only_when_advised() -> bool:
         return False
 
 
-def relaunch_args(environ, executable: str, orig_argv: list[str]) -> tuple[list[str], dict[str, str]] | None:
-    """The command line and environment to re-execute with, or None when this process should just go on."""
-    tunables = environ.get("GLIBC_TUNABLES", "")
-    if "glibc.malloc.hugetlb" in tunables or environ.get("TEMU_GEN_HUGEPAGES", "").lower() in _OFF:
+def relaunch_args(environ, executable: str, orig_argv: list[str], argv: list[str]
+                  ) -> tuple[str, list[str], dict[str, str]] | None:
+    """(program, arguments, environment) to re-execute with, or None when this process should just go on.
+
+    ``orig_argv`` is the interpreter's whole command line, ``argv`` the script's (``sys.argv``).
+    """
+    tunables, mode = environ.get("GLIBC_TUNABLES", ""), environ.get("TEMU_GEN_HUGEPAGES", "").lower()
+    # the marker, not the tunable, says "done": glibc drops GLIBC_TUNABLES from privileged processes
+    if "glibc.malloc.hugetlb" in tunables or mode in _OFF or mode == RELAUNCHED:
         return None
-    if not executable or len(orig_argv) < 2 or orig_argv[1] == "-":  # nothing to run again, or stdin, read already
+    if not executable or len(orig_argv) < 2 or argv[:1] == ["-"]:  # nothing to run again, or stdin, read already
         return None
     if _glibc_version() < (2, 35) or not _thp_only_when_advised():
         return None
-    env = dict(environ)
-    env["GLIBC_TUNABLES"] = f"{tunables}:{TUNABLE}" if tunables else TUNABLE
-    return [executable, *orig_argv[1:]], env
+    env = {**environ, "GLIBC_TUNABLES": f"{tunables}:{TUNABLE}" if tunables else TUNABLE,
+           "TEMU_GEN_HUGEPAGES": RELAUNCHED}
+    if orig_argv[1:] == argv and os.access(argv[0], os.X_OK):  # a script run by its #!: run it so again (its name
+        return argv[0], list(argv), env                          # stays the process's, as ps and pgrep show it)
+    return executable, [executable, *orig_argv[1:]], env
 
 
 def entry() -> None:
     """Console-script and ``python -m temu_gen`` entry: re-execute once with huge pages if that helps, then run."""
-    again = relaunch_args(os.environ, sys.executable, getattr(sys, "orig_argv", []))
+    again = relaunch_args(os.environ, sys.executable, getattr(sys, "orig_argv", []), sys.argv)
     if again is not None:
-        argv, env = again
         try:
-            os.execve(argv[0], argv, env)
+            os.execve(*again)
         except OSError:
             pass  # run as we are: huge pages only save time
     from .cli import entry as cli_entry

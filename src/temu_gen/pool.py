@@ -126,11 +126,7 @@ def w_write_products(index: int) -> TaskOutput:
 
 
 def warm_up(ctx: GenContext) -> None:
-    """Load (or compile) every kernel in this process on a few users and one tiny part.
-
-    Called before the pool forks, so workers inherit compiled code instead of each
-    loading the cache again.
-    """
+    """Load (or compile) every kernel a run's tasks call, in this process, on a few users and one tiny part."""
     from .generate import price_history, simulate_shard, user_traits
 
     arrays = simulate_shard(0, 2, ctx)
@@ -317,9 +313,28 @@ def collector_paused():
             gc.enable()
 
 
+def ready_state(setup: WorkerSetup) -> _WorkerState:
+    """:func:`w_init` in this process, then every kernel loaded (compiled, on a cold cache): for processes forked
+    from this one.
+
+    They start ready to work: the catalog is drawn once for all of them, its pages are shared, and they never use
+    numba's code loader, so LLVM's library (50 MiB of a worker's resident memory when it loads the kernels
+    itself) is never paged into them.
+    """
+    state = w_init(setup)
+    with collector_paused():
+        warm_up(state.ctx)
+    release_free_memory()  # the warm-up's scratch: the forked workers would inherit it
+    return state
+
+
 def make_executor(workers: int, setup: WorkerSetup):
-    """A process pool of ``workers``, or inline for 1."""
+    """A process pool of ``workers`` forked from a :func:`ready_state`, or inline for 1."""
     import_simulation()
     if workers == 1:
         return InlineExecutor(w_init, (setup,))
-    return ProcessPool(workers, w_init, (setup,))
+    state = ready_state(setup)
+    try:
+        return ProcessPool(workers, w_switch, (state,))
+    finally:
+        w_switch(None)  # the workers have theirs; this process runs no task

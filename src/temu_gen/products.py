@@ -29,10 +29,20 @@ def _drop_pct(cp, pt, times: np.ndarray) -> np.ndarray:
     return pct
 
 
-def _names(seed: int, categories: np.ndarray, cp, vocab) -> pa.Array:
-    """'Wireless earbuds TX-412 Pro': a base search term of the category, a model code and a style."""
-    import pyarrow.compute as pc
+class _NameParts(NamedTuple):
+    """Every product's name, drawn but not yet spelt: the words, and per product a word, two letters, a number and
+    a style."""
 
+    words: pa.Array
+    term: np.ndarray
+    code: np.ndarray
+    number: np.ndarray
+    style: np.ndarray
+
+
+def _name_parts(seed: int, categories: np.ndarray, cp, vocab) -> _NameParts:
+    """'Wireless earbuds TX-412 Pro': a base search term of the category, a model code and a style (all drawn at once,
+    so a product's name does not depend on which slice spells it)."""
     n = categories.size
     rng = np.random.Generator(np.random.PCG64(derive_seed(seed, "products/names")))
     lo, hi = cp.term_off[categories], cp.term_off[categories + 1]
@@ -41,10 +51,18 @@ def _names(seed: int, categories: np.ndarray, cp, vocab) -> pa.Array:
     code = rng.integers(0, _LETTERS.size, (n, 2))
     number = rng.integers(10, 1000, n)
     style = rng.integers(0, len(_STYLE), n)
+    return _NameParts(words, term, code, number, style)
+
+
+def _names(parts: _NameParts, lo: int, hi: int) -> pa.Array:
+    """The names of products [lo, hi)."""
+    import pyarrow.compute as pc
+
     letters, styles = pa.array(_LETTERS.tolist(), pa.string()), pa.array(_STYLE, pa.string())
+    code, number = parts.code[lo:hi], pc.cast(pa.array(parts.number[lo:hi]), pa.string())
     # Arrow's kernels join the parts column-wise: a Python string per product would cost ten times more
-    return pc.binary_join_element_wise(words.take(term), " ", letters.take(code[:, 0]), letters.take(code[:, 1]), "-",
-                                       pc.cast(pa.array(number), pa.string()), styles.take(style), "")
+    return pc.binary_join_element_wise(parts.words.take(parts.term[lo:hi]), " ", letters.take(code[:, 0]),
+                                       letters.take(code[:, 1]), "-", number, styles.take(parts.style[lo:hi]), "")
 
 
 PRODUCTS_PER_TABLE = 65_536  # a slice of the catalog, encoded and written at once (about 120k rows, 15 MiB)
@@ -71,7 +89,7 @@ def products_tables(ctx, keys, seed: int, vocab, end_us: int, per_table: int = P
     change = np.ones(price.shape, bool)
     change[:, 1:] = (price[:, 1:] != price[:, :-1]) | (pct[:, 1:] != pct[:, :-1])
     n = price.shape[0]
-    names = _names(seed, np.arange(n) // cp.per_category, cp, vocab)
+    names = _name_parts(seed, np.arange(n) // cp.per_category, cp, vocab)
     periods = _Periods(times, price, pct, change, names)
     slices = map(lambda lo: _table(periods, lo, min(lo + per_table, n), cp, keys, vocab), range(0, n, per_table))
     return ProductTables(int(np.count_nonzero(change)), slices)
@@ -82,7 +100,7 @@ class _Periods(NamedTuple):
     price: np.ndarray   # int64[products, times]: shelf price (kobo)
     pct: np.ndarray     # int8[products, times]: markdown
     change: np.ndarray  # bool[products, times]: a new version starts
-    names: pa.Array
+    names: _NameParts
 
 
 def _table(pp: _Periods, lo: int, hi: int, cp, keys, vocab) -> pa.Table:
@@ -101,7 +119,7 @@ def _table(pp: _Periods, lo: int, hi: int, cp, keys, vocab) -> pa.Table:
     columns = {
         "product_id": pa.array(permuted(product.astype(np.int64), keys.product, PRODUCT_ID_BASE), pa.int64()),
         "category": _dictionary(product // cp.per_category, vocab.category),
-        "name": pp.names.take(pa.array(product)),
+        "name": _names(pp.names, lo, hi).take(pa.array(local)),
         "version": pa.array(version),
         "price_ngn": _money(pp.price[product, when]),
         "price_drop_pct": pa.array(pp.pct[product, when]),

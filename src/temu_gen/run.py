@@ -16,7 +16,7 @@ import secrets
 import signal
 import sys
 import time
-from typing import Callable
+from concurrent.futures import Future
 
 from tqdm import tqdm
 
@@ -32,8 +32,7 @@ from .merge import cut_plan, number_orders, save_plan
 from .population import more_users, shards, size_population
 from .checks import check_defects
 from .engines import POOL
-from .pool import (WorkerDied, WorkerSetup, import_simulation, w_reduce_part, w_simulate_shard, w_write_products,
-                   warm_up)
+from .pool import WorkerDied, WorkerSetup, import_simulation, w_reduce_part, w_simulate_shard, w_write_products
 from .reduce import expectations, task_files
 from .schedule import Limits, Progress, run_chunks, run_tasks
 from .seeds import random_seed
@@ -186,17 +185,15 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
         if len(done) < len(specs):
             t0 = time.perf_counter()
             # a cluster's own workers load (or compile) the kernels where they run: this process never needs them
-            if engine.forks_workers:
+            if engine.forks_workers:  # the executor loads (or compiles) every kernel here before it forks
                 import_simulation()
-                if not jitcache.cache_is_warm() and not jitcache.install():
-                    _compile_kernels(cfg, seed, show)
+                if not jitcache.cache_is_warm() and not jitcache.install() and show is not False:
+                    print("temu-gen: compiling the kernels once for this install (about 2 minutes on 2 cores, under "
+                          "one on 16; later runs load them in about a second)", file=sys.stderr, flush=True)
             spool.fresh(map_dir)
             setup = WorkerSetup(cfg, seed, target.staging_dir, map_dir, run_metadata(cfg, seed, run_id))
             executor = engine.executor(max(1, workers), setup, target)
-            # task 0's products table needs no simulated row: written beside the map, it leaves the reduce's tail
-            early: dict = {}
-            products = None if 0 in done else lambda: early.setdefault(executor.submit(w_write_products, 0), 0)
-            summaries = _map_stage(cfg, executor, show, products)
+            summaries, early = _map_stage(cfg, executor, show, products=0 not in done)
             users = sum(s.users for s in summaries)
             t_plan = time.perf_counter()
             number_orders(map_dir, summaries)
@@ -232,36 +229,27 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
     return dataclasses.replace(summary, seconds=time.perf_counter() - started)
 
 
-def _compile_kernels(cfg: RunConfig, seed: int, show: bool | None) -> None:
-    """Compile every kernel once here, before the fork, so the workers inherit the code (a cold cache only)."""
-    from .generate import make_context
-
-    if show is not False:
-        print("temu-gen: compiling the kernels once for this install (about 2 minutes on 2 cores, under one on 16; "
-              "later runs load them in about a second)", file=sys.stderr, flush=True)
-    warm_up(make_context(cfg, seed))
-
-
 def _log_rows(rec: PartRecord) -> int:
     """Rows of the clean log an events file covers (with defects, the file itself holds more or fewer)."""
     return rec.log_rows or rec.rows
 
 
-def _simulate(specs, executor, bar) -> list[spool.ShardSummary]:
+def _simulate(specs, executor, bar, watch=()) -> list[spool.ShardSummary]:
     """Run map tasks; returns the spooled runs in (shard, run) order."""
-    return [run for result in run_tasks(specs, w_simulate_shard, executor, bar) for run in result.runs]
+    return [run for result in run_tasks(specs, w_simulate_shard, executor, bar, watch) for run in result.runs]
 
 
-def _map_stage(cfg: RunConfig, executor, show: bool | None, beside: Callable[[], object] | None = None
-               ) -> list[spool.ShardSummary]:
-    """Simulate users in shards until the log holds at least ``events`` rows; returns every shard's summary.
+def _map_stage(cfg: RunConfig, executor, show: bool | None, products: bool
+               ) -> tuple[list[spool.ShardSummary], dict[Future, int]]:
+    """Simulate users in shards until the log holds at least ``events`` rows; returns every shard's summary, and
+    the future of task 0's products table (if ``products``), which is written beside the map.
 
     The first ``pilot_users`` users (in PILOT_SHARDS shards, whatever the number of workers) go first: their
-    rows per user size the rest of the population. ``beside`` (if given) queues work that needs no shard (task
-    0's products table) between the pilots and the population: not before the pilots, since a Dask scheduler
-    places tasks on workers as they are submitted and a pilot placed behind a longer task holds up the sizing
-    of the whole population (traced: 0.35 s); not after the population, or it would run last and unbalance
-    the reduce that follows.
+    rows per user size the rest of the population. The products table needs no simulated row; it is queued
+    between the pilots and the population (its failure ends the stage): not before the pilots, since a Dask
+    scheduler places tasks on workers as they are submitted and a pilot placed behind a longer task holds up
+    the sizing of the whole population (traced: 0.35 s); not after the population, or it would run last and
+    unbalance the reduce that follows.
     """
     pop, events = cfg.population, cfg.run.events
     pilot = shards(0, pop.pilot_users, -(-pop.pilot_users // PILOT_SHARDS), 0, 0.0)
@@ -272,15 +260,14 @@ def _map_stage(cfg: RunConfig, executor, show: bool | None, beside: Callable[[],
                                  pop.target_shard_events)
         todo = shards(pop.pilot_users, sizing.users, sizing.users_per_shard, len(pilot), sizing.events_per_user)
         next_index = len(pilot) + len(todo)
-        if beside is not None:
-            beside()
+        early = {executor.submit(w_write_products, 0): 0} if products else {}
         while True:
             bar.total += len(todo)
-            summaries += _simulate(todo, executor, bar)
+            summaries += _simulate(todo, executor, bar, early)
             rows, users = sum(s.rows for s in summaries), sum(s.users for s in summaries)
             if rows >= events:
                 break
             extra = more_users(events, rows, users, rows / users, pop.size_margin)
             todo = shards(users, users + extra, sizing.users_per_shard, next_index, sizing.events_per_user)
             next_index += len(todo)
-    return summaries
+    return summaries, early

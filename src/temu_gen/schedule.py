@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from tqdm import tqdm
 
@@ -40,16 +40,21 @@ class Limits:
     max_memory: int | None = None
 
 
-def run_tasks(specs: list, task, executor, bar: tqdm | None = None) -> list:
+def run_tasks(specs: list, task, executor, bar: tqdm | None = None, watch: Iterable[Future] = ()) -> list:
     """Run ``task`` on every spec (each has ``.index``) and return the answers in spec order.
 
     For the map stage: answers are small and nothing is delivered, so every spec is
-    submitted at once and the executor queues what its workers cannot take yet.
+    submitted at once and the executor queues what its workers cannot take yet. ``watch``:
+    other futures running beside them, not waited for, whose failure ends the stage at once.
     """
     futures = {executor.submit(task, s): s.index for s in specs}
     answers = {}
     while futures:
-        done = executor.wait(futures, timeout=_TICK)
+        done = executor.wait(set(futures) | {f for f in watch if not f.done()}, timeout=_TICK)
+        for fut in watch:
+            if fut.done() and fut.exception() is not None:
+                raise fut.exception()
+        done &= set(futures)
         failure = None
         for fut in sorted(done, key=futures.pop):
             if fut.exception() is not None:
@@ -68,19 +73,23 @@ def run_chunks(todo: Iterator, task, executor, delivery: Delivery, limits: Limit
     """Run ``task`` on every part spec of ``todo`` and deliver every file it writes; returns when all are delivered.
 
     A task answers a :class:`~temu_gen.reduce.TaskOutput` (its files). ``early``: futures already submitted, each
-    answering some of a task's files (task 0's products table, written beside the map); a task is done once
-    every answer of its index is back and each of their files delivered.
+    answering some of the files of a task that ``todo`` also holds (task 0's products table, written beside the
+    map); a task is done once its ``todo`` spec was submitted, every answer of its index is back and each of their
+    files is delivered. A task already in flight that way is not held back by the limits.
     """
     futures: dict[Future, int] = dict(early or {})
     in_flight: dict[int, int] = dict.fromkeys(futures.values(), 0)  # task index -> spool bytes (0 while generating)
+    owed = set(in_flight)  # tasks with early answers whose own spec is still to be submitted
     waiting: dict[int, set[str]] = {}  # task index -> keys of its files not yet delivered
     failed: set[int] = set()  # tasks with an answer that failed: never done, whatever else of them arrives
     pending = next(todo, None)
     while pending is not None or in_flight:
-        while pending is not None and len(in_flight) < limits.max_in_flight:
-            if limits.max_memory and in_flight and monitor.sample() > _MEMORY_HEADROOM * limits.max_memory:
+        while pending is not None and (pending.index in owed or len(in_flight) < limits.max_in_flight):
+            if pending.index not in owed and limits.max_memory and in_flight \
+                    and monitor.sample() > _MEMORY_HEADROOM * limits.max_memory:
                 break  # near the budget: wait until deliveries free memory
             in_flight.setdefault(pending.index, 0)
+            owed.discard(pending.index)
             futures[executor.submit(task, pending)] = pending.index
             pending = next(todo, None)
         done = executor.wait(futures, timeout=_TICK) if futures else set()
@@ -107,7 +116,8 @@ def run_chunks(todo: Iterator, task, executor, delivery: Delivery, limits: Limit
                 if record.table == "events" and not record.poison:
                     bar.update(record.log_rows or record.rows)
                 waiting[record.chunk].discard(record.key)
-            for index in [i for i, left in waiting.items() if not (left or i in failed or i in futures.values())]:
+            for index in [i for i, left in waiting.items()
+                          if not (left or i in failed or i in owed or i in futures.values())]:
                 del waiting[index]
                 progress.tasks.add(index)
                 progress.spool_bytes -= in_flight.pop(index)

@@ -60,12 +60,14 @@ def _start(bucket, tmp_path, endpoint, workers, events=EVENTS):
 
 
 def _wait_for_first_part(s3, bucket, proc, timeout=120, whole=True):
+    """Until task 0 counts as delivered (``whole``: the record of every file it writes is stored; waiting for the
+    objects alone races the records' uploads), or until any file has a record."""
     deadline = time.time() + timeout
-    # a part counts once the records of every file of its task are stored (part 0's last one is the products
-    # table): waiting for the object alone races the record's upload
-    prefix = "p/events/run_id=f/_parts/" + ("products/" if whole else "")
+    prefix = "p/events/run_id=f/_parts/"
+    task_0 = {f"{prefix}{table}part-00000.parquet.json" for table in ("", "users/", "orders/", "products/")}
     while time.time() < deadline:
-        if s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents"):
+        records = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])}
+        if task_0 <= records if whole else records:
             return
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
