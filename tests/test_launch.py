@@ -28,11 +28,23 @@ def test_adds_the_tunable_and_keeps_the_command_line(thp_helps):
 def test_a_console_script_runs_again_as_itself(thp_helps, tmp_path):
     """The kernel names a #! script's process after the script: re-executed as itself, it is still ``temu-gen``."""
     script = tmp_path / "temu-gen"
-    script.write_text("#!/usr/bin/python3\n")
+    script.write_text("#!/venv/bin/python\n")
     script.chmod(0o755)
     program, argv, _ = launch.relaunch_args({}, "/venv/bin/python", ["/venv/bin/python", str(script), "-h"],
                                             [str(script), "-h"])
     assert (program, argv) == (str(script), [str(script), "-h"])
+
+
+def test_a_script_for_another_python_runs_again_under_this_one(thp_helps, tmp_path):
+    """``python3.12 /venv/bin/temu-gen``: its #! names another interpreter, which may hold another temu_gen."""
+    script = tmp_path / "temu-gen"
+    script.write_text("#!/venv/bin/python\n")
+    script.chmod(0o755)
+    program, argv, _ = launch.relaunch_args({}, "/usr/bin/python3.12", ["/usr/bin/python3.12", str(script), "-h"],
+                                            [str(script), "-h"])
+    assert (program, argv) == ("/usr/bin/python3.12", ["/usr/bin/python3.12", str(script), "-h"])
+    folder = ["/usr/bin/python3", str(tmp_path)]  # python runs a folder's __main__.py: the folder is no program
+    assert launch.relaunch_args({}, "/usr/bin/python3", folder, folder[1:])[0] == "/usr/bin/python3"
 
 
 def test_keeps_the_users_own_tunables(thp_helps):
@@ -49,6 +61,7 @@ def test_keeps_the_users_own_tunables(thp_helps):
     ({}, "", ARGV, MODULE_ARGV),  # an embedded interpreter: nothing to run again
     ({}, "/p", ["python"], [""]),
     ({}, "/p", ["python", "-u", "-"], ["-"]),  # a program read from stdin cannot be read twice
+    ({}, "/p", ["python", "-u"], [""]),  # nor one piped in without a "-"
 ])
 def test_leaves_the_process_alone(thp_helps, environ, executable, orig_argv, argv):
     assert launch.relaunch_args(environ, executable, orig_argv, argv) is None

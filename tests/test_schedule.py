@@ -136,15 +136,55 @@ def test_a_failed_products_table_leaves_task_0_undone():
     assert 0 not in progress.tasks
 
 
+class Slow(Executor):
+    """Its tasks never finish (the map is still running); it settles a future only when asked to wait on it, as
+    the Dask executor does, and gives up after a few waits instead of hanging the test."""
+
+    def __init__(self, beside: Future, failure: Exception):
+        super().__init__()
+        self.beside, self.failure, self.waits = beside, failure, 0
+
+    def submit(self, fn, *args) -> Future:
+        return Future()
+
+    def wait(self, futures, timeout):
+        self.waits += 1
+        assert self.waits < 5, "the stage went on waiting for its shards after the work beside them failed"
+        if self.beside in futures and not self.beside.done():
+            self.beside.set_exception(self.failure)
+        return {f for f in futures if f.done()}
+
+
 def test_the_map_ends_at_once_when_work_beside_it_fails():
-    """A products table that fails (or whose worker died) during the map ends the stage then, not after it."""
+    """A products table that fails (or whose worker died) while the shards still run ends the stage then."""
     beside: Future = Future()
-    beside.set_exception(RuntimeError("a worker process died (killed by SIGKILL; out of memory?)"))
+    executor = Slow(beside, RuntimeError("a worker process died (killed by SIGKILL; out of memory?)"))
     with pytest.raises(RuntimeError, match="worker process died"):
-        run_tasks([PartSpec(i, 0, 0, ()) for i in range(3)], lambda s: s, Executor(), watch=[beside])
+        run_tasks([PartSpec(i, 0, 0, ()) for i in range(3)], lambda s: s, executor, watch=iter([beside]))
 
 
 def test_the_map_does_not_wait_for_work_beside_it():
     beside: Future = Future()  # still running when the shards are done
     specs = [PartSpec(i, 0, 0, ()) for i in range(3)]
     assert run_tasks(specs, lambda s: s, Executor(), watch=[beside]) == specs
+
+
+def test_early_answers_for_a_task_yielded_late_hold_nothing_back():
+    """Whatever order the parts come in, task 0's early products table neither blocks part 1 under the limits nor
+    lets task 0 finish before part 0 was submitted."""
+    early: Future = Future()
+    early.set_result(_out(0, "products"))
+    monitor = Monitor()
+    monitor.sample = lambda: 200
+    progress = Progress()
+    executor = Recorder(progress)
+    parts = iter([PartSpec(1, 10, 10, ()), PartSpec(0, 0, 10, ())])
+    run_chunks(parts, _reduce, executor, Delivery(), Limits(1, max_memory=100), monitor, progress, Bar(), {early: 0})
+    assert executor.submitted == [1, 0] and executor.at_part_0[0] is False and progress.tasks == {0, 1}
+
+
+def test_early_answers_for_a_task_the_run_does_not_hold_are_an_error():
+    early: Future = Future()
+    early.set_result(_out(7, "products"))
+    with pytest.raises(ValueError, match=r"tasks \[7\]"):
+        run_chunks(_parts(2), _reduce, Executor(), Delivery(), Limits(2), Monitor(), Progress(), Bar(), {early: 7})

@@ -55,15 +55,26 @@ def relaunch_args(environ, executable: str, orig_argv: list[str], argv: list[str
     # the marker, not the tunable, says "done": glibc drops GLIBC_TUNABLES from privileged processes
     if "glibc.malloc.hugetlb" in tunables or mode in _OFF or mode == RELAUNCHED:
         return None
-    if not executable or len(orig_argv) < 2 or argv[:1] == ["-"]:  # nothing to run again, or stdin, read already
+    if not executable or len(orig_argv) < 2 or argv[:1] in (["-"], [""]):  # nothing to run again, or stdin, read
         return None
     if _glibc_version() < (2, 35) or not _thp_only_when_advised():
         return None
     env = {**environ, "GLIBC_TUNABLES": f"{tunables}:{TUNABLE}" if tunables else TUNABLE,
            "TEMU_GEN_HUGEPAGES": RELAUNCHED}
-    if orig_argv[1:] == argv and os.access(argv[0], os.X_OK):  # a script run by its #!: run it so again (its name
-        return argv[0], list(argv), env                          # stays the process's, as ps and pgrep show it)
+    if orig_argv[1:] == argv and _runs_itself_with(argv[0], executable):  # a script run by its #!: so again (its
+        return argv[0], list(argv), env                                   # name stays the process's: ps, pgrep)
     return executable, [executable, *orig_argv[1:]], env
+
+
+def _runs_itself_with(script: str, executable: str) -> bool:
+    """Whether ``script`` is an executable file whose ``#!`` line names this very interpreter (not another Python)."""
+    try:
+        with open(script, "rb") as f:
+            line = f.readline(4096)
+    except OSError:  # a folder, a zip application's path, gone
+        return False
+    words = line[2:].split() if line.startswith(b"#!") else []
+    return bool(words) and words[0] == os.fsencode(executable) and os.access(script, os.X_OK)
 
 
 def entry() -> None:

@@ -75,7 +75,7 @@ def w_init(setup: WorkerSetup) -> _WorkerState:
 
     global _STATE
     jitcache.install()  # a Dask worker on a machine of its own may start with a cold cache: load, not compile
-    with collector_paused():
+    with _loading():
         ctx = make_context(setup.cfg, setup.seed)
     job = Job(setup.cfg, setup.seed, ctx, IdKeys.for_run(setup.seed), parquet_options(setup.cfg), setup.map_dir,
               setup.staging_dir, setup.metadata)
@@ -297,6 +297,12 @@ def import_simulation() -> None:
         from . import generate  # noqa: F401
 
 
+def _loading():
+    """The collector paused while kernels are loaded from a warm cache (no garbage to find), but not while they are
+    compiled: a compile makes cyclic garbage by the hundred megabytes."""
+    return collector_paused() if jitcache.cache_is_warm() else contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def collector_paused():
     """No cyclic garbage collection inside the block (unless it was off already).
@@ -322,7 +328,7 @@ def ready_state(setup: WorkerSetup) -> _WorkerState:
     itself) is never paged into them.
     """
     state = w_init(setup)
-    with collector_paused():
+    with _loading():
         warm_up(state.ctx)
     release_free_memory()  # the warm-up's scratch: the forked workers would inherit it
     return state
@@ -333,8 +339,7 @@ def make_executor(workers: int, setup: WorkerSetup):
     import_simulation()
     if workers == 1:
         return InlineExecutor(w_init, (setup,))
-    state = ready_state(setup)
     try:
-        return ProcessPool(workers, w_switch, (state,))
+        return ProcessPool(workers, w_switch, (ready_state(setup),))
     finally:
-        w_switch(None)  # the workers have theirs; this process runs no task
+        w_switch(None)  # the workers have theirs (or it was cut short); this process runs no task

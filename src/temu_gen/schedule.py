@@ -48,7 +48,7 @@ def run_tasks(specs: list, task, executor, bar: tqdm | None = None, watch: Itera
     other futures running beside them, not waited for, whose failure ends the stage at once.
     """
     futures = {executor.submit(task, s): s.index for s in specs}
-    answers = {}
+    answers, watch = {}, tuple(watch)
     while futures:
         done = executor.wait(set(futures) | {f for f in watch if not f.done()}, timeout=_TICK)
         for fut in watch:
@@ -75,7 +75,8 @@ def run_chunks(todo: Iterator, task, executor, delivery: Delivery, limits: Limit
     A task answers a :class:`~temu_gen.reduce.TaskOutput` (its files). ``early``: futures already submitted, each
     answering some of the files of a task that ``todo`` also holds (task 0's products table, written beside the
     map); a task is done once its ``todo`` spec was submitted, every answer of its index is back and each of their
-    files is delivered. A task already in flight that way is not held back by the limits.
+    files is delivered. Such a task counts against the limits from its own submission on and is never held back
+    by them, in whatever order ``todo`` yields it.
     """
     futures: dict[Future, int] = dict(early or {})
     in_flight: dict[int, int] = dict.fromkeys(futures.values(), 0)  # task index -> spool bytes (0 while generating)
@@ -84,8 +85,11 @@ def run_chunks(todo: Iterator, task, executor, delivery: Delivery, limits: Limit
     failed: set[int] = set()  # tasks with an answer that failed: never done, whatever else of them arrives
     pending = next(todo, None)
     while pending is not None or in_flight:
-        while pending is not None and (pending.index in owed or len(in_flight) < limits.max_in_flight):
-            if pending.index not in owed and limits.max_memory and in_flight \
+        if pending is None and owed:
+            raise ValueError(f"early answers for tasks {sorted(owed)}, which the run does not hold")
+        # a task with early answers takes a place in flight from its own submission on, and is never held back
+        while pending is not None and (pending.index in owed or len(in_flight) - len(owed) < limits.max_in_flight):
+            if pending.index not in owed and limits.max_memory and len(in_flight) > len(owed) \
                     and monitor.sample() > _MEMORY_HEADROOM * limits.max_memory:
                 break  # near the budget: wait until deliveries free memory
             in_flight.setdefault(pending.index, 0)
