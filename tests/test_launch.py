@@ -25,11 +25,16 @@ def test_adds_the_tunable_and_keeps_the_command_line(thp_helps):
     assert env == {"HOME": "/h", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "TEMU_GEN_HUGEPAGES": "relaunched"}
 
 
+def _console_script(folder, interpreter: str = "/venv/bin/python"):
+    script = folder / "temu-gen"
+    script.write_text(f"#!{interpreter}\n")
+    script.chmod(0o755)
+    return script
+
+
 def test_a_console_script_runs_again_as_itself(thp_helps, tmp_path):
     """The kernel names a #! script's process after the script: re-executed as itself, it is still ``temu-gen``."""
-    script = tmp_path / "temu-gen"
-    script.write_text("#!/venv/bin/python\n")
-    script.chmod(0o755)
+    script = _console_script(tmp_path)
     program, argv, _ = launch.relaunch_args({}, "/venv/bin/python", ["/venv/bin/python", str(script), "-h"],
                                             [str(script), "-h"])
     assert (program, argv) == (str(script), [str(script), "-h"])
@@ -37,9 +42,7 @@ def test_a_console_script_runs_again_as_itself(thp_helps, tmp_path):
 
 def test_a_script_for_another_python_runs_again_under_this_one(thp_helps, tmp_path):
     """``python3.12 /venv/bin/temu-gen``: its #! names another interpreter, which may hold another temu_gen."""
-    script = tmp_path / "temu-gen"
-    script.write_text("#!/venv/bin/python\n")
-    script.chmod(0o755)
+    script = _console_script(tmp_path)
     program, argv, _ = launch.relaunch_args({}, "/usr/bin/python3.12", ["/usr/bin/python3.12", str(script), "-h"],
                                             [str(script), "-h"])
     assert (program, argv) == ("/usr/bin/python3.12", ["/usr/bin/python3.12", str(script), "-h"])

@@ -97,6 +97,18 @@ def test_task_0_waits_for_its_products_table_however_late():
     assert progress.tasks == {0, 1} and "products/part-00000.parquet" in progress.records
 
 
+def _products_done() -> Future:
+    early: Future = Future()
+    early.set_result(_out(0, "products"))
+    return early
+
+
+def _over_budget() -> Monitor:
+    monitor = Monitor()
+    monitor.sample = lambda: 200  # of a --max-memory of 100
+    return monitor
+
+
 class Recorder(Executor):
     """Notes, when part 0 is submitted, whether task 0 already counted as done and what was delivered."""
 
@@ -115,11 +127,7 @@ def test_part_0_is_not_held_back_by_the_limits_its_products_table_takes(limits):
     """Part 0 is the same task as its early products table: --max-in-flight 1, or a tree already near
     --max-memory (the monitor reads 200 of 100), neither holds it back behind it, and task 0 never counts as done
     before part 0 was even submitted."""
-    early: Future = Future()
-    early.set_result(_out(0, "products"))
-    monitor = Monitor()
-    monitor.sample = lambda: 200
-    progress = Progress()
+    early, monitor, progress = _products_done(), _over_budget(), Progress()
     executor = Recorder(progress)
     run_chunks(_parts(3), _reduce, executor, Delivery(), limits, monitor, progress, Bar(), {early: 0})
     assert executor.at_part_0 == (False, set())  # submitted first, before anything was delivered
@@ -172,11 +180,7 @@ def test_the_map_does_not_wait_for_work_beside_it():
 def test_early_answers_for_a_task_yielded_late_hold_nothing_back():
     """Whatever order the parts come in, task 0's early products table neither blocks part 1 under the limits nor
     lets task 0 finish before part 0 was submitted."""
-    early: Future = Future()
-    early.set_result(_out(0, "products"))
-    monitor = Monitor()
-    monitor.sample = lambda: 200
-    progress = Progress()
+    early, monitor, progress = _products_done(), _over_budget(), Progress()
     executor = Recorder(progress)
     parts = iter([PartSpec(1, 10, 10, ()), PartSpec(0, 0, 10, ())])
     run_chunks(parts, _reduce, executor, Delivery(), Limits(1, max_memory=100), monitor, progress, Bar(), {early: 0})
