@@ -3,7 +3,9 @@
 Invariant: the tasks ``w_simulate_shard`` (map), ``w_reduce_part`` (reduce) and
 ``w_write_products`` (task 0's products table, run beside the map) are module-level
 functions of a picklable spec that return small picklable answers; everything else they
-need is set once per process by ``w_init``. A task's memory is released before it returns.
+need is set once per process by ``w_init``, or inherited: forked workers start from a
+:func:`ready_state` the coordinator built, with every kernel loaded, so no worker loads
+code. A task's memory is released before it returns.
 Every executor has the same three calls (``submit``, ``wait``, ``close``), so
 ``InlineExecutor`` (``--workers 1``, debuggable) and ``ProcessPool`` give byte-identical
 output. Pool workers die with the coordinator, and ``close`` kills them, so no worker
