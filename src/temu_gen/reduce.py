@@ -230,7 +230,7 @@ def _write_events(job: Job, part: PartSpec, blocks, n_rows: int, vocab, version:
         slices = map(lambda t: to_v2(t, schema), slices)
     options = job.options if version == 1 else v2_options(job.options)
     name = part_name(part.index, job.cfg.run.format)
-    path, size, sha, rows = _write_file(job, _released(slices), schema, name, options, meta, n_rows)
+    path, size, sha, rows = _write_file(job, slices, schema, name, options, meta, n_rows)
     record = PartRecord(part.index, name, rows, size, sha, first_ingest_us=tally.first, last_ingest_us=tally.last,
                         sessions=tally.sessions, orders=tally.orders,
                         log_rows=part.n_rows if job.cfg.defects.changes_rows else 0,
@@ -260,7 +260,9 @@ def _with_context(slices, job: Job):
 
 def _write_file(job: Job, tables, schema: pa.Schema, name: str, options: ParquetOptions, meta: dict[str, str],
                 rows: int, temp_name: str | None = None) -> tuple[Path, int, str, int]:
-    """Write one file of the run in its format: (temp path, bytes, sha256, rows)."""
+    """Write one file of the run in its format: (temp path, bytes, sha256, rows), each slice's memory handed back
+    before the next slice is made (:func:`_released`)."""
+    tables = _released(tables)
     if job.cfg.run.format == "jsonl":
         from .encode.jsonl import write_jsonl
 
@@ -339,7 +341,7 @@ def write_products(job: Job) -> TaskOutput:
     end = job.ctx.params.time.start_us + job.cfg.period.days * 86_400_000_000
     products = products_tables(job.ctx, job.keys, job.seed, job.ctx.vocab, end)
     meta = part_metadata(job.metadata, 0, 0)
-    return TaskOutput(0, (_write_table(job, 0, "products", _released(products.tables), meta, table_schema("products"),
+    return TaskOutput(0, (_write_table(job, 0, "products", products.tables, meta, table_schema("products"),
                                        products.rows),))
 
 

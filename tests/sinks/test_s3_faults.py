@@ -13,6 +13,9 @@ import pytest
 
 from s3_helpers import cli, local_files, reference_run, s3_files
 from s3_servers import CREDS, FaultyProxy
+from temu_gen.config import load
+from temu_gen.reduce import task_files
+from temu_gen.sinks.base import file_key
 
 EVENTS, CHUNK = 1_500_000, 300_000  # 5 parts of ~6 MB, each a 2-part multipart upload at 5 MiB parts
 BUSY = 3_000_000
@@ -64,7 +67,7 @@ def _wait_for_first_part(s3, bucket, proc, timeout=120, whole=True):
     objects alone races the records' uploads), or until any file has a record."""
     deadline = time.time() + timeout
     prefix = "p/events/run_id=f/_parts/"
-    task_0 = {f"{prefix}{table}part-00000.parquet.json" for table in ("", "users/", "orders/", "products/")}
+    task_0 = {f"{prefix}{file_key(table, name)}.json" for table, name in task_files(load(None), 0)}
     while time.time() < deadline:
         records = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])}
         if task_0 <= records if whole else records:
