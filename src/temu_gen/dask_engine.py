@@ -32,7 +32,7 @@ from .delivery import WorkerDelivery, upload_task_files
 from .errors import OutputError
 from .files import remove_stale_temps, write_new
 from .lifeline import child_signal_defaults, children_die_with_me, set_process_name
-from .monitor import release_free_memory
+from .monitor import adaptive_malloc, release_free_memory
 from .reduce import TaskOutput
 
 CONNECT_TIMEOUT_S = 10.0
@@ -71,6 +71,7 @@ def w_task(key: str, blob: bytes, fn: Callable, *args: Any):
     with _LOCK:  # the pool's per-process state is one run's at a time: threads of one worker take turns
         state = _STATES.get(key)
         if state is None:
+            adaptive_malloc()  # a `dask worker` nanny starts its workers with glibc's thresholds pinned low
             setup, upload = pickle.loads(blob)
             _check_worker(key, setup)
             while len(_STATES) >= _KEEP_STATES:

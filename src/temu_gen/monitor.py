@@ -28,6 +28,34 @@ def release_free_memory() -> None:
         _LIBC.malloc_trim(0)
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
+_MMAP_THRESHOLD = 32 << 20
+"""glibc's ceiling for its adaptive mmap threshold on 64-bit: where a process that frees large blocks settles."""
+
+
+def adaptive_malloc() -> bool:
+    """Undo a ``MALLOC_TRIM_THRESHOLD_`` this process was started with (Dask's nanny sets 64 KiB for its workers).
+
+    Any such variable switches off glibc's adaptive thresholds, so every block of 128 KiB or more is mapped on
+    allocation and unmapped on free: a task's columns and Arrow's buffers then fault in page by page each time
+    (a reduce task 25-40% slower). Sets the thresholds the adaptive rule reaches (mmap 32 MiB, trim twice that);
+    memory still goes back to the system after each slice and task through :func:`release_free_memory`. Only
+    the process's initial environment counts (glibc reads it once; a forked child's later ``os.environ`` does
+    not apply), and an explicit ``MALLOC_MMAP_THRESHOLD_`` is left alone. Returns whether it changed anything.
+    """
+    if _LIBC is None:
+        return False
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            names = {item.split(b"=", 1)[0] for item in f.read().split(b"\0")}
+    except OSError:
+        return False
+    if b"MALLOC_TRIM_THRESHOLD_" not in names or b"MALLOC_MMAP_THRESHOLD_" in names:
+        return False
+    return bool(_LIBC.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+                and _LIBC.mallopt(_M_TRIM_THRESHOLD, 2 * _MMAP_THRESHOLD))
+
+
 def tree_rss(proc: psutil.Process) -> int:
     """Resident bytes of ``proc`` and its descendants right now."""
     total = proc.memory_info().rss
