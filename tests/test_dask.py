@@ -115,6 +115,27 @@ def test_a_failed_dask_run_resumes_byte_identical(smoke_cfg, reference, tmp_path
 
 
 @pytest.mark.network
+def test_a_task_failing_with_a_deep_traceback_fails_the_run(smoke_cfg, tmp_path, monkeypatch):
+    # Dask pickles a failed task's traceback recursively: a RecursionError's thousand frames failed to pickle on
+    # the worker, its report was lost and the run waited for ever
+    def deep(folder, part, depth=0):
+        return deep(folder, part, depth + 1)
+
+    def too_long(*_):
+        raise TimeoutError("the run did not end")
+
+    monkeypatch.setattr(pool, "read_part", deep)
+    before = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(120)
+    try:
+        with DaskEngine() as engine, pytest.raises(RunFailed, match="RecursionError: maximum recursion depth"):
+            run(smoke_cfg, LocalDirSink(tmp_path), seed=11, run_id="d", workers=2, progress=False, engine=engine)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before)
+    assert not (tmp_path / "events/run_id=d/_SUCCESS").exists()
+
+
 def test_s3_workers_upload_their_own_files_and_a_lost_one_is_rerun(smoke_cfg, reference, moto_server, bucket,
                                                                    tmp_path, monkeypatch):
     from s3_servers import CREDS

@@ -78,11 +78,39 @@ def w_task(key: str, blob: bytes, fn: Callable, *args: Any):
                 _STATES.pop(next(iter(_STATES)))
             state = _STATES[key] = (pool.w_init(setup), upload)
         pool.w_switch(state[0])
-        out = fn(*args)
+        try:
+            out = fn(*args)
+        except BaseException as e:
+            _clip_tracebacks(e)
+            raise
     if state[1] is not None and isinstance(out, TaskOutput):
         out = upload_task_files(state[1], out)
     release_free_memory()  # a worker's memory must not creep up over many tasks
     return out
+
+
+_KEEP_FRAMES = 20
+"""Frames a failed task's traceback keeps at each end when it travels to the coordinator."""
+
+
+def _clip_tracebacks(e: BaseException) -> None:
+    """Cut each traceback in ``e``'s chain to its outer and inner :data:`_KEEP_FRAMES` frames, in place.
+
+    Dask pickles a failed task's traceback frame by frame, recursively: a deep one (a RecursionError's thousand
+    frames) fails to pickle on the worker, the worker's report of the failure is lost, and the coordinator would
+    wait for the task for ever. The coordinator prints one line either way.
+    """
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        frames = []
+        tb = e.__traceback__
+        while tb is not None:
+            frames.append(tb)
+            tb = tb.tb_next
+        if len(frames) > 2 * _KEEP_FRAMES:
+            frames[_KEEP_FRAMES - 1].tb_next = frames[-_KEEP_FRAMES]
+        e = e.__cause__ or e.__context__
 
 
 def _forget(key: str) -> None:
