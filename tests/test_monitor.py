@@ -64,3 +64,48 @@ def test_only_the_initial_environment_counts():
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     out = subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _psutil_tree_rss(proc) -> int:
+    return proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+
+
+def test_tree_rss_counts_every_descendant_as_psutil_does(tmp_path):
+    import threading
+    import time
+
+    import psutil
+
+    from temu_gen import monitor
+
+    # a child with a grandchild, and a child started from a thread (the kernel lists it under that thread)
+    started = [subprocess.Popen([sys.executable, "-c", "import subprocess, time; "
+                                 "subprocess.Popen(['sleep', '30']); time.sleep(30)"])]
+    thread = threading.Thread(target=lambda: started.append(subprocess.Popen(["sleep", "30"])))
+    thread.start()
+    thread.join()
+    me = psutil.Process()
+    try:
+        deadline = time.monotonic() + 20
+        while len(me.children(recursive=True)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(me.children(recursive=True)) == 3
+        tree = monitor._kernel_tree(me.pid)
+        assert tree is not None, "this Linux kernel has no /proc/PID/task/TID/children"
+        assert sorted(tree) == sorted([me.pid, *(c.pid for c in me.children(recursive=True))])
+        assert abs(monitor.tree_rss(me) - _psutil_tree_rss(me)) < 2 << 20  # the same pages, read a moment apart
+    finally:
+        for p in me.children(recursive=True):
+            p.kill()
+        for p in started:
+            p.wait()
+
+
+def test_tree_rss_falls_back_to_psutil_without_the_kernels_lists(monkeypatch):
+    import psutil
+
+    from temu_gen import monitor
+
+    monkeypatch.setattr(monitor, "_kernel_tree", lambda pid: None)
+    me = psutil.Process()
+    assert abs(monitor.tree_rss(me) - _psutil_tree_rss(me)) < 2 << 20

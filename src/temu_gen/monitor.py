@@ -6,6 +6,7 @@ that exits between listing and reading is skipped.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import threading
 
@@ -56,8 +57,44 @@ def adaptive_malloc() -> bool:
                 and _LIBC.mallopt(_M_TRIM_THRESHOLD, 2 * _MMAP_THRESHOLD))
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _kernel_tree(pid: int) -> list[int] | None:
+    """``pid`` and its descendants from the kernel's own child lists (``/proc/PID/task/TID/children``), or None
+    where the kernel keeps none (not Linux, or built without ``CONFIG_PROC_CHILDREN``).
+
+    It reads only the tree's own files: psutil's ``children()`` reads the status of every process on the machine
+    (1.3 ms a sample with 70 processes, and linear in them), and the run samples 20 times a second.
+    """
+    if not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
+        return None
+    tree, todo = [], [pid]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                    todo.extend(map(int, f.read().split()))
+        except OSError:  # a process or thread that ended while it was read
+            pass
+    return tree
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):  # ended
+        return 0
+
+
 def tree_rss(proc: psutil.Process) -> int:
     """Resident bytes of ``proc`` and its descendants right now."""
+    tree = _kernel_tree(proc.pid)
+    if tree is not None:
+        return sum(map(_rss, tree))
     total = proc.memory_info().rss
     for child in proc.children(recursive=True):
         try:
