@@ -13,7 +13,7 @@ once, in turn, and the medians are compared. Variants:
 - ``scheduler``: ``--scheduler`` of a cluster started once (``dask scheduler`` and a ``dask worker`` of 2
   one-thread processes), as a deployment would be;
 - ``scheduler-pinned``: another such cluster whose workers start with ``MALLOC_MMAP_THRESHOLD_=131072``, which
-  ``monitor.adaptive_malloc`` leaves alone: a Dask worker as it was before that fix (glibc's thresholds pinned);
+  ``monitor.unpin_malloc`` leaves alone: a Dask worker as it was before that fix (glibc's thresholds pinned);
 - ``peer``: ``bench/peer_random_columns.py``, the vectorised random-column script issue 12 compares against.
 
 Every variant runs once untimed first (a new cluster loads its kernels then). Invariant: the same seed, run id
@@ -45,12 +45,14 @@ def _cluster(stack: ExitStack, env: dict) -> str:
     """The address of a new running cluster of 2 one-thread workers, killed when ``stack`` closes."""
     from procs import dask_cluster
 
-    address, workers, _ = stack.enter_context(dask_cluster(Path(tempfile.mkdtemp()), env=env))
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    address, workers, _ = stack.enter_context(dask_cluster(folder, env=env))
     workers(2)
     return address
 
 
 def _commands(variants: list[str], events: int, out: Path, stack: ExitStack) -> dict[str, list[str]]:
+    """Each variant's command line; the clusters it needs are started here and stopped with ``stack``."""
     common = ("--events", str(events), "--seed", "1", "--run-id", "bench", "--overwrite", "--output", str(out))
     env = {**os.environ, **_QUIET}
     cmds = {}
@@ -62,7 +64,7 @@ def _commands(variants: list[str], events: int, out: Path, stack: ExitStack) -> 
         elif v == "scheduler":
             cmds[v] = temu_gen_cmd("--scheduler", _cluster(stack, env), *common)
         elif v == "scheduler-pinned":
-            config = Path(tempfile.mkdtemp())
+            config = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             (config / "pinned.yaml").write_text(_PINNED)
             cmds[v] = temu_gen_cmd("--scheduler", _cluster(stack, {**env, "DASK_CONFIG": str(config)}), *common)
         else:
@@ -72,6 +74,7 @@ def _commands(variants: list[str], events: int, out: Path, stack: ExitStack) -> 
 
 
 def _timed(cmd: list[str]) -> float:
+    """Wall seconds of one whole process; a failed one ends the benchmark with its error."""
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **_QUIET})
     if done.returncode:
@@ -80,6 +83,7 @@ def _timed(cmd: list[str]) -> float:
 
 
 def main() -> None:
+    """Run every variant once untimed, then ``--rounds`` rounds of each in turn; print and save the medians."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--events", type=int, default=2_100_000)
     p.add_argument("--rounds", type=int, default=7)

@@ -114,7 +114,6 @@ def test_a_failed_dask_run_resumes_byte_identical(smoke_cfg, reference, tmp_path
     assert tables(tmp_path, "d") == reference and not leftovers(tmp_path, "d")
 
 
-@pytest.mark.network
 def test_a_task_failing_with_a_deep_traceback_fails_the_run(smoke_cfg, tmp_path, monkeypatch):
     # Dask pickles a failed task's traceback recursively: a RecursionError's thousand frames failed to pickle on
     # the worker, its report was lost and the run waited for ever
@@ -136,6 +135,7 @@ def test_a_task_failing_with_a_deep_traceback_fails_the_run(smoke_cfg, tmp_path,
     assert not (tmp_path / "events/run_id=d/_SUCCESS").exists()
 
 
+@pytest.mark.network
 def test_s3_workers_upload_their_own_files_and_a_lost_one_is_rerun(smoke_cfg, reference, moto_server, bucket,
                                                                    tmp_path, monkeypatch):
     from s3_servers import CREDS

@@ -1,7 +1,7 @@
-"""monitor.adaptive_malloc: a process started with Dask's pinned malloc thresholds gets glibc's adaptive ones back.
+"""monitor: the run's memory sampler (tree_rss) and the malloc thresholds of a Dask worker (unpin_malloc).
 
-The oracle is the page faults of reallocating one 1 MiB block: with the thresholds pinned low, every block is
-mapped anew and faults in page by page; with the adaptive ones it is reused from the heap.
+unpin_malloc's oracle is the page faults of reallocating one 1 MiB block: with the thresholds pinned low, every
+block is mapped anew and faults in page by page; unpinned, it is reused from the heap. tree_rss's is psutil.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 
 _PROBE = """
 import json, resource, numpy as np
-from temu_gen.monitor import adaptive_malloc
+from temu_gen.monitor import unpin_malloc
 
 def faults():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -26,7 +26,7 @@ def faults():
 
 faults()
 first = faults()
-changed = adaptive_malloc()
+changed = unpin_malloc()
 print(json.dumps({"changed": changed, "before": first, "after": faults()}))
 """
 
@@ -51,16 +51,19 @@ def test_a_process_started_without_it_is_left_alone():
     assert got["before"] < 50 * 50  # glibc's adaptive threshold already reuses the block
 
 
-def test_an_explicit_mmap_threshold_is_the_users_choice():
-    got = _probe(MALLOC_TRIM_THRESHOLD_="65536", MALLOC_MMAP_THRESHOLD_="131072")
+@pytest.mark.parametrize("choice", [{"MALLOC_MMAP_THRESHOLD_": "131072"},
+                                    {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=131072"}])
+def test_an_explicit_mmap_threshold_is_the_users_choice(choice):
+    got = _probe(MALLOC_TRIM_THRESHOLD_="65536", **choice)
     assert not got["changed"]
+    assert got["after"] >= 50 * 200  # still pinned
 
 
 def test_only_the_initial_environment_counts():
     # a forked child whose os.environ gained the variable later (a LocalCluster's nanny does this) runs with
     # glibc's adaptive thresholds, read once at start: nothing to undo
     code = ("import os; os.environ['MALLOC_TRIM_THRESHOLD_'] = '65536'; "
-            "from temu_gen.monitor import adaptive_malloc; print(adaptive_malloc())")
+            "from temu_gen.monitor import unpin_malloc; print(unpin_malloc())")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     out = subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -70,7 +73,7 @@ def _psutil_tree_rss(proc) -> int:
     return proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
 
 
-def test_tree_rss_counts_every_descendant_as_psutil_does(tmp_path):
+def test_tree_rss_counts_every_descendant_as_psutil_does():
     import threading
     import time
 
@@ -78,27 +81,35 @@ def test_tree_rss_counts_every_descendant_as_psutil_does(tmp_path):
 
     from temu_gen import monitor
 
-    # a child with a grandchild, and a child started from a thread (the kernel lists it under that thread)
-    started = [subprocess.Popen([sys.executable, "-c", "import subprocess, time; "
-                                 "subprocess.Popen(['sleep', '30']); time.sleep(30)"])]
-    thread = threading.Thread(target=lambda: started.append(subprocess.Popen(["sleep", "30"])))
+    # other fixtures' processes (a moto server) may be children of this one too: only ours are started and killed
+    child = subprocess.Popen([sys.executable, "-c", "import subprocess, time; "
+                              "subprocess.Popen(['sleep', '30']); time.sleep(30)"])
+    from_thread, release = [], threading.Event()
+
+    def start_and_wait() -> None:  # alive through the checks: the kernel lists its child under this thread
+        from_thread.append(subprocess.Popen(["sleep", "30"]))
+        release.wait(30)
+
+    thread = threading.Thread(target=start_and_wait)
     thread.start()
-    thread.join()
-    me = psutil.Process()
     try:
         deadline = time.monotonic() + 20
-        while len(me.children(recursive=True)) < 3 and time.monotonic() < deadline:
+        while not (from_thread and psutil.Process(child.pid).children()) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(me.children(recursive=True)) == 3
+        grandchild = psutil.Process(child.pid).children()[0]
+        me = psutil.Process()
         tree = monitor._kernel_tree(me.pid)
         assert tree is not None, "this Linux kernel has no /proc/PID/task/TID/children"
-        assert sorted(tree) == sorted([me.pid, *(c.pid for c in me.children(recursive=True))])
+        assert {me.pid, child.pid, grandchild.pid, from_thread[0].pid} <= tree
+        assert tree == {me.pid, *(c.pid for c in me.children(recursive=True))}
         assert abs(monitor.tree_rss(me) - _psutil_tree_rss(me)) < 2 << 20  # the same pages, read a moment apart
     finally:
-        for p in me.children(recursive=True):
+        release.set()
+        thread.join()
+        for p in (*psutil.Process(child.pid).children(), child, *from_thread):
             p.kill()
-        for p in started:
-            p.wait()
+        child.wait()
+        from_thread[0].wait()
 
 
 def test_tree_rss_falls_back_to_psutil_without_the_kernels_lists(monkeypatch):
@@ -106,6 +117,10 @@ def test_tree_rss_falls_back_to_psutil_without_the_kernels_lists(monkeypatch):
 
     from temu_gen import monitor
 
+    asked = []
+    real = psutil.Process.children
+    monkeypatch.setattr(psutil.Process, "children", lambda self, **kw: asked.append(kw) or real(self, **kw))
     monkeypatch.setattr(monitor, "_kernel_tree", lambda pid: None)
     me = psutil.Process()
     assert abs(monitor.tree_rss(me) - _psutil_tree_rss(me)) < 2 << 20
+    assert {"recursive": True} in asked

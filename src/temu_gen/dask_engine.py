@@ -27,12 +27,12 @@ import distributed
 from distributed.comm import CommClosedError
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from . import __version__, pool
+from . import __version__, pool, tracebacks
 from .delivery import WorkerDelivery, upload_task_files
 from .errors import OutputError
 from .files import remove_stale_temps, write_new
 from .lifeline import child_signal_defaults, children_die_with_me, set_process_name
-from .monitor import adaptive_malloc, release_free_memory
+from .monitor import release_free_memory, unpin_malloc
 from .reduce import TaskOutput
 
 CONNECT_TIMEOUT_S = 10.0
@@ -68,49 +68,25 @@ def w_task(key: str, blob: bytes, fn: Callable, *args: Any):
     task's files to itself (None: local output, which the coordinator places). Pickled once by the coordinator
     and read once per worker: the scheduler only passes bytes along.
     """
-    with _LOCK:  # the pool's per-process state is one run's at a time: threads of one worker take turns
-        state = _STATES.get(key)
-        if state is None:
-            adaptive_malloc()  # a `dask worker` nanny starts its workers with glibc's thresholds pinned low
-            setup, upload = pickle.loads(blob)
-            _check_worker(key, setup)
-            while len(_STATES) >= _KEEP_STATES:
-                _STATES.pop(next(iter(_STATES)))
-            state = _STATES[key] = (pool.w_init(setup), upload)
-        pool.w_switch(state[0])
-        try:
+    try:
+        with _LOCK:  # the pool's per-process state is one run's at a time: threads of one worker take turns
+            state = _STATES.get(key)
+            if state is None:
+                unpin_malloc()  # a `dask worker` nanny starts its workers with glibc's thresholds pinned low
+                setup, upload = pickle.loads(blob)
+                _check_worker(key, setup)
+                while len(_STATES) >= _KEEP_STATES:
+                    _STATES.pop(next(iter(_STATES)))
+                state = _STATES[key] = (pool.w_init(setup), upload)
+            pool.w_switch(state[0])
             out = fn(*args)
-        except BaseException as e:
-            _clip_tracebacks(e)
-            raise
-    if state[1] is not None and isinstance(out, TaskOutput):
-        out = upload_task_files(state[1], out)
+        if state[1] is not None and isinstance(out, TaskOutput):
+            out = upload_task_files(state[1], out)
+    except BaseException as e:
+        tracebacks.clip(e)  # else a deep one fails to pickle, Dask loses the failure and the run waits for ever
+        raise
     release_free_memory()  # a worker's memory must not creep up over many tasks
     return out
-
-
-_KEEP_FRAMES = 20
-"""Frames a failed task's traceback keeps at each end when it travels to the coordinator."""
-
-
-def _clip_tracebacks(e: BaseException) -> None:
-    """Cut each traceback in ``e``'s chain to its outer and inner :data:`_KEEP_FRAMES` frames, in place.
-
-    Dask pickles a failed task's traceback frame by frame, recursively: a deep one (a RecursionError's thousand
-    frames) fails to pickle on the worker, the worker's report of the failure is lost, and the coordinator would
-    wait for the task for ever. The coordinator prints one line either way.
-    """
-    seen: set[int] = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        frames = []
-        tb = e.__traceback__
-        while tb is not None:
-            frames.append(tb)
-            tb = tb.tb_next
-        if len(frames) > 2 * _KEEP_FRAMES:
-            frames[_KEEP_FRAMES - 1].tb_next = frames[-_KEEP_FRAMES]
-        e = e.__cause__ or e.__context__
 
 
 def _forget(key: str) -> None:
