@@ -32,11 +32,10 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from procmon import temu_gen_cmd
+from procmon import DASK_QUIET, temu_gen_cmd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-_QUIET = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False", "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s"}
 _PINNED = "distributed:\n  nanny:\n    pre-spawn-environ:\n      MALLOC_MMAP_THRESHOLD_: 131072\n"
 VARIANTS = ("pool", "dask", "scheduler", "scheduler-pinned", "peer")
 
@@ -54,7 +53,7 @@ def _cluster(stack: ExitStack, env: dict) -> str:
 def _commands(variants: list[str], events: int, out: Path, stack: ExitStack) -> dict[str, list[str]]:
     """Each variant's command line; the clusters it needs are started here and stopped with ``stack``."""
     common = ("--events", str(events), "--seed", "1", "--run-id", "bench", "--overwrite", "--output", str(out))
-    env = {**os.environ, **_QUIET}
+    env = {**os.environ, **DASK_QUIET}
     cmds = {}
     for v in variants:
         if v == "pool":
@@ -76,7 +75,7 @@ def _commands(variants: list[str], events: int, out: Path, stack: ExitStack) -> 
 def _timed(cmd: list[str]) -> float:
     """Wall seconds of one whole process; a failed one ends the benchmark with its error."""
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **_QUIET})
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **DASK_QUIET})
     if done.returncode:
         sys.exit(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     return time.perf_counter() - start

@@ -13,6 +13,11 @@ import time
 import psutil
 
 
+DASK_QUIET = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False", "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s"}
+"""The environment a benchmark's running Dask cluster starts with: no sampling profiler waking every 10 ms and
+slow health ticks beside the tasks, as a LocalCluster sets for itself (``dask_engine._LOCAL_CONFIG``)."""
+
+
 def run_process(args: list[str], env: dict | None = None, interval: float = 0.02) -> dict:
     """Run a command, sampling its whole process tree: seconds, peak tree RSS and PSS, peak RSS per child."""
     start = time.perf_counter()

@@ -15,19 +15,19 @@ import sys
 import pytest
 
 from conftest import ROOT, run_process, temu_gen_cmd
+from procmon import DASK_QUIET
 
 sys.path.insert(0, str(ROOT / "tests"))
 from procs import dask_cluster  # noqa: E402
 
 EVENTS = 2_100_000
-_QUIET = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False", "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s"}
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """The address of a running `dask scheduler` on 127.0.0.1 with 2 single-thread workers; stopped afterwards."""
     pytest.importorskip("distributed", reason="--engine dask needs dask[distributed]: pip install 'temu-gen[dask]'")
-    with dask_cluster(tmp_path_factory.mktemp("dask"), env=_QUIET) as (address, workers, _):
+    with dask_cluster(tmp_path_factory.mktemp("dask"), env=DASK_QUIET) as (address, workers, _):
         workers(2)
         yield address
 

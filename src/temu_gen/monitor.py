@@ -18,6 +18,8 @@ try:
     _LIBC = ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
 except OSError:
     _LIBC = None
+if _LIBC is not None:
+    _LIBC.mallopt.argtypes, _LIBC.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
 
 
 def release_free_memory() -> None:
@@ -59,10 +61,8 @@ def unpin_malloc() -> bool:
     if (b"MALLOC_TRIM_THRESHOLD_" not in env or b"MALLOC_MMAP_THRESHOLD_" in env
             or b"glibc.malloc.mmap_threshold" in env.get(b"GLIBC_TUNABLES", b"")):
         return False
-    mallopt = _LIBC.mallopt
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    mmap = mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)  # 1 on success
-    trim = mallopt(_M_TRIM_THRESHOLD, 2 * _MMAP_THRESHOLD)
+    mmap = _LIBC.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)  # 1 on success
+    trim = _LIBC.mallopt(_M_TRIM_THRESHOLD, 2 * _MMAP_THRESHOLD)
     return bool(mmap or trim)
 
 
