@@ -22,6 +22,25 @@ def test_repo_config_is_the_packaged_one():
     assert json.loads((ROOT / "config" / "schema.json").read_text()) == config.schema_document()
 
 
+def test_the_embedded_default_passes_the_published_schema():
+    """What lets loading the default alone skip jsonschema (config.load): checked here instead of in every run."""
+    import jsonschema
+
+    jsonschema.Draft202012Validator(config.schema_document()).validate(config.default_document())
+
+
+def test_loading_the_default_imports_no_jsonschema_and_a_file_is_still_checked(tmp_path):
+    import subprocess
+    import sys
+
+    _write(tmp_path, {"funnel": {"p_wishlist": 2}})
+    code = ("import sys\nfrom temu_gen import config\nconfig.load(None)\nprint('jsonschema' in sys.modules)\n"
+            "try:\n    config.load('c.json')\nexcept config.ConfigError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    skipped, error = done.stdout.splitlines()
+    assert skipped == "False" and "funnel.p_wishlist = 2" in error
+
+
 def _write(tmp_path, doc):
     p = tmp_path / "c.json"
     p.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)

@@ -207,3 +207,30 @@ def test_without_a_shipped_cache_the_first_run_says_it_compiles_first(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == shipped  # compiled into the cache, under the same names
     again = _run(tmp_path, cache, "--events", "50000", "--workers", "2", TEMU_GEN_PREBUILT="off")
     assert again.returncode == 0 and "compiling" not in again.stderr
+
+
+_REGISTRIES = "sorted(m for m in ('numba.np.linalg', 'numba.typed.typeddict', 'numba.np.polynomial') if m in sys.modules)"
+
+
+def test_a_run_loads_its_kernels_without_numbas_lowering_registries(tmp_path):
+    """Those registries are what numba's first cache load spent most of its 0.15-0.35 s on; only a compile reads them."""
+    code = ("import sys\nfrom temu_gen.cli import main\n"
+            f"code = main(['--events', '20000', '--workers', '1', '--no-progress', '--output', {str(tmp_path)!r}])\n"
+            f"print(code, {_REGISTRIES})\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 []"
+    assert list(tmp_path.glob("events/run_id=*/_SUCCESS"))
+
+
+def test_other_cached_numba_code_still_loads_as_numba_does(tmp_path):
+    """The lean load is for this package's kernels only: a user's cached function may need what the refresh imports."""
+    (tmp_path / "theirs.py").write_text("import numba\n\n@numba.njit(cache=True)\ndef f(x):\n    return x + 1\n")
+    code = ("import sys\nfrom temu_gen import jitcache\njitcache.lean_loads()\njitcache.lean_loads()\n"
+            f"import theirs\nassert theirs.f(1) == 2\nprint({_REGISTRIES})\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(tmp_path)}
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert list((tmp_path / "cache").rglob("theirs.f-*.nbc"))  # the second process loaded, not compiled
+    assert again.stdout.strip() != "[]"  # numba refreshed its context before that load, as it always does

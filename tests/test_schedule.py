@@ -10,7 +10,7 @@ import pytest
 
 from temu_gen.merge import PartSpec
 from temu_gen.reduce import ChunkOutput, TaskOutput
-from temu_gen.schedule import Limits, Progress, run_chunks, run_tasks
+from temu_gen.schedule import Limits, Progress, QuietBar, progress_bar, run_chunks, run_tasks
 from temu_gen.sinks.base import PartRecord
 
 
@@ -192,3 +192,31 @@ def test_early_answers_for_a_task_the_run_does_not_hold_are_an_error():
     early.set_result(_out(7, "products"))
     with pytest.raises(ValueError, match=r"tasks \[7\]"):
         run_chunks(_parts(2), _reduce, Executor(), Delivery(), Limits(2), Monitor(), Progress(), Bar(), {early: 7})
+
+
+class _Stderr:
+    def __init__(self, tty: bool):
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("show, tty, drawn", [(None, True, True), (None, False, False), (True, False, True),
+                                              (False, True, False)])
+def test_a_bar_is_drawn_on_a_terminal_or_when_asked(monkeypatch, show, tty, drawn):
+    err = _Stderr(tty)
+    monkeypatch.setattr("sys.stderr", err)
+    with progress_bar(show, 10, initial=2, unit="ev", desc="writing") as bar:
+        bar.total += 5
+        bar.update(3)
+        assert (bar.n, bar.total) == (5, 15)
+    assert isinstance(bar, QuietBar) is not drawn
+    assert ("writing" in err.text) is drawn  # tqdm writes to the stderr of the moment it starts

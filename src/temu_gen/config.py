@@ -1,7 +1,9 @@
 """Configuration: load JSON, merge over the defaults, validate, freeze.
 
 Invariant: a :class:`RunConfig` is only ever built from a document that passed
-``config/schema.json`` and the cross-field checks below, and it is immutable. Workers
+``config/schema.json`` and the cross-field checks below, and it is immutable. The embedded
+default passes the schema by test (``tests/test_config.py``), so loading it alone skips
+jsonschema, whose import and pass are 0.1-0.25 s of every run's start. Workers
 receive it whole and never read files or the environment. Errors name the JSON path,
 the bad value and what was expected.
 """
@@ -18,14 +20,15 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from .defects.section import Defects
 from .errors import ConfigError
 from .sections import (Acquisition, Catalog, Devices, Engagement, Fulfilment, Funnel, Geography, Identity,
                        Lateness, Payments, Period, Population, RunSettings, Search, TimeCurves, scalars)
+
+if TYPE_CHECKING:
+    import jsonschema
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
 FORMATS = ("parquet", "jsonl")
@@ -118,37 +121,33 @@ def read_json(text: str, source: str):
 def load(path: str | Path | None = None) -> RunConfig:
     """Load ``path`` (a full or partial config) over the defaults and validate it."""
     doc = default_document()
-    if path is not None:
-        p = Path(path)
-        try:
-            size = p.stat().st_size
-            if size > MAX_CONFIG_BYTES:
-                raise ConfigError(f"config file {p} is {size:,} bytes; a config is at most "
-                                  f"{MAX_CONFIG_BYTES // 2**20} MiB")
-            text = p.read_text("utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"config file {p} does not exist; pass an existing JSON file to --config") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"config file {p} cannot be read ({e.__class__.__name__}: {e}); check the path and "
-                              f"permissions") from None
-        user = read_json(text, f"config file {p}")
-        if not isinstance(user, dict):
-            raise ConfigError(f"config file {p}: top level is {type(user).__name__}, expected a JSON object")
-        doc = merge(doc, user)
-    return parse(doc, source=str(path) if path else "default config")
-
-
-def parse(doc: dict, source: str = "config") -> RunConfig:
-    """Validate a merged document against the schema and freeze it into a RunConfig."""
-    _check_finite(doc, "$", source)
-    validator = jsonschema.Draft202012Validator(schema_document())
+    if path is None:
+        return parse(doc, source="default config", schema_checked=True)
+    p = Path(path)
     try:
-        errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.path), list(map(str, e.path))))
-    except RecursionError:
-        raise ConfigError(f"{source}: nested too deeply to be a config") from None
-    if errors:
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"{source}: {describe_schema_error(errors[0])}{more}")
+        size = p.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {p} is {size:,} bytes; a config is at most "
+                              f"{MAX_CONFIG_BYTES // 2**20} MiB")
+        text = p.read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist; pass an existing JSON file to --config") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {p} cannot be read ({e.__class__.__name__}: {e}); check the path and "
+                          f"permissions") from None
+    user = read_json(text, f"config file {p}")
+    if not isinstance(user, dict):
+        raise ConfigError(f"config file {p}: top level is {type(user).__name__}, expected a JSON object")
+    doc = merge(doc, user)
+    return parse(doc, source=str(path))
+
+
+def parse(doc: dict, source: str = "config", schema_checked: bool = False) -> RunConfig:
+    """Validate a merged document against the schema (unless ``schema_checked``: the embedded default, untouched)
+    and freeze it into a RunConfig."""
+    _check_finite(doc, "$", source)
+    if not schema_checked:
+        _check_schema(doc, source)
     run = scalars(RunSettings, doc["run"])
     _check_run(run)
     p = doc["period"]
@@ -236,6 +235,19 @@ def _check_run(run: RunSettings) -> None:
     if run.format == "jsonl" and not 1 <= run.gzip_level <= 9:
         raise ConfigError(f"compression_level = {run.compression_level}: jsonl parts are gzip, whose levels are 1-9; "
                           f"set run.compression_level to 1-9, or null for gzip's default 6")
+
+
+def _check_schema(doc: dict, source: str) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema_document())
+    try:
+        errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.path), list(map(str, e.path))))
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a config") from None
+    if errors:
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{source}: {describe_schema_error(errors[0])}{more}")
 
 
 def describe_schema_error(e: jsonschema.ValidationError) -> str:

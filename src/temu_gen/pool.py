@@ -77,6 +77,7 @@ def w_init(setup: WorkerSetup) -> _WorkerState:
 
     global _STATE
     jitcache.install()  # a Dask worker on a machine of its own may start with a cold cache: load, not compile
+    jitcache.lean_loads()
     with _loading():
         ctx = make_context(setup.cfg, setup.seed)
     job = Job(setup.cfg, setup.seed, ctx, IdKeys.for_run(setup.seed), parquet_options(setup.cfg), setup.map_dir,

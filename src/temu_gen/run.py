@@ -18,7 +18,6 @@ import sys
 import time
 from concurrent.futures import Future
 
-from tqdm import tqdm
 
 from . import __version__
 from .config import RunConfig
@@ -34,7 +33,7 @@ from .checks import check_defects
 from .engines import POOL
 from .pool import WorkerDied, WorkerSetup, import_simulation, w_reduce_part, w_simulate_shard, w_write_products
 from .reduce import expectations, task_files
-from .schedule import Limits, Progress, run_chunks, run_tasks
+from .schedule import Limits, Progress, progress_bar, run_chunks, run_tasks
 from .seeds import random_seed
 from .sinks.base import Holder, PartExpectation, PartRecord, RunTarget, Sink, file_key, part_name
 
@@ -204,8 +203,8 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
             t1 = time.perf_counter()
             delivery = engine.delivery(target, limits.max_in_flight)
             kept_rows = sum(_log_rows(kept[part_name(i, cfg.run.format)]) for i in done)
-            with tqdm(total=cfg.run.events, initial=kept_rows, unit="ev", unit_scale=True, leave=False,
-                      desc="writing", disable=None if show is None else not show) as bar:
+            with progress_bar(show, cfg.run.events, initial=kept_rows, unit="ev", unit_scale=True,
+                              desc="writing") as bar:
                 run_chunks((p for p in parts if p.index not in done), w_reduce_part, executor, delivery, limits, mon,
                            progress, bar, early)
             executor.close()
@@ -253,8 +252,7 @@ def _map_stage(cfg: RunConfig, executor, show: bool | None, products: bool
     """
     pop, events = cfg.population, cfg.run.events
     pilot = shards(0, pop.pilot_users, -(-pop.pilot_users // PILOT_SHARDS), 0, 0.0)
-    with tqdm(total=len(pilot), unit="shard", leave=False, desc="simulating",
-              disable=None if show is None else not show) as bar:
+    with progress_bar(show, len(pilot), unit="shard", desc="simulating") as bar:
         summaries = _simulate(pilot, executor, bar)
         sizing = size_population(events, sum(s.rows for s in summaries), pop.pilot_users, pop.size_margin,
                                  pop.target_shard_events)
