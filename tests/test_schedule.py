@@ -214,6 +214,7 @@ class _Stderr:
 def test_a_bar_is_drawn_on_a_terminal_or_when_asked(monkeypatch, show, tty, drawn):
     err = _Stderr(tty)
     monkeypatch.setattr("sys.stderr", err)
+    monkeypatch.setattr("tqdm.tqdm.monitor_interval", 0)  # no monitor thread left behind in this process
     with progress_bar(show, 10, initial=2, unit="ev", desc="writing") as bar:
         bar.total += 5
         bar.update(3)

@@ -14,7 +14,8 @@ code (``NUMBA_OPT``, ``NUMBA_BOUNDSCHECK``...). It is unpacked beside the cache 
 place with one rename, under a lock, so numba sees no cache or a whole one; a folder that
 a compile cut short is moved aside, never merged into. Anything else (no archive, a
 damaged one, a read-only cache, ``TEMU_GEN_PREBUILT=off``) leaves the cache as it was and
-the run compiles, after saying so.
+the run compiles, after saying so. :func:`lean_loads` makes loading the kernels from the cache
+skip what only a compile needs.
 """
 from __future__ import annotations
 
@@ -178,6 +179,8 @@ def _install_locked(archive: Path, target: Path) -> bool:
 
 
 _LEAN = "_temu_gen_lean"
+_LEAN_NUMBA = "0.68.1"  # the numba whose caching and runtime code the lean load was read from (setup.cfg pins it)
+_KERNELS_PACKAGE = f"{__package__}.kernels."
 
 
 def lean_loads() -> None:
@@ -186,20 +189,22 @@ def lean_loads() -> None:
     Before each cache load numba refreshes its target context, and the first refresh imports every
     lowering registry it has (strings, typed containers, linear algebra...), which only a compile
     reads. A cached kernel needs numba's runtime (NRT), whose symbols are bound here as the refresh
-    would; its other symbols are numba's C helpers, bound when numba starts. So a load of a function
-    in ``temu_gen.kernels`` skips the refresh; a miss still compiles, and a compile refreshes the
-    context itself. Other numba code in the process loads as numba does. Idempotent; a numba whose
-    cache lacks these hooks is left as it is (``setup.cfg`` pins the one they were read from).
+    would; its other symbols are numba's C helpers, CPython's API and libm, bound when numba starts
+    (``tests/test_jitcache.py`` lists them in the shipped archive). So a load of a function in
+    ``temu_gen.kernels`` skips the refresh; a miss still compiles, and a compile refreshes the context
+    itself. This changes numba's cache class for the whole process, but other numba code loads as
+    numba does. Idempotent; with any numba but the one this was read from, nothing changes.
     """
+    import numba
     from numba.core import caching
     from numba.core.runtime import nrt
 
     load = caching.Cache.load_overload
-    if getattr(load, _LEAN, False) or not all(hasattr(caching.Cache, a) for a in _HOOKS):
+    if getattr(load, _LEAN, False) or numba.__version__ != _LEAN_NUMBA:
         return
 
     def load_overload(self, sig, target_context):
-        if not getattr(self._py_func, "__module__", "").startswith(_KERNELS_PACKAGE):
+        if not (getattr(self._py_func, "__module__", None) or "").startswith(_KERNELS_PACKAGE):
             return load(self, sig, target_context)
         nrt.rtsys.initialize(target_context)
         with self._guard_against_spurious_io_errors():
@@ -207,10 +212,6 @@ def lean_loads() -> None:
 
     setattr(load_overload, _LEAN, True)
     caching.Cache.load_overload = load_overload
-
-
-_HOOKS = ("_guard_against_spurious_io_errors", "_load_overload")
-_KERNELS_PACKAGE = f"{__package__}.kernels."
 
 
 # What `build` runs to fill a fresh cache: every kernel and signature a run can use

@@ -18,7 +18,6 @@ import sys
 import time
 from concurrent.futures import Future
 
-
 from . import __version__
 from .config import RunConfig
 from .errors import OutputError, RunFailed, Terminated, TemuGenError

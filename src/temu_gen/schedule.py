@@ -8,9 +8,9 @@ even when the loop ends in an exception, so the error can say which chunks made 
 """
 from __future__ import annotations
 
+import sys
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-import sys
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from .lifeline import deferred_signals
@@ -71,7 +71,7 @@ class Limits:
     max_memory: int | None = None
 
 
-def run_tasks(specs: list, task, executor, bar: tqdm | None = None, watch: Iterable[Future] = ()) -> list:
+def run_tasks(specs: list, task, executor, bar: tqdm | QuietBar | None = None, watch: Iterable[Future] = ()) -> list:
     """Run ``task`` on every spec (each has ``.index``) and return the answers in spec order.
 
     For the map stage: answers are small and nothing is delivered, so every spec is
@@ -100,7 +100,7 @@ def run_tasks(specs: list, task, executor, bar: tqdm | None = None, watch: Itera
 
 
 def run_chunks(todo: Iterator, task, executor, delivery: Delivery, limits: Limits, monitor: RssMonitor,
-               progress: Progress, bar: tqdm, early: dict[Future, int] | None = None) -> None:
+               progress: Progress, bar: tqdm | QuietBar, early: dict[Future, int] | None = None) -> None:
     """Run ``task`` on every part spec of ``todo`` and deliver every file it writes; returns when all are delivered.
 
     A task answers a :class:`~temu_gen.reduce.TaskOutput` (its files). ``early``: futures already submitted, each
