@@ -175,10 +175,17 @@ def entry() -> None:
             print(e.code, file=sys.stderr)
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except BrokenPipeError:  # what main wrote sat in the buffer until now, and the reader has gone
         code = _reader_gone()
-    sys.stderr.flush()
+    except (OSError, ValueError):  # full or closed: main has reported what it could
+        pass
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
     os._exit(code)
 
 
@@ -366,5 +373,31 @@ def _run(args: argparse.Namespace) -> int:
             summary = run(cfg, sink, seed=args.seed, run_id=args.run_id, overwrite=args.overwrite, **common)
     finally:
         engine.close()
-    print(summary.line())
-    return 0
+    return _report_committed(summary.line())
+
+
+def _report_committed(line: str) -> int:
+    """Print a committed run's summary; the run stays a success (exit 0) when stdout cannot take it.
+
+    A pipeline judges the run by its exit code, and the run is committed whatever happens to this line:
+    stdout closed (``>&-``) or full (``>/dev/full``) costs the line and a warning, not a failed run. A reader
+    that went away (``| head``) keeps its usual ending (:func:`_reader_gone`).
+    """
+    try:
+        if sys.stdout is not None:
+            print(line, flush=True)
+        return 0
+    except BrokenPipeError:
+        if _stdout_is_broken():
+            return _reader_gone()
+        raise
+    except (OSError, ValueError) as e:  # full, or closed under us
+        _warn(f"the run committed, but its summary could not be written to stdout ({e}): {line}")
+        return 0
+
+
+def _warn(text: str) -> None:
+    try:
+        print(f"temu-gen: warning: {text}", file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):  # stderr closed or full as well: the exit code says it all
+        pass

@@ -125,11 +125,11 @@ def load(path: str | Path | None = None) -> RunConfig:
         return parse(doc, source="default config", schema_checked=True)
     p = Path(path)
     try:
-        size = p.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"config file {p} is {size:,} bytes; a config is at most "
-                              f"{MAX_CONFIG_BYTES // 2**20} MiB")
-        text = p.read_text("utf-8")
+        with open(p, "rb") as f:  # read to the limit, not to the size stat reports: /dev/zero or a pipe has none
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {p} is too large: a config is at most {MAX_CONFIG_BYTES // 2**20} MiB")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {p} does not exist; pass an existing JSON file to --config") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -146,28 +146,31 @@ def parse(doc: dict, source: str = "config", schema_checked: bool = False) -> Ru
     """Validate a merged document against the schema (unless ``schema_checked``: the embedded default, untouched)
     and freeze it into a RunConfig."""
     _check_finite(doc, "$", source)
+    schema = schema_document()
     if not schema_checked:
-        _check_schema(doc, source)
-    run = scalars(RunSettings, doc["run"])
+        _check_schema(doc, schema, source)
+    # the sections read numbers as the kernels take them; the document (and its hash) stays as it was written
+    typed = _numbers_as_floats(doc, schema, schema)
+    run = scalars(RunSettings, typed["run"])
     _check_run(run)
-    p = doc["period"]
+    p = typed["period"]
     cfg = RunConfig(
         run=run,
         period=Period(_date(p["start"], "$.period.start"), p["days"], p["utc_offset_hours"]),
-        population=scalars(Population, doc["population"]),
-        acquisition=scalars(Acquisition, doc["acquisition"]),
-        engagement=scalars(Engagement, doc["engagement"]),
-        identity=scalars(Identity, doc["identity"]),
-        geography=Geography.parse(doc["geography"]),
-        devices=_section(Devices.parse, doc, "devices"),
-        funnel=Funnel.parse(doc["funnel"]),
-        catalog=Catalog.parse(doc["catalog"]),
-        search=scalars(Search, doc["search"], modifiers=tuple(doc["search"]["modifiers"])),
-        payments=Payments.parse(doc["payments"]),
-        time=_section(TimeCurves.parse, doc, "time"),
-        fulfilment=_section(Fulfilment.parse, doc, "fulfilment"),
-        lateness=Lateness.parse(doc["lateness"]),
-        defects=Defects.parse(doc["defects"]),
+        population=scalars(Population, typed["population"]),
+        acquisition=scalars(Acquisition, typed["acquisition"]),
+        engagement=scalars(Engagement, typed["engagement"]),
+        identity=scalars(Identity, typed["identity"]),
+        geography=Geography.parse(typed["geography"]),
+        devices=_section(Devices.parse, typed, "devices"),
+        funnel=Funnel.parse(typed["funnel"]),
+        catalog=Catalog.parse(typed["catalog"]),
+        search=scalars(Search, typed["search"], modifiers=tuple(typed["search"]["modifiers"])),
+        payments=Payments.parse(typed["payments"]),
+        time=_section(TimeCurves.parse, typed, "time"),
+        fulfilment=_section(Fulfilment.parse, typed, "fulfilment"),
+        lateness=Lateness.parse(typed["lateness"]),
+        defects=Defects.parse(typed["defects"]),
         document=doc,
         config_hash=_hash(doc),
     )
@@ -211,6 +214,26 @@ def _check_finite(value: Any, path: str, source: str, depth: int = 0) -> None:
             _check_finite(v, f"{path}[{i}]", source, depth + 1)
 
 
+def _numbers_as_floats(value: Any, schema: dict, root: dict) -> Any:
+    """``value`` (valid for ``schema``) with every integer at a place the schema types "number" made a float.
+
+    The kernels are compiled for the types of their parameters: a ``5`` where the default has ``5.0`` would
+    make every worker compile its kernels again, for a minute and gigabytes, without a word.
+    """
+    while "$ref" in schema:  # only local references ("#/$defs/probability") occur
+        schema = root[schema["$ref"].split("/")[1]][schema["$ref"].split("/")[2]]
+    if isinstance(value, dict):
+        props, patterns = schema.get("properties", {}), schema.get("patternProperties", {})
+        rest = schema.get("additionalProperties")
+        sub = {k: props.get(k) or next((s for p, s in patterns.items() if re.search(p, k)), None)
+               or (rest if isinstance(rest, dict) else None) for k in value}
+        return {k: v if sub[k] is None else _numbers_as_floats(v, sub[k], root) for k, v in value.items()}
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_numbers_as_floats(v, schema["items"], root) for v in value]
+    kinds = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+    return float(value) if type(value) is int and "number" in kinds and "integer" not in kinds else value
+
+
 def _hash(doc: dict) -> str:
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -237,10 +260,10 @@ def _check_run(run: RunSettings) -> None:
                           f"set run.compression_level to 1-9, or null for gzip's default 6")
 
 
-def _check_schema(doc: dict, source: str) -> None:
+def _check_schema(doc: dict, schema: dict, source: str) -> None:
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(schema_document())
+    validator = jsonschema.Draft202012Validator(schema)
     try:
         errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.path), list(map(str, e.path))))
     except RecursionError:

@@ -46,11 +46,19 @@ def progress_bar(show: bool | None, total: int, **kwargs):
     tqdm's import is 20-25 ms of every start (its version lookup reads package metadata); a run in a
     pipeline, where stderr is a file or a pipe, never draws the bar, so it never pays that.
     """
-    if not (show or (show is None and sys.stderr.isatty())):
+    if sys.stderr is None or not (show or (show is None and _terminal(sys.stderr))):
         return QuietBar(total, kwargs.get("initial", 0))
     from tqdm import tqdm
 
     return tqdm(total=total, leave=False, **kwargs)
+
+
+def _terminal(stream) -> bool:
+    """Whether ``stream`` is a terminal (False for one that cannot say)."""
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass
