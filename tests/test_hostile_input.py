@@ -47,6 +47,10 @@ def _config(tmp_path, text: str):
     ('{"population": {"products_per_category": 100000000000000000000000000000}}',
      "$.population.products_per_category = 100000000000000000000000000000"),
     ('{"run": {"events": 100000000000000000000}}', "$.run.events"),
+    # allowed by the schema once, then failed mid-run (an overflow, or gigabytes per worker)
+    ('{"period": {"start": "0001-01-01"}}', '$.period.start = "0001-01-01": must be 1970-01-01 or later'),
+    ('{"period": {"start": "9999-09-01"}}', '$.period = "9999-09-01 + 92 days": must end by 2200-01-01'),
+    ('{"population": {"products_per_category": 1000000000}}', "is greater than the maximum of 1000000"),
     ('{"payments": {"methods": {"pay_on_delivery": {"wieght": 0.3}}}}',
      "unknown key 'wieght' in payments.methods.pay_on_delivery (value 0.3); did you mean 'weight'?"),
 ])

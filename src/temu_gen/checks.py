@@ -8,6 +8,8 @@ value and what to do. Imports no numba.
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import json
 from typing import Any
 
@@ -134,7 +136,14 @@ def _payments(cfg) -> None:
     _ordered(p.unpaid_cancel_hours_min, p.unpaid_cancel_hours_max, "$.payments", "unpaid_cancel_hours")
 
 
+_FIRST_DAY, _LAST_DAY = dt.date(1970, 1, 1), dt.date(2200, 1, 1)  # timestamps are microseconds since 1970 in int64
+
+
 def _time(cfg) -> None:
+    p = cfg.period
+    need(p.start >= _FIRST_DAY, "$.period.start", p.start.isoformat(), f"must be {_FIRST_DAY} or later")
+    need(p.start + dt.timedelta(days=p.days) <= _LAST_DAY, "$.period", f"{p.start} + {p.days} days",
+         f"must end by {_LAST_DAY}")
     t = cfg.time
     need(sum(t.hourly_weights) > 0, "$.time.hourly_weights_wat", "all 0", "at least one hour needs a positive weight")
     states = [s.name for s in cfg.geography.states]

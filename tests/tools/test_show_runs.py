@@ -66,6 +66,23 @@ def test_runs_lists_committed_and_failed_runs(clean_run, hostile_run, tmp_path):
     assert by["hostile"]["labels"] == sum(manifest["defects"]["labels"].values())
 
 
+@pytest.mark.parametrize("manifest", ['{"files": [1]}', '[]', '{"files": [], "ev', "", None])
+def test_a_committed_run_whose_manifest_is_broken_is_listed_as_such(clean_run, tmp_path, manifest):
+    """Not as a plain 'committed' run with figures made up from nothing, and not as an internal error."""
+    copy_run(clean_run, tmp_path)
+    path = tmp_path / "events" / "run_id=clean" / "_manifest.json"
+    if manifest is None:
+        path.unlink()
+    else:
+        path.write_text(manifest)
+    done = temu_gen("runs", tmp_path, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)["runs"]
+    assert row["status"] == "committed (manifest unreadable: run validate)" and row["events"] is None
+    text = temu_gen("runs", tmp_path)
+    assert text.returncode == 0 and "manifest unreadable" in text.stdout, text.stderr
+
+
 def test_runs_bad_input(tmp_path):
     one_line_error(temu_gen("runs", tmp_path / "nothing"), "no such folder: ")
     done = temu_gen("runs", tmp_path)

@@ -62,6 +62,20 @@ def _defects_on(config: dict) -> bool:
         return False
 
 
+def _manifest_figures(manifest: dict) -> dict:
+    """A committed run's figures from its manifest; {} where it has none to give."""
+    try:
+        tables = manifest.get("tables", {}).values()
+        listed = manifest["files"] + [f for t in tables for f in t.get("files", [])]
+        defects = manifest.get("defects") or {}
+        return dict(seed=manifest.get("seed"), events=manifest["events"], rows=manifest.get("rows_written"),
+                    format=manifest.get("format") or "parquet", files=len(listed),
+                    bytes=sum(f.get("bytes", 0) for f in listed), defects=bool(defects.get("enabled")),
+                    labels=sum((defects.get("labels") or {}).values()))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return {}
+
+
 def describe(fs, root: str, run_id: str) -> dict:
     """One run's row: status, seed, events, files, bytes, created, format, defects."""
     folder = f"{root}/{run_prefix(run_id)}"
@@ -69,19 +83,12 @@ def describe(fs, root: str, run_id: str) -> dict:
     status = _status(fs, folder, files)
     plan = _json(fs, f"{folder}/{RUN_PLAN}") if RUN_PLAN in files else {}
     created = _when(files.get(RUN_PLAN)) or _when(files.get(SUCCESS))
-    row = {"run_id": run_id, "status": status, "seed": plan.get("seed"), "created": created}
-    manifest = _json(fs, f"{folder}/{MANIFEST}") if status == "committed" and MANIFEST in files else {}
-    if manifest:
-        try:
-            tables = manifest.get("tables", {}).values()
-            listed = manifest.get("files", []) + [f for t in tables for f in t.get("files", [])]
-            defects = manifest.get("defects") or {}
-            row.update(seed=manifest.get("seed"), events=manifest.get("events"), rows=manifest.get("rows_written"),
-                       format=manifest.get("format") or "parquet",
-                       files=len(listed), bytes=sum(f.get("bytes", 0) for f in listed),
-                       defects=bool(defects.get("enabled")), labels=sum((defects.get("labels") or {}).values()))
-        except (AttributeError, TypeError, ValueError):  # a hand-edited manifest: list the run, say so
-            row.update(status="committed (manifest unreadable: run validate)")
+    row = {"run_id": run_id, "status": status, "seed": plan.get("seed"), "created": created, "events": None,
+           "rows": None, "format": None, "files": None, "bytes": None, "defects": None, "labels": None}
+    if status == "committed":
+        figures = _manifest_figures(_json(fs, f"{folder}/{MANIFEST}") if MANIFEST in files else {})
+        # an empty, cut or hand-edited manifest under _SUCCESS is listed, and said to be one
+        row.update(figures or {"status": "committed (manifest unreadable: run validate)"})
         return row
     parts = [i for t in TABLES for n, i in (_listing(fs, f"{root}/{run_prefix(run_id, t)}").items()
                                             if t != "events" else files.items()) if n.startswith("part-")]
