@@ -146,11 +146,10 @@ def parse(doc: dict, source: str = "config", schema_checked: bool = False) -> Ru
     """Validate a merged document against the schema (unless ``schema_checked``: the embedded default, untouched)
     and freeze it into a RunConfig."""
     _check_finite(doc, "$", source)
-    schema = schema_document()
     if not schema_checked:
-        _check_schema(doc, schema, source)
+        _check_schema(doc, source)
     # the sections read numbers as the kernels take them; the document (and its hash) stays as it was written
-    typed = _numbers_as_floats(doc, schema, schema)
+    typed = _spelled_as_default(doc, default_document())
     run = scalars(RunSettings, typed["run"])
     _check_run(run)
     p = typed["period"]
@@ -214,24 +213,23 @@ def _check_finite(value: Any, path: str, source: str, depth: int = 0) -> None:
             _check_finite(v, f"{path}[{i}]", source, depth + 1)
 
 
-def _numbers_as_floats(value: Any, schema: dict, root: dict) -> Any:
-    """``value`` (valid for ``schema``) with every integer at a place the schema types "number" made a float.
+def _spelled_as_default(value: Any, default: Any) -> Any:
+    """``value`` with each number spelled as the embedded default spells the same place: ``5`` where it has
+    ``5.0`` becomes ``5.0``, and ``92.0`` where it has ``92`` becomes ``92``.
 
-    The kernels are compiled for the types of their parameters: a ``5`` where the default has ``5.0`` would
-    make every worker compile its kernels again, for a minute and gigabytes, without a word.
+    The kernels are compiled (and shipped) for the types the default gives their parameters: another spelling
+    of the same number made every worker compile them again, for a minute and gigabytes, without a word.
+    A place the default does not have (a new category) keeps its spelling.
     """
-    while "$ref" in schema:  # only local references ("#/$defs/probability") occur
-        schema = root[schema["$ref"].split("/")[1]][schema["$ref"].split("/")[2]]
-    if isinstance(value, dict):
-        props, patterns = schema.get("properties", {}), schema.get("patternProperties", {})
-        rest = schema.get("additionalProperties")
-        sub = {k: props.get(k) or next((s for p, s in patterns.items() if re.search(p, k)), None)
-               or (rest if isinstance(rest, dict) else None) for k in value}
-        return {k: v if sub[k] is None else _numbers_as_floats(v, sub[k], root) for k, v in value.items()}
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [_numbers_as_floats(v, schema["items"], root) for v in value]
-    kinds = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
-    return float(value) if type(value) is int and "number" in kinds and "integer" not in kinds else value
+    if isinstance(value, dict) and isinstance(default, dict):
+        return {k: _spelled_as_default(v, default.get(k)) for k, v in value.items()}
+    if isinstance(value, list) and isinstance(default, list) and len(value) == len(default):
+        return [_spelled_as_default(v, d) for v, d in zip(value, default)]
+    if type(value) is int and type(default) is float:
+        return float(value)
+    if type(value) is float and type(default) is int and value.is_integer():
+        return int(value)
+    return value
 
 
 def _hash(doc: dict) -> str:
@@ -260,10 +258,10 @@ def _check_run(run: RunSettings) -> None:
                           f"set run.compression_level to 1-9, or null for gzip's default 6")
 
 
-def _check_schema(doc: dict, schema: dict, source: str) -> None:
+def _check_schema(doc: dict, source: str) -> None:
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema_document())
     try:
         errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.path), list(map(str, e.path))))
     except RecursionError:
