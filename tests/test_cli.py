@@ -144,3 +144,14 @@ def test_a_committed_run_exits_0_whatever_became_of_stdout_and_stderr(tmp_path, 
     assert list(tmp_path.glob("events/run_id=*/_SUCCESS"))
     if where == "stdout full":
         assert "the run committed, but its summary could not be written" in done.stderr
+
+
+@pytest.mark.parametrize("blocking", ["events", "events/run_id=x"])
+def test_a_file_where_the_run_needs_a_folder_is_named(tmp_path, blocking):
+    """It was 'output ... is not writable (File exists)', which names neither the file nor what to do."""
+    (tmp_path / "out" / blocking).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "out" / blocking).write_text("")
+    r = cli("--events", "100", "--run-id", "x", "--output", "out", cwd=tmp_path)
+    assert r.returncode == 3, r.stderr
+    assert r.stderr == (f"temu-gen: error: out/{blocking} is a file where the run needs a folder; "
+                        f"remove it, or choose another --output or --run-id\n")

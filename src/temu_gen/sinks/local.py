@@ -71,11 +71,7 @@ class LocalRun:
     def _make_dir(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise OutputError(f"output {self.root} is a file, not a folder; pass a folder to --output")
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputError(f"output {self.root} is not writable ({e.strerror or e}); choose another --output") \
-                from None
+        _make_folder(self.dir, self.root)
         if self.dir.is_symlink() or not self.dir.is_dir():
             raise OutputError(f"run folder {self.dir} is a link or not a folder; remove it or choose another --run-id")
 
@@ -83,11 +79,7 @@ class LocalRun:
         """The run's folder for ``table`` (None if it does not exist and ``create`` is off); never a link."""
         path = self.dir if table == "events" else self.root / run_prefix(self.run_id, table)
         if create:
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise OutputError(f"output {self.root} is not writable ({e.strerror or e}); choose another --output") \
-                    from None
+            _make_folder(path, self.root)
         if path.is_symlink() or (path.exists() and not path.is_dir()):
             raise OutputError(f"run folder {path} is a link or not a folder; remove it or choose another --run-id")
         return path if path.is_dir() else None
@@ -259,3 +251,15 @@ def _proves(path: Path, rec: PartRecord, exp: PartExpectation) -> bool:
         return kv is not None and exp.admits(rec, rows) and metadata_mismatch(kv, exp.metadata) is None
     except Exception:  # noqa: BLE001 - anything unreadable is regenerated, never kept
         return False
+
+
+def _make_folder(path: Path, root: Path) -> None:
+    """``mkdir -p path`` under the output ``root``; a file in the way is named (not "File exists")."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocking = next((p for p in (*reversed(path.parents), path) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise OutputError(f"{blocking} is a file where the run needs a folder; remove it, or choose another "
+                              f"--output or --run-id") from None
+        raise OutputError(f"output {root} is not writable ({e.strerror or e}); choose another --output") from None
