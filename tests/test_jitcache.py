@@ -24,10 +24,18 @@ def _contents(archive: Path) -> dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
 
 
+def _cache_env(cache: Path, **extra: str) -> dict:
+    """This process's environment with a numba cache at ``cache`` and none of the settings that would bypass the
+    shipped archive, plus ``extra``."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    for name in ("NUMBA_CPU_NAME", "TEMU_GEN_PREBUILT"):
+        env.pop(name, None)
+    return {**env, **extra}
+
+
 def _run(tmp_path: Path, cache: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     """A run as a user starts it (stderr is not a terminal, so no progress bar; notices still print)."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), **env}
-    env.pop("NUMBA_CPU_NAME", None)
+    env = _cache_env(cache, **env)
     out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"
     cmd = [sys.executable, "-m", "temu_gen", "--output", str(out), "--seed", "3", *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -197,8 +205,7 @@ def test_without_a_shipped_cache_the_first_run_says_it_compiles_first(tmp_path):
     [compile]`` times it.
     """
     cache = tmp_path / "numba"
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
-    env.pop("NUMBA_CPU_NAME", None)
+    env = _cache_env(cache)
     subprocess.run([sys.executable, "-c", "from temu_gen import jitcache; assert jitcache.install()"], env=env,
                    check=True)
     [folder] = [p for p in cache.glob("*/*") if p.is_dir()]
@@ -219,22 +226,14 @@ _REGISTRIES = ("sorted(m for m in ('numba.np.linalg', 'numba.typed.typeddict', '
                "if m in sys.modules)")
 
 
-def _own_cache_env(tmp_path: Path, **extra: str) -> dict:
-    """The environment of a process with a cache of its own, as ``_run`` builds it, plus ``extra``."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), **extra}
-    for name in ("NUMBA_CPU_NAME", "TEMU_GEN_PREBUILT"):
-        env.pop(name, None)
-    return env
-
-
 @pytest.mark.skipif(jitcache.shipped_archive() is None, reason="no shipped cache fits: the kernels would compile")
 def test_a_run_loads_its_kernels_without_numbas_lowering_registries(tmp_path):
     """Those registries were most of numba's first cache load (0.15-0.35 s); only a compile reads them."""
     code = ("import sys\nfrom temu_gen.cli import main\n"
             f"code = main(['--events', '20000', '--workers', '1', '--no-progress', '--output', {str(tmp_path)!r}])\n"
             f"print(code, {_REGISTRIES})\n")
-    done = subprocess.run([sys.executable, "-c", code], env=_own_cache_env(tmp_path), capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run([sys.executable, "-c", code], env=_cache_env(tmp_path / "cache"), capture_output=True,
+                          text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "0 []"
     assert list(tmp_path.glob("events/run_id=*/_SUCCESS"))
@@ -247,7 +246,7 @@ def test_other_cached_numba_code_still_loads_as_numba_does(tmp_path):
             "import theirs\nassert theirs.f(1) == 2\n"
             f"print(sum(theirs.f.stats.cache_hits.values()), {_REGISTRIES})\n")
     path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
-    env = _own_cache_env(tmp_path, PYTHONPATH=path)
+    env = _cache_env(tmp_path / "cache", PYTHONPATH=path)
     first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr

@@ -9,7 +9,6 @@ value and what to do. Imports no numba.
 from __future__ import annotations
 
 import datetime as dt
-
 import json
 from typing import Any
 

@@ -388,16 +388,9 @@ def _report_committed(line: str) -> int:
             print(line, flush=True)
         return 0
     except BrokenPipeError:
-        if _stdout_is_broken():
-            return _reader_gone()
-        raise
+        raise  # main's own ending for a reader that went away
     except (OSError, ValueError) as e:  # full, or closed under us
-        _warn(f"the run committed, but its summary could not be written to stdout ({e}): {line}")
+        # the CLI's warning line (logging drops it quietly where stderr is closed or full as well)
+        logging.getLogger("temu_gen").warning("the run committed, but its summary could not be written to stdout "
+                                              "(%s): %s", e, line)
         return 0
-
-
-def _warn(text: str) -> None:
-    try:
-        print(f"temu-gen: warning: {text}", file=sys.stderr, flush=True)
-    except (OSError, ValueError, AttributeError):  # stderr closed or full as well: the exit code says it all
-        pass

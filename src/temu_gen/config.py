@@ -13,6 +13,7 @@ import copy
 import difflib
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -83,7 +84,13 @@ class RunConfig:
 
 def default_document() -> dict:
     """The embedded default config, as a fresh dict."""
-    return json.loads(resources.files("temu_gen").joinpath("config_data/default.json").read_text("utf-8"))
+    return json.loads(_default_text())
+
+
+@functools.cache
+def _default_text() -> str:
+    """Read once: a load reads it to merge over, and :func:`parse` again to spell numbers as it does."""
+    return resources.files("temu_gen").joinpath("config_data/default.json").read_text("utf-8")
 
 
 def schema_document() -> dict:

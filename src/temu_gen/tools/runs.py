@@ -94,8 +94,8 @@ def describe(fs, root: str, run_id: str) -> dict:
                                             if t != "events" else files.items()) if n.startswith("part-")]
     config = plan.get("config") if isinstance(plan.get("config"), dict) else {}
     row.update(events=(config.get("run") or {}).get("events"), format=(config.get("run") or {}).get("format"),
-               rows=None, files=len(parts),
-               bytes=sum(i.size or 0 for i in parts), defects=_defects_on(config) if config else None, labels=None)
+               files=len(parts), bytes=sum(i.size or 0 for i in parts),
+               defects=_defects_on(config) if config else None)
     return row
 
 
