@@ -111,9 +111,10 @@ def _number_leaves(value, path=()):
         yield path
 
 
-def test_a_number_spelled_otherwise_gives_the_kernels_the_same_types():
+def test_any_number_gives_the_kernels_the_types_they_are_shipped_for():
     """``5`` for ``5.0`` once made every worker compile its kernels again (80 s, 4 GB), silently; so did ``92.0``
-    for ``92``. Each number of the default is spelled the other way in turn (rounded where it has a fraction)."""
+    for ``92``, and ``7.5`` where the default has ``7`` (transit days). Each number of the default is spelled the
+    other way in turn (rounded where it has a fraction), and each whole number is given a fraction."""
     import copy
 
     import numba
@@ -122,19 +123,25 @@ def test_a_number_spelled_otherwise_gives_the_kernels_the_same_types():
 
     base = config.default_document()
     types = numba.typeof(build_params(config.parse(copy.deepcopy(base)))[0])
-    tried = 0
+    tried = fractions = 0
     for path in _number_leaves(base):
-        doc = copy.deepcopy(base)
-        node = doc
-        for k in path[:-1]:
-            node = node[k]
-        v = node[path[-1]]
-        node[path[-1]] = float(v) if type(v) is int else int(round(v))
-        try:
-            cfg = config.parse(doc)
-        except ConfigError:  # rounding broke a cross-field rule (a min above its max): not this test's case
-            continue
-        tried += 1
-        assert numba.typeof(build_params(cfg)[0]) == types, ".".join(map(str, path))
-        assert cfg.document == doc  # the document, and so its hash, keeps what was written
-    assert tried > 100
+        v = _at(base, path)
+        variants = [float(v) if type(v) is int else int(round(v))] + ([v + 0.5] if type(v) is int else [])
+        for new in variants:
+            doc = copy.deepcopy(base)
+            _at(doc, path[:-1])[path[-1]] = new
+            try:
+                cfg = config.parse(doc)
+            except ConfigError:  # a whole-number field, or a cross-field rule (a min above its max): not this case
+                continue
+            tried += 1
+            fractions += new != int(new)
+            assert numba.typeof(build_params(cfg)[0]) == types, f"{'.'.join(map(str, path))} = {new!r}"
+            assert cfg.document == doc  # the document, and so its hash, keeps what was written
+    assert tried > 100 and fractions > 30
+
+
+def _at(doc, path):
+    for k in path:
+        doc = doc[k]
+    return doc

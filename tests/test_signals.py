@@ -7,6 +7,7 @@ with it and nothing writes into the run folder or the spool afterwards.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -14,8 +15,9 @@ import time
 import pytest
 
 from outcomes import not_committed_local
-from procs import UPLOADER, WORKER, named, one_line, snapshot, start, start_run, survivors, tree, wait_until
+from procs import UPLOADER, WORKER, cli, named, one_line, snapshot, start, start_run, survivors, tree, wait_until
 from s3_servers import FaultyProxy
+from temu_gen.sinks.base import Holder
 
 EVENTS, CHUNK = 1_200_000, 50_000  # 24 parts: seconds of work left when the first part lands
 
@@ -55,6 +57,30 @@ def test_kill_9_of_the_coordinator_takes_its_workers_with_it(tmp_path):
     time.sleep(1.0)
     assert snapshot(run_dir) == before  # nothing writes into the run folder any more
     assert "_lock" in not_committed_local(run_dir)  # a stale lock: --resume says so and how to clear it
+
+
+def test_the_next_run_frees_the_scratch_of_a_coordinator_killed_outright(tmp_path):
+    """kill -9 leaves the spool (hundreds of MB per million events): the next run on the spool root removes it,
+    and only it: a live run's scratch, another host's and folders it did not make stay."""
+    spool = tmp_path / "spool"
+    proc, _, children = start_run(tmp_path / "out", EVENTS, CHUNK, "--spool-dir", str(spool))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert survivors(children, timeout=3.0) == []
+    (killed,) = [p for p in spool.iterdir()]
+    assert (killed / "map").is_dir()
+    live, elsewhere, foreign = spool / "live", spool / "elsewhere", spool / "foreign"
+    for folder in (live, elsewhere, foreign):
+        folder.mkdir()
+        (folder / "data").write_bytes(b"x")
+    me = Holder.me()
+    (live / ".holder").write_bytes(me.to_bytes())
+    (elsewhere / ".holder").write_bytes(dataclasses.replace(me, host="another-host", pid=proc.pid).to_bytes())
+    (foreign / ".holder").write_text("not ours")
+    done = cli("--events", "2000", "--workers", "1", "--run-id", "next", "--output", str(tmp_path / "out"),
+               "--spool-dir", str(spool))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in spool.iterdir()) == ["elsewhere", "foreign", "live"]
 
 
 def test_sigterm_aborts_open_uploads_and_tidies_the_spool(moto_server, bucket, tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import NamedTuple
+from typing import NamedTuple, get_type_hints
 
 import numpy as np
 
@@ -268,7 +268,7 @@ def _user_params(cfg, sources: list[str], time: TimeParams) -> UserParams:
     prefs = np.zeros((2, 2, len(methods)))
     for ios in (0, 1):
         for a, area in enumerate(AREAS):
-            w = np.array([m.weight for m in cfg.payments.methods])
+            w = _floats([m.weight for m in cfg.payments.methods])
             if ios:
                 w *= _aligned(cfg.payments.preference_multipliers.get("ios", Weights((), ())), methods)
             if area == "rural":
@@ -279,7 +279,7 @@ def _user_params(cfg, sources: list[str], time: TimeParams) -> UserParams:
                          for _, day in d.app_releases], dtype=np.int64)
     return UserParams(
         state_cum=cumulative([s.weight for s in geo.states]), city_off=city_off, city_cum=city_cum,
-        city_tier=np.array(tiers, dtype=np.int64), state_urban=np.array([s.urban_share for s in geo.states]),
+        city_tier=np.array(tiers, dtype=np.int64), state_urban=_floats([s.urban_share for s in geo.states]),
         state_region=np.array([regions.index(s.region) for s in geo.states], dtype=np.int64),
         platform_cum=plat, brand_off=brand_off, brand_cum=brand_cum, carrier_cum=cumulative(d.carriers.values),
         network_cum=net, channel_cum=cumulative(d.acquisition_channels.values),
@@ -339,14 +339,14 @@ def _catalog_params(cfg, term_off, term_variants) -> CatalogParams:
     return CatalogParams(
         per_category=cfg.population.products_per_category,
         popularity_table=power_table(cfg.population.product_popularity_skew),
-        cat_mu=mu, cat_sigma=sigma, cat_median_naira=np.array([x.median_price_ngn for x in c.categories]),
+        cat_mu=mu, cat_sigma=sigma, cat_median_naira=_floats([x.median_price_ngn for x in c.categories]),
         min_naira=float(c.min_price_ngn), ending_cum=cumulative(c.price_endings.values),
         ending_code=np.array([int(n) for n in c.price_endings.names], dtype=np.int64),
         promo_start_us=np.array([us(r.start) for r in rules], dtype=np.int64),
         promo_end_us=np.array([us(r.end, True) for r in rules], dtype=np.int64),
-        promo_share=np.array([r.price_drop.share for r in rules]),
-        promo_depth_min=np.array([r.price_drop.depth_min for r in rules]),
-        promo_depth_max=np.array([r.price_drop.depth_max for r in rules]),
+        promo_share=_floats([r.price_drop.share for r in rules]),
+        promo_depth_min=_floats([r.price_drop.depth_min for r in rules]),
+        promo_depth_max=_floats([r.price_drop.depth_max for r in rules]),
         term_off=term_off, term_variants=term_variants, term_table=power_table(cfg.search.term_popularity_exponent),
         n_typos=3, p_typo=cfg.search.p_misspelling, p_modifier=cfg.search.p_modifier)
 
@@ -358,9 +358,9 @@ def _pay_params(cfg, providers: _Interner, failures: _Interner) -> PayParams:
     provider_off, provider_cum = ragged([list(m.providers.values) for m in p.methods])
     reason_off, reason_cum = ragged([list(m.failure_reasons.values) for m in p.methods])
     return PayParams(
-        method_fail=np.array([m.first_attempt_failure for m in p.methods]),
-        confirm_min_us=np.array([m.confirm_seconds_min * _US for m in p.methods]),
-        confirm_max_us=np.array([m.confirm_seconds_max * _US for m in p.methods]),
+        method_fail=_floats([m.first_attempt_failure for m in p.methods]),
+        confirm_min_us=_floats([m.confirm_seconds_min * _US for m in p.methods]),
+        confirm_max_us=_floats([m.confirm_seconds_max * _US for m in p.methods]),
         prepaid_cum=cumulative([0.0 if i == pod else m.weight for i, m in enumerate(p.methods)]), pod_method=pod,
         p_preferred=p.p_preferred_method, provider_off=provider_off, provider_cum=provider_cum,
         provider_code=np.concatenate([providers.codes(m.providers.names) for m in p.methods]),
@@ -375,9 +375,9 @@ def _ship_params(cfg, failures: _Interner, statuses: _Interner) -> ShipParams:
     f = cfg.fulfilment
     return ShipParams(
         dispatch_d_min=f.dispatch_days_min, dispatch_d_max=f.dispatch_days_max,
-        tier_transit_min=np.array([t.transit_days_min for t in f.tiers]),
-        tier_transit_max=np.array([t.transit_days_max for t in f.tiers]),
-        tier_fail=np.array([t.first_attempt_failure for t in f.tiers]),
+        tier_transit_min=_floats([t.transit_days_min for t in f.tiers]),
+        tier_transit_max=_floats([t.transit_days_max for t in f.tiers]),
+        tier_fail=_floats([t.first_attempt_failure for t in f.tiers]),
         partner_cum=cumulative(f.logistics_partners.values), dfail_cum=cumulative(f.delivery_failure_reasons.values),
         dfail_code=failures.codes(f.delivery_failure_reasons.names), max_attempts=f.max_delivery_attempts,
         p_retry=f.p_retry_delivery, p_cancel=f.p_cancel_before_ship, cancel_cum=cumulative(f.cancel_reasons.values),
@@ -393,6 +393,28 @@ def traffic_sources(cfg) -> list[str]:
     return list(dict.fromkeys(cfg.devices.acquisition_channels.names + cfg.devices.return_sources.names))
 
 
+def _floats(values) -> np.ndarray:
+    """A kernel array of config numbers: float64 however the config spells them (5 or 5.5)."""
+    return np.array(values, dtype=np.float64)
+
+
+def _as_declared(group):
+    """``group`` with every scalar of the type its field declares.
+
+    The kernels are compiled, and shipped compiled, for these types: a config that spelled a float field as a
+    whole number (transit days 7, not 7.5) gave numba an int64 where another config gives a float64, and every
+    worker compiled the kernels again, for a minute, without a word.
+    """
+    hints = get_type_hints(type(group))
+    fixed = {}
+    for name, value in zip(group._fields, group):
+        if hints[name] is float and not isinstance(value, float):
+            fixed[name] = float(value)
+        elif hints[name] is int:
+            assert isinstance(value, (int, np.integer)) and not isinstance(value, bool), (name, value)
+    return group._replace(**fixed)
+
+
 def build_params(cfg) -> tuple[Params, Vocabulary]:
     """Flatten ``cfg`` into kernel inputs and the vocabulary that names their codes."""
     sources = traffic_sources(cfg)
@@ -400,9 +422,10 @@ def build_params(cfg) -> tuple[Params, Vocabulary]:
     providers, failures = _Interner(), _Interner()
     statuses = _Interner(("payment_not_completed", "undeliverable"))
     time = build_time(cfg)
-    params = Params(time, _user_params(cfg, sources, time), _funnel_params(cfg, sources),
-                    _catalog_params(cfg, term_off, term_variants), _pay_params(cfg, providers, failures),
-                    _ship_params(cfg, failures, statuses))
+    params = Params(*map(_as_declared, (
+        time, _user_params(cfg, sources, time), _funnel_params(cfg, sources),
+        _catalog_params(cfg, term_off, term_variants), _pay_params(cfg, providers, failures),
+        _ship_params(cfg, failures, statuses))))
     vocab = Vocabulary(search_query=queries, **base_vocabulary(cfg, tuple(sources), providers.names, failures.names,
                                                                 statuses.names))
     assert math.isclose(time.acquisition_cum[-1], 1.0)

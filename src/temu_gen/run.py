@@ -189,6 +189,8 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
                     print("temu-gen: compiling the kernels once for this install (about 2 minutes on 2 cores, under "
                           "one on 16; later runs load them in about a second)", file=sys.stderr, flush=True)
             spool.fresh(map_dir)
+            spool.claim(target.spool_dir)
+            spool.sweep(target.spool_dir.parent, keep=target.spool_dir)  # scratch of runs killed outright
             setup = WorkerSetup(cfg, seed, target.staging_dir, map_dir, run_metadata(cfg, seed, run_id))
             executor = engine.executor(max(1, workers), setup, target)
             summaries, early = _map_stage(cfg, executor, show, products=0 not in done)

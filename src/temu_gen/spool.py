@@ -4,7 +4,9 @@ Invariant: a shard's files appear under their final names only once complete (wr
 as temp files and renamed), the reduce reads them a column slice at a time (never the
 whole shard at once), and the spool folder is private to one run attempt: the coordinator
 creates it empty and removes it when the run commits or fails. Everything in it can be
-regenerated from (seed, shard, config).
+regenerated from (seed, shard, config). A coordinator killed outright (SIGKILL, the OOM
+killer, a power cut) cannot remove it: it is marked with its holder, and the next run on the
+same spool root removes the folders of holders that are provably gone.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from .files import new_file, temp_path, write_all
+from .files import new_file, temp_path, write_all, write_new
 from .kernels.codes import WIDE_COLUMNS
 from .timeline import TAIL_DAYS, US_PER_HOUR
 
@@ -156,3 +158,40 @@ def fresh(folder: Path) -> Path:
 
 def remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+HOLDER = ".holder"
+"""In a run's scratch folder (the map spool's parent): who uses it (:class:`~temu_gen.sinks.base.Holder`)."""
+
+
+def claim(folder: Path) -> None:
+    """Mark ``folder`` as this process's scratch, so a later run can tell once this process is gone."""
+    from .sinks.base import Holder
+
+    (folder / HOLDER).unlink(missing_ok=True)
+    write_new(folder / HOLDER, Holder.me().to_bytes(), fsync=False)
+
+
+def sweep(root: Path, keep: Path) -> list[Path]:
+    """Remove the scratch folders under ``root`` (but ``keep``) whose holder is provably gone; return them.
+
+    Only folders this package marked are touched, and only those of a process of this host that is no longer
+    running: a folder of a live run, of another host (a shared --spool-dir), or unmarked stays.
+    """
+    from .sinks.base import Holder
+
+    removed = []
+    try:
+        entries = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and Path(e.path) != keep]
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            with open(os.path.join(entry.path, HOLDER), "rb") as f:
+                holder = Holder.parse(f.read(4096))
+        except OSError:
+            continue
+        if holder is not None and holder.is_gone() is True:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
