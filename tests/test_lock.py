@@ -166,3 +166,20 @@ def test_a_run_that_lost_its_lock_does_not_commit(smoke_cfg, tmp_path, monkeypat
     assert ".part-00003.parquet.7-00000000.tmp" in names  # the other writer's files are not this run's to remove
     assert Holder.parse((run_dir / "_lock").read_bytes()) == other
     assert json.loads((run_dir / "_run.json").read_bytes())["seed"] == 1
+
+
+def test_an_interruption_while_the_lock_is_written_leaves_no_lock(tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM) landing just after the lock file is made, before the run holds it: no stale lock."""
+    import temu_gen.sinks.local as local_sink
+
+    real = local_sink.create_whole
+
+    def written_then_interrupted(path, data):
+        real(path, data)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local_sink, "create_whole", written_then_interrupted)
+    target = LocalDirSink(tmp_path, spool_dir=tmp_path / "spool").open_run("s")
+    with pytest.raises(KeyboardInterrupt):
+        target.lock(Holder.me())
+    assert not (tmp_path / "events" / "run_id=s" / "_lock").exists()

@@ -164,3 +164,32 @@ def test_kill_9_then_flipped_and_foreign_parts_are_regenerated(default_cfg, tmp_
     assert r.returncode == 0, r.stderr
     assert f"{events:,} events, {events // chunk} files, {len(whole) - 2} kept from the failed run" in r.stdout
     committed_local(run_dir, reference)
+
+
+@pytest.mark.parametrize("damage", ["removed", "truncated"])
+def test_a_part_that_vanished_or_changed_after_delivery_is_not_committed(smoke_cfg, smoke_run, tmp_path, monkeypatch,
+                                                                         damage):
+    """Another process removed or cut a delivered part while the run went on: the run must not commit over it
+    (nothing bad under _SUCCESS); --resume then regenerates it."""
+    from temu_gen.sinks.local import LocalRun
+
+    real_place = LocalRun.place
+
+    def place_then_damage_part_0(self, record, path):
+        done = real_place(self, record, path)
+        if record.table == "events" and record.chunk == 2:
+            victim = self.dir / "part-00000.parquet"
+            victim.unlink() if damage == "removed" else os.truncate(victim, 100)
+        return done
+
+    monkeypatch.setattr(LocalRun, "place", place_then_damage_part_0)
+    with pytest.raises(RunFailed, match=r"delivered file events/part-00000.parquet of run smoke at .* vanished or "
+                                        r"changed before the commit: another process writes there\); chunks "
+                                        r"delivered: 0, 1, 2, 3 of 4; not committed \(no _SUCCESS\)"):
+        run(smoke_cfg, LocalDirSink(tmp_path), seed=11, run_id="smoke", workers=1, progress=False)
+    run_dir = tmp_path / "events" / "run_id=smoke"
+    assert not (run_dir / "_SUCCESS").exists() and not (run_dir / "_manifest.json").exists()
+    monkeypatch.setattr(LocalRun, "place", real_place)
+    summary = resume(LocalDirSink(tmp_path), "smoke", workers=1, progress=False)
+    assert summary.resumed_files > 0
+    assert local_files(run_dir) == local_files(smoke_run[1])

@@ -10,6 +10,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -46,6 +49,53 @@ def test_a_signal_stops_a_local_run_cleanly(tmp_path, sig, group, code, cause):
     before = snapshot(run_dir)
     time.sleep(1.0)
     assert snapshot(run_dir) == before
+
+
+@pytest.mark.parametrize("gap", [0.002, 0.01])
+def test_a_second_ctrl_c_does_not_cut_the_clean_up_short(tmp_path, gap):
+    """An impatient second Ctrl-C used to land in the clean-up of the first: the lock, temp files and the spool
+    stayed, and the next run needed --force-unlock."""
+    spool = tmp_path / "spool"
+    proc, run_dir, children = start_run(tmp_path / "out", EVENTS, CHUNK, "--spool-dir", str(spool))
+    os.kill(proc.pid, signal.SIGINT)
+    time.sleep(gap)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert one_line(err).startswith("temu-gen: error: run s failed (interrupted); chunks delivered: 0")
+    assert survivors(children) == []
+    left = not_committed_local(run_dir)
+    assert "_lock" not in left and not [n for n in left if n.startswith(".")]
+    assert not list(spool.iterdir())
+
+
+def test_a_signal_inside_code_that_swallows_exceptions_is_not_lost():
+    """pyarrow's pandas probe is Cython that drops an exception raised in it: a SIGTERM that arrived there was
+    lost, and the run went on to commit (exit 0). The probe now runs with the signals held, then delivered."""
+    script = textwrap.dedent("""
+        import os, signal, sys
+        import pyarrow as pa
+        from temu_gen import cli
+        from temu_gen.errors import Terminated
+        from temu_gen.lifeline import install_termination_handlers
+
+        def probe_that_swallows(value):
+            try:  # the handler runs in here, and its exception is dropped
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(100_000):
+                    pass
+            except BaseException:
+                pass
+
+        install_termination_handlers()
+        pa.scalar = probe_that_swallows
+        try:
+            cli._spare_arrow_pandas()
+        except Terminated:
+            sys.exit(143)
+        sys.exit(0)
+    """)
+    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == 143
 
 
 def test_kill_9_of_the_coordinator_takes_its_workers_with_it(tmp_path):

@@ -333,10 +333,13 @@ def _spare_arrow_pandas() -> None:
         return
     import pyarrow as pa
 
+    from .lifeline import signals_blocked
+
     finder = _NoPandas()
     sys.meta_path.insert(0, finder)
     try:
-        pa.scalar(0)  # pyarrow's pandas shim tries its import here, once per process
+        with signals_blocked():  # the shim is Cython that drops exceptions: a SIGTERM raised in it was lost
+            pa.scalar(0)  # pyarrow's pandas shim tries its import here, once per process
     finally:
         sys.meta_path.remove(finder)
 
@@ -344,7 +347,7 @@ def _spare_arrow_pandas() -> None:
 def _run(args: argparse.Namespace) -> int:
     from .lifeline import install_termination_handlers
 
-    install_termination_handlers()  # first: SIGTERM while loading still ends in one line and exit 143
+    install_termination_handlers()  # from here on, SIGTERM ends in one line and exit 143
     if args.resume:
         _check_resume_flags(args)
     sink = _sink(args)

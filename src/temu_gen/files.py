@@ -9,6 +9,7 @@ them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import os
@@ -35,9 +36,11 @@ def new_file(path: Path, fsync: bool = True):
         yield fd
         if fsync:
             os.fsync(fd)
-    except BaseException:
+    except BaseException as e:
         os.close(fd)
         remove(path)
+        if isinstance(e, OSError) and e.filename is None and e.strerror:  # a full disk: say which (its folder)
+            raise OSError(e.errno, e.strerror, str(path.parent)) from None
         raise
     os.close(fd)
 
@@ -70,6 +73,24 @@ def write_new(path: Path, data: bytes | memoryview, fsync: bool = True) -> None:
     """Create ``path`` (which must not exist, and is never followed if it is a link) holding ``data``."""
     with new_file(path, fsync) as fd:
         write_all(fd, data)
+
+
+def create_whole(path: Path, data: bytes) -> None:
+    """Create ``path`` holding ``data`` (FileExistsError if it exists); no other process sees it half-written.
+
+    The bytes go to a temp file first, which is then hard-linked to ``path``: the link is exclusive and atomic.
+    A file system without hard links gets ``path`` created exclusively and written just after.
+    """
+    tmp = temp_path(path.parent, path.name)
+    write_new(tmp, data)
+    try:
+        os.link(tmp, path)
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        write_new(path, data)
+    finally:
+        remove(tmp)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -97,6 +97,25 @@ def install_termination_handlers() -> None:
         signal.signal(sig, _raise_terminated)
 
 
+@contextlib.contextmanager
+def signals_blocked():
+    """Hold SIGINT, SIGTERM and SIGHUP in the kernel while third-party code runs that would swallow them.
+
+    Cython functions declared to return a C value drop an exception raised inside them (pyarrow's pandas shim
+    does): a Ctrl-C or SIGTERM arriving there would be lost, and the run would go on to commit. A signal sent
+    meanwhile is delivered when the block ends, and raises in our own code.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigs = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def child_signal_defaults() -> None:
     """Workers and the uploader: Ctrl-C reaches the whole process group, but only the
     coordinator decides what happens next; SIGTERM kills them outright."""

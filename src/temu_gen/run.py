@@ -133,9 +133,10 @@ class _failing:
     def __exit__(self, kind, e, tb) -> bool:
         if e is None:
             return False
-        if self.cleanup is not None:
-            self.cleanup()
-        aborted = self.target.abort()
+        with deferred_signals():  # a second Ctrl-C must not cut the clean-up short (a lock, temp files left)
+            if self.cleanup is not None:
+                self.cleanup()
+            aborted = self.target.abort()
         if isinstance(e, TemuGenError) and not isinstance(e, RunFailed) and self.progress is None:
             return False  # refused before any work: the user's error, as it is
         made = sorted({*self.kept, *(self.progress.tasks if self.progress else ())})
@@ -224,6 +225,7 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
                              engine=engine.name)
         if summary.events != cfg.run.events:
             raise RunFailed(f"run {run_id} has {summary.events} rows, expected {cfg.run.events}")
+        target.check_delivered(records)  # nothing under _SUCCESS that another process removed or replaced
         with deferred_signals() as gate:
             target.commit(manifest_bytes(cfg, summary, records), gate)
     return dataclasses.replace(summary, seconds=time.perf_counter() - started)

@@ -9,6 +9,7 @@ import errno
 import math
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -98,9 +99,10 @@ def test_a_real_full_disk_fails_in_one_line_and_resumes(smoke_run, tiny_disk):
     mount((need + manifest - 2) * page)
     r = cli(*SMOKE_ARGS, "--output", str(mnt))
     assert r.returncode == 4
-    assert one_line(r.stderr) == ("temu-gen: error: run smoke failed (No space left on device); chunks delivered: "
-                                  "0, 1, 2, 3 of 4; not committed (no _SUCCESS); resume with --resume smoke")
     run_dir = mnt / "events" / "run_id=smoke"
+    assert one_line(r.stderr) == (f"temu-gen: error: run smoke failed (No space left on device: {run_dir}); chunks "
+                                  f"delivered: 0, 1, 2, 3 of 4; not committed (no _SUCCESS); resume with --resume "
+                                  f"smoke")
     assert not_committed_local(run_dir) == ["_journal", "_run.json", *sorted(local_files(ref))]  # no lock, no temps
     mount(4 * 2**20, remount=True)
     r = cli("--resume", "smoke", "--output", str(mnt))
@@ -119,3 +121,30 @@ def test_a_disk_too_full_for_the_lock_leaves_no_lock(tiny_disk):
         assert one_line(r.stderr) == (f"temu-gen: error: output {mnt}/events/run_id=smoke is not writable (No space "
                                       f"left on device); choose another --output")
         assert os.listdir(mnt / "events" / "run_id=smoke") == []
+
+
+@pytest.mark.parametrize("spool,why", [("afile", "is a file, not a folder; pass a folder to --spool-dir"),
+                                       ("afile/sub", "is not writable (Not a directory); pass --spool-dir")])
+def test_an_unusable_spool_folder_is_refused_before_anything_is_made(tmp_path, spool, why):
+    (tmp_path / "afile").write_bytes(b"")
+    r = cli("--events", "1000", "--output", str(tmp_path / "out"), "--spool-dir", str(tmp_path / spool))
+    assert r.returncode == 3 and one_line(r.stderr) == f"temu-gen: error: spool folder {tmp_path / spool} {why}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_named_success_is_not_a_commit_and_is_named(tmp_path):
+    """A folder where _SUCCESS goes (a tool's mkdir -p, a bad sync): every command reads it as no commit, and the
+    run, --overwrite and --resume say what is in the way (they failed on 'Is a directory')."""
+    out, run_dir = tmp_path / "out", tmp_path / "out" / "events" / "run_id=d"
+    assert cli("--events", "1000", "--run-id", "d", "--output", str(out)).returncode == 0
+    (run_dir / "_SUCCESS").unlink()
+    (run_dir / "_SUCCESS").mkdir()
+    listed = subprocess.run([sys.executable, "-m", "temu_gen", "runs", str(out)], capture_output=True, text=True)
+    assert listed.returncode == 0 and "\nfailed " in listed.stdout, listed.stdout
+    for extra in (["--events", "1000", "--run-id", "d"], ["--events", "1000", "--run-id", "d", "--overwrite"],
+                  ["--resume", "d"]):
+        r = cli(*extra, "--output", str(out))
+        assert r.returncode == 3 and one_line(r.stderr) == (f"temu-gen: error: {run_dir / '_SUCCESS'} is a folder, "
+                                                            f"which temu-gen never writes; remove it (it is not this "
+                                                            f"run's) and rerun"), r.stderr
+    assert "_lock" not in {p.name for p in run_dir.iterdir()}

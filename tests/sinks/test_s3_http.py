@@ -41,7 +41,7 @@ def test_run_to_s3_matches_the_local_run(moto_server, bucket, local_reference, t
         assert head["ServerSideEncryption"] == sse
         assert head["ETag"].endswith(f'-{f["upload_parts"]}"') == (f["bytes"] >= 5 * 2**20)
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads") is None
-    assert not list((tmp_path / "spool" / "ref").glob("*.parquet"))  # spool emptied after confirmation
+    assert not list((tmp_path / "spool").glob("ref.*/*.parquet"))  # spool emptied after confirmation
     fs = pafs.S3FileSystem(access_key="testing", secret_key="testing", region="us-east-1",
                            endpoint_override=moto_server.endpoint.removeprefix("http://"), scheme="http")
     remote = pq.read_table(f"{bucket}/{prefix}part-00001.parquet", filesystem=fs)

@@ -41,6 +41,11 @@ def test_options_are_checked(tmp_path):
         S3Sink("s3://ng-events/x", S3Options(part_size=2**20))
     with pytest.raises(ConfigError, match="needs --sse aws:kms"):
         S3Sink("s3://ng-events/x", S3Options(sse_kms_key_id="k"))
+    with pytest.raises(ConfigError, match=r"above S3's maximum of 5,368,709,120 \(5GiB\)"):
+        S3Sink("s3://ng-events/x", S3Options(part_size=6 * 2**30))
+    with pytest.raises(ConfigError, match="--region 'bad region' is not a region name; use e.g. eu-west-1"):
+        S3Sink("s3://ng-events/x", S3Options(region="bad region"))
+    S3Sink("s3://ng-events/x", S3Options(region="af-south-1", part_size=5 * 2**30))
 
 
 def _part(tmp_path, size=6 * 2**20 + 123):
@@ -104,7 +109,7 @@ def test_abort_leaves_no_open_multipart_uploads(aws, tmp_path):
     assert target.abort() == 3
     left = [u["Key"] for u in aws.list_multipart_uploads(Bucket="ng-events").get("Uploads", [])]
     assert left == ["other/keep-me"]
-    assert not (tmp_path / "r3").exists()  # the spool is gone too
+    assert target.staging_dir.parent == tmp_path and not target.staging_dir.exists()  # the spool is gone too
     assert "Contents" not in aws.list_objects_v2(Bucket="ng-events", Prefix="p/events/run_id=r3/_lock")
 
 
@@ -143,14 +148,14 @@ def test_a_run_that_lost_its_lock_neither_commits_nor_cleans_up_the_new_writers_
     other = Holder("elsewhere.example", 7, "2026-11-27T16:49:12+00:00", "theirs", 1.0)
     aws.put_object(Bucket="ng-events", Key="p/events/run_id=r7/_lock", Body=other.to_bytes())  # --force-unlock'ed
     upload = aws.create_multipart_upload(Bucket="ng-events", Key="p/events/run_id=r7/part-00000.parquet")
-    (tmp_path / "r7" / "theirs.parquet").write_bytes(b"x")
+    (target.staging_dir / "theirs.parquet").write_bytes(b"x")
     with pytest.raises(RunLocked, match=r"lost its lock \(_lock now held by pid 7 on host elsewhere.example"):
         target.commit(b"{}", _Gate())
     assert target.abort() == 0
     keys = {o["Key"] for o in aws.list_objects_v2(Bucket="ng-events", Prefix="p/")["Contents"]}
     assert keys == {"p/events/run_id=r7/_lock"}  # no manifest, no _SUCCESS, the other writer's lock kept
     assert [u["UploadId"] for u in aws.list_multipart_uploads(Bucket="ng-events")["Uploads"]] == [upload["UploadId"]]
-    assert (tmp_path / "r7" / "theirs.parquet").exists()
+    assert (target.staging_dir / "theirs.parquet").exists()
 
 
 def test_a_fresh_run_aborts_the_uploads_a_crashed_attempt_left_open(aws, tmp_path):
@@ -172,3 +177,68 @@ def test_a_bad_recorded_plan_is_one_line(aws, tmp_path, body, needle):
                                           "valid JSON") as e:
         target.read_plan()
     assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_two_destinations_of_one_run_id_keep_their_own_spool(aws, tmp_path):
+    """Runs with the same id to two prefixes (or buckets, or endpoints) once shared one spool folder, and each one's
+    clean-up removed the other's parts."""
+    aws.create_bucket(Bucket="other-bucket")
+    a = S3Sink("s3://ng-events/a", S3Options(), spool_dir=tmp_path).open_run("r")
+    folders = {a.staging_dir, S3Sink("s3://ng-events/b", S3Options(), spool_dir=tmp_path).open_run("r").staging_dir,
+               S3Sink("s3://other-bucket/a", S3Options(), spool_dir=tmp_path).open_run("r").staging_dir,
+               S3Sink("s3://ng-events/a", S3Options(endpoint_url="http://127.0.0.1:9"),
+                      spool_dir=tmp_path).open_run("r").staging_dir}
+    assert len(folders) == 4 and all(f.parent == tmp_path and f.name.startswith("r.s3-") for f in folders)
+    assert S3Sink("s3://ng-events/a", S3Options(), spool_dir=tmp_path).open_run("r").staging_dir == a.staging_dir
+
+
+def test_a_lock_whose_answer_was_lost_is_recognised_as_ours(aws, tmp_path):
+    """botocore retries a create whose answer was lost; the retry finds the lock made by the first try (412).
+    The run once took that for another writer's lock, refused itself, and left the lock behind."""
+    target = S3Sink("s3://ng-events/p", S3Options(), spool_dir=tmp_path).open_run("r10")
+    real = target.client.put_object
+    calls = []
+
+    def answer_lost_then_retried(**kw):
+        calls.append(kw["Key"])
+        if len(calls) == 1:
+            real(**kw)
+        return real(**kw)
+
+    target.client.put_object = answer_lost_then_retried
+    me = Holder.me()
+    target.lock(me)
+    assert Holder.parse(aws.get_object(Bucket="ng-events", Key="p/events/run_id=r10/_lock")["Body"].read()) == me
+    assert target.staging_dir.is_dir()
+    target.unlock()
+    assert "Contents" not in aws.list_objects_v2(Bucket="ng-events", Prefix="p/events/run_id=r10/_lock")
+
+
+def test_an_interruption_while_taking_the_lock_leaves_no_lock(aws, tmp_path, monkeypatch):
+    """A signal (or a failed request) after the lock object is created, before lock() returns: the lock goes."""
+    target = S3Sink("s3://ng-events/p", S3Options(), spool_dir=tmp_path).open_run("r11")
+
+    def interrupted(holder):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, "_check_exclusive", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        target.lock(Holder.me())
+    assert "Contents" not in aws.list_objects_v2(Bucket="ng-events", Prefix="p/events/run_id=r11/")
+
+
+def test_a_delivered_object_that_vanished_or_changed_stops_the_commit(aws, tmp_path):
+    target = _open(aws, "s3://ng-events/p", "r12", tmp_path)
+    recs = []
+    for i, (table, body) in enumerate([("events", b"a" * 10), ("users", b"b" * 20)]):
+        name = f"part-{i:05d}.parquet"
+        etag = aws.put_object(Bucket="ng-events", Key=target.file_object(table, name), Body=body)["ETag"]
+        recs.append(PartRecord(i, name, 1, len(body), hashlib.sha256(body).hexdigest(), etag=etag, table=table))
+    target.check_delivered(recs)
+    aws.put_object(Bucket="ng-events", Key=target.file_object("users", "part-00001.parquet"), Body=b"c" * 20)
+    with pytest.raises(OutputError, match=r"delivered file users/part-00001.parquet of run r12 at .* vanished or "
+                                          r"changed before the commit"):
+        target.check_delivered(recs)  # same size, another ETag
+    aws.delete_object(Bucket="ng-events", Key=target.file_object("events", "part-00000.parquet"))
+    with pytest.raises(OutputError, match=r"events/part-00000.parquet and 1 more"):
+        target.check_delivered(recs)

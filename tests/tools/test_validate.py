@@ -1,6 +1,7 @@
 """``temu-gen validate``: passes the runs the generator commits, and names what is wrong with tampered copies."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -199,3 +200,19 @@ def test_an_old_duckdb_is_named(capsys, clean_run, monkeypatch):
     monkeypatch.setattr(duckdb, "__version__", "1.1.3")
     code, _, err = validate(capsys, clean_run.folder)
     assert code == 2 and "needs DuckDB 1.3 or later (found 1.1.3)" in err and err.count("\n") == 1
+
+
+def test_a_part_of_another_run_with_a_vouching_manifest_is_named(capsys, clean_run, tmp_path):
+    """A part copied in from another run (same seed), with the manifest's digest and size edited to match: every
+    digest agrees, only the footer tells."""
+    run = copy_run(clean_run, tmp_path)
+    part = run.folder / "part-00001.parquet"
+    rewrite(part, lambda t: t.replace_schema_metadata({**t.schema.metadata, b"temu_gen.run_id": b"another"}))
+    manifest = json.loads((run.folder / "_manifest.json").read_bytes())
+    entry = next(f for f in manifest["files"] if f["name"] == part.name)
+    entry["sha256"], entry["bytes"] = hashlib.sha256(part.read_bytes()).hexdigest(), part.stat().st_size
+    (run.folder / "_manifest.json").write_text(json.dumps(manifest))
+    found = problems(capsys, run)
+    assert set(found) == {"provenance"}, found
+    assert found["provenance"]["example"] == ("events/part-00001.parquet: temu_gen.run_id is another, expected "
+                                              f"{run.run_id}")

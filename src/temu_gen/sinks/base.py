@@ -226,6 +226,13 @@ def _printable(text: str) -> str:
     return text if text.isprintable() else repr(text)
 
 
+def changed_message(run_id: str, location: str, changed: list[str]) -> str:
+    """The delivered files found gone or altered just before the commit."""
+    more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+    return (f"delivered file {changed[0]}{more} of run {run_id} at {location} vanished or changed before the "
+            f"commit: another process writes there")
+
+
 def locked_message(run_id: str, where: str, holder: Holder | None, forced: bool = False) -> str:
     """The one-line refusal for a run that another writer holds, with how to proceed.
 
@@ -304,6 +311,9 @@ class RunTarget(Protocol):
     def delivery(self, max_in_flight: int) -> Delivery:
         """Start delivering parts written into :attr:`staging_dir`."""
 
+    def check_delivered(self, records: Sequence[PartRecord]) -> None:
+        """Raise OutputError if a delivered file has gone or changed size (or ETag) since it was delivered."""
+
     def commit(self, manifest: bytes, gate) -> None:
         """Write the manifest, call ``gate.check()``, then ``_SUCCESS``; release the lock."""
 
@@ -322,4 +332,4 @@ class Sink(Protocol):
 
 __all__ = ["TABLES", "file_key", "MANIFEST", "SUCCESS", "RUN_PLAN", "LOCK", "MAX_PARTS", "PartRecord", "PartExpectation", "Holder",
            "Delivery", "RunTarget", "Sink", "part_name", "default_spool_root", "run_prefix", "metadata_mismatch", "locked_message",
-           "lost_lock_message", "parse_plan", "SUFFIXES", "is_jsonl", "provenance"]
+           "lost_lock_message", "changed_message", "parse_plan", "SUFFIXES", "is_jsonl", "provenance"]

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import OutputError, RunLocked
-from ..files import fsync_dir, remove, remove_stale_temps, write_atomic, write_new
-from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, PartExpectation, PartRecord, default_spool_root,
-                   file_key, is_jsonl, locked_message, lost_lock_message, metadata_mismatch, parse_plan, provenance,
-                   run_prefix)
+from ..files import create_whole, fsync_dir, remove, remove_stale_temps, write_atomic, write_new
+from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, PartExpectation, PartRecord, changed_message,
+                   default_spool_root, file_key, is_jsonl, locked_message, lost_lock_message, metadata_mismatch,
+                   parse_plan, provenance, run_prefix)
 
 JOURNAL = "_journal"
 """One JSON line per delivered part, appended and fsynced before the part counts."""
@@ -75,6 +75,20 @@ class LocalRun:
         if self.dir.is_symlink() or not self.dir.is_dir():
             raise OutputError(f"run folder {self.dir} is a link or not a folder; remove it or choose another --run-id")
 
+    def _check_spool(self) -> None:
+        root = self.spool_dir.parent
+        if root.exists() and not root.is_dir():
+            raise OutputError(f"spool folder {root} is a file, not a folder; pass a folder to --spool-dir")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            writable = os.access(root, os.W_OK | os.X_OK)
+        except OSError as e:
+            writable, why = False, e.strerror or str(e)
+        else:
+            why = "permission denied"
+        if not writable:
+            raise OutputError(f"spool folder {root} is not writable ({why}); pass --spool-dir")
+
     def table_dir(self, table: str, create: bool = False) -> Path | None:
         """The run's folder for ``table`` (None if it does not exist and ``create`` is off); never a link."""
         path = self.dir if table == "events" else self.root / run_prefix(self.run_id, table)
@@ -88,22 +102,28 @@ class LocalRun:
         return [(t, d) for t in TABLES if (d := self.table_dir(t)) is not None]
 
     def lock(self, holder: Holder, force: bool = False) -> None:
+        self._check_spool()  # before anything is made: a bad --spool-dir leaves no failed run behind
         self._make_dir()
         path = self.dir / LOCK
         for _ in range(2):
+            self._holder = holder  # a signal mid-write: unlock below removes the lock only if it is ours
             try:
-                write_new(path, holder.to_bytes())
-                self._holder = holder
+                create_whole(path, holder.to_bytes())  # a racing writer reads a whole holder, never an empty file
                 return
             except FileExistsError:
+                self._holder = None
                 other = _read_holder(path)
                 if not force or (other is not None and other.is_gone() is False):  # never take a live writer's
                     raise RunLocked(locked_message(self.run_id, str(self.dir), other)) from None
                 remove(path)
                 force = False  # clear once, deliberately; a second collision is a live writer
             except OSError as e:
+                self._holder = None
                 raise OutputError(f"output {self.dir} is not writable ({e.strerror or e}); choose another --output") \
                     from None
+            except BaseException:
+                self.unlock()
+                raise
         raise RunLocked(locked_message(self.run_id, str(self.dir), _read_holder(path), forced=True))
 
     def _check_held(self) -> None:
@@ -127,7 +147,7 @@ class LocalRun:
 
     def reset(self) -> None:
         for name in (SUCCESS, MANIFEST):  # un-commit first: readers never see a mix of old and new
-            remove(self.dir / name)
+            self._unmark(name)
         fsync_dir(self.dir)
         for _, folder in self._table_dirs():
             for e in os.scandir(folder):
@@ -135,11 +155,18 @@ class LocalRun:
                     remove(Path(e.path))
         shutil.rmtree(self.spool_dir, ignore_errors=True)  # an earlier attempt's scratch: regenerable
 
+    def _unmark(self, name: str) -> None:
+        path = self.dir / name
+        if path.is_dir() and not path.is_symlink():
+            raise OutputError(f"{path} is a folder, which temu-gen never writes; remove it (it is not this run's) "
+                              f"and rerun")
+        remove(path)
+
     def write_plan(self, plan: bytes) -> None:
         write_atomic(self.dir / RUN_PLAN, plan)
 
     def verify(self, expected: Sequence[PartExpectation]) -> dict[str, PartRecord]:
-        remove(self.dir / SUCCESS)
+        self._unmark(SUCCESS)
         remove_stale_temps(self.dir)
         journal = _read_journal(self.dir / JOURNAL)
         kept: dict[str, PartRecord] = {}
@@ -176,6 +203,19 @@ class LocalRun:
         finally:
             os.close(fd)
         return record
+
+    def check_delivered(self, records: Sequence[PartRecord]) -> None:
+        changed = []
+        for rec in records:
+            folder = self.table_dir(rec.table)
+            try:
+                st = os.lstat(folder / rec.name) if folder is not None else None
+            except FileNotFoundError:
+                st = None
+            if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != rec.bytes:
+                changed.append(f"{rec.table}/{rec.name}")
+        if changed:
+            raise OutputError(changed_message(self.run_id, str(self.dir), changed))
 
     def commit(self, manifest: bytes, gate) -> None:
         self._check_held()

@@ -23,6 +23,8 @@ from ..errors import ConfigError, OutputError
 from .base import default_spool_root
 
 MIN_PART_SIZE = 5 * 2**20  # S3's floor for every part but the last (s3transfer enforces it too)
+MAX_PART_SIZE = 5 * 2**30  # S3's ceiling for one part
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")  # the names botocore accepts
 SSE_MODES = ("AES256", "aws:kms")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
@@ -52,6 +54,11 @@ class S3Options:
         if self.part_size < MIN_PART_SIZE:
             raise ConfigError(f"--part-size {self.part_size:,} bytes is below S3's minimum of {MIN_PART_SIZE:,} "
                               f"(5MiB); pass --part-size 5MiB or more")
+        if self.part_size > MAX_PART_SIZE:
+            raise ConfigError(f"--part-size {self.part_size:,} bytes is above S3's maximum of {MAX_PART_SIZE:,} "
+                              f"(5GiB); pass --part-size 5GiB or less")
+        if self.region is not None and not _REGION.fullmatch(self.region):
+            raise ConfigError(f"--region {self.region!r} is not a region name; use e.g. eu-west-1")
         if self.sse not in (None, *SSE_MODES):
             raise ConfigError(f"--sse {self.sse!r} is not supported; use AES256 or aws:kms")
         if self.sse_kms_key_id and self.sse != "aws:kms":

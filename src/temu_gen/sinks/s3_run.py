@@ -10,6 +10,7 @@ written only by :meth:`S3Run.commit`, after the manifest, which comes after ever
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -21,7 +22,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import OutputError, RunLocked
 from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, PartExpectation, PartRecord, file_key, is_jsonl,
-                   locked_message, lost_lock_message, metadata_mismatch, parse_plan, provenance, run_prefix)
+                   changed_message, locked_message, lost_lock_message, metadata_mismatch, parse_plan, provenance,
+                   run_prefix)
 from .s3 import S3Options, call, describe_error, error_code, make_client
 
 RECORDS = "_parts/"
@@ -38,7 +40,9 @@ class S3Run:
         self.root = f"{prefix}/" if prefix else ""
         self.base = f"{self.root}{run_prefix(run_id)}/"
         self.location = f"s3://{bucket}/{self.base}".rstrip("/")
-        self.staging_dir = spool_root / run_id
+        # one folder per (endpoint, bucket, prefix, run id): two destinations never share (and remove) it
+        where = hashlib.sha256(f"{options.endpoint_url or ''} {self.location}".encode()).hexdigest()[:10]
+        self.staging_dir = spool_root / f"{run_id}.s3-{where}"
         self.spool_dir = self.staging_dir
         self._client = None
         self._holder: Holder | None = None
@@ -112,26 +116,34 @@ class S3Run:
                 raise RunLocked(locked_message(self.run_id, self.location, other))
             if body is not None:
                 self._delete([LOCK])
+        self._holder = holder  # from here on, every way out of this call but success removes the lock if it is ours
+        try:
+            self._create_lock(holder, force)
+            self._check_exclusive(holder)
+            shutil.rmtree(self.staging_dir, ignore_errors=True)  # an earlier attempt's spool: regenerable
+            try:
+                self.staging_dir.mkdir(parents=True)
+            except OSError as e:
+                raise OutputError(f"spool folder {self.staging_dir} is not writable ({e.strerror}); pass "
+                                  f"--spool-dir") from None
+        except BaseException:  # a refusal, a signal, a failed request: unlock compares the lock's holder first
+            self.unlock()
+            raise
+
+    def _create_lock(self, holder: Holder, force: bool) -> None:
         try:
             self.client.put_object(Bucket=self.bucket, Key=self.key(LOCK), Body=holder.to_bytes(), IfNoneMatch="*",
                                    **self._sse_args())
         except ClientError as e:
             if error_code(e) in _PRECONDITION:
                 body = self._get(LOCK)
+                if Holder.parse(body or b"") == holder:
+                    return  # our own create, retried by botocore after its answer was lost
                 raise RunLocked(locked_message(self.run_id, self.location, Holder.parse(body or b""), forced=force)) \
                     from None
             raise OutputError(describe_error(e, self.location)) from None
         except BotoCoreError as e:
             raise OutputError(describe_error(e, self.location)) from None
-        self._holder = holder
-        self._check_exclusive(holder)
-        shutil.rmtree(self.staging_dir, ignore_errors=True)  # an earlier attempt's spool: regenerable
-        try:
-            self.staging_dir.mkdir(parents=True)
-        except OSError as e:
-            self.unlock()
-            raise OutputError(f"spool folder {self.staging_dir} is not writable ({e.strerror}); pass --spool-dir") \
-                from None
 
     def _check_exclusive(self, holder: Holder) -> None:
         """A second conditional create must fail; servers that ignore If-None-Match make the lock advisory."""
@@ -282,6 +294,17 @@ class S3Run:
         self.client.put_object(Bucket=self.bucket, Key=self.key(f"{RECORDS}{record.key}.json"),
                                Body=json.dumps(done.to_json()).encode(), **self._sse_args())
         return done
+
+    def check_delivered(self, records: Sequence[PartRecord]) -> None:
+        """One listing per table: every delivered object is there with the size and ETag it was delivered with."""
+        found = {}
+        for table, base in self._bases():
+            if any(r.table == table for r in records):
+                found.update((file_key(table, n), o) for n, o in self._list(base=base).items())
+        changed = [f"{r.table}/{r.name}" for r in records if (o := found.get(r.key)) is None or o["Size"] != r.bytes
+                   or (r.etag and o["ETag"].strip('"') != r.etag.strip('"'))]
+        if changed:
+            raise OutputError(changed_message(self.run_id, self.location, changed))
 
     def commit(self, manifest: bytes, gate) -> None:
         now = Holder.parse(self._get(LOCK) or b"")

@@ -41,7 +41,9 @@ def _when(info) -> str | None:
 
 
 def _status(fs, folder: str, files: dict) -> str:
-    if SUCCESS in files:
+    from pyarrow import fs as pafs
+
+    if SUCCESS in files and files[SUCCESS].type == pafs.FileType.File:  # as the run itself reads it: not a folder
         return "committed"
     if LOCK not in files:
         return "failed"
@@ -134,6 +136,8 @@ def main(argv: list[str]) -> int:
     fs, root, s3 = filesystem(args.output, args.endpoint_url)
     if not s3 and file_type(fs, root) != "dir":
         raise TemuGenError(f"no such folder: {args.output}")
+    if s3 and file_type(fs, root.split("/", 1)[0]) != "dir":  # not an empty listing: a typo in the bucket's name
+        raise TemuGenError(f"no such bucket: {args.output} (or no permission to see it)")
     rows = sorted((describe(fs, root, i) for i in list_run_ids(fs, root)),
                   key=lambda r: (r["created"] or "", r["run_id"]))
     location = f"s3://{root}" if s3 else root

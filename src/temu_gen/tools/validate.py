@@ -1,8 +1,8 @@
 """``temu-gen validate RUN``: check that a committed run is exactly what its manifest says, and honours the contract.
 
 Checks, in order: the files (every file the manifest lists exists with its bytes and
-SHA-256, no unlisted part files sit in the run's folders, footers hold the listed rows,
-totals add up), the schema of every file against its recorded version (a jsonl file:
+SHA-256, no unlisted part files sit in the run's folders, footers hold the listed rows
+and name this run, seed and config, totals add up), the schema of every file against its recorded version (a jsonl file:
 it decompresses whole, its lines are the listed rows, every line's keys are the
 recorded columns in order and every value has its column's JSON type: :mod:`.jsonl_lines`), then the content
 in DuckDB SQL (:mod:`.contract`): per-row rules on unlabelled rows, enum domains,
@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..cli import _Parser
-from ..sinks.base import TABLES
+from ..sinks.base import TABLES, metadata_mismatch, provenance
 from .contract import Checker, Problem
 from .jsonl_lines import check_lines
 from .runref import (ManifestError, Run, RunFile, UnreadableFiles, add_run_arguments, connect, file_type, open_run,
@@ -91,6 +91,7 @@ class _Tally:
         "unlisted_file": "part files in the run's folders are not in the manifest",
         "unreadable": "listed files are not readable Parquet or gzip JSON lines (their content is not checked)",
         "row_count": "files hold another number of rows than the manifest lists",
+        "provenance": "files' footers (gzip headers) name another run, seed or config than the manifest",
         "schema": "files' schema differs from the recorded schema version (their content is not checked)",
         "manifest": "manifest totals disagree with its own file list",
     }
@@ -188,16 +189,29 @@ def _check_file(run: Run, f: RunFile) -> tuple[bool, list[tuple[str, str]]]:
         return False, found + [("unreadable", f"{label}: {str(e).splitlines()[0][:80]}")]
     if meta.num_rows != f.rows:
         found.append(("row_count", f"{label}: {meta.num_rows:,} rows, manifest says {f.rows:,}"))
+    found += _provenance(run, label, meta.metadata)
     why = _schema_difference(run, f, schema)
     if why:
         found.append(("schema", f"{label} (version {f.schema_version}): {why}"))
     return not why, found
 
 
+def _provenance(run: Run, label: str, metadata: dict[bytes, bytes] | None) -> list[tuple[str, str]]:
+    """A file another run wrote (a copy, a restore from the wrong backup) can match every digest a forger edits."""
+    m = run.manifest
+    why = metadata_mismatch(metadata, {"temu_gen.run_id": run.run_id, "temu_gen.seed": str(m.get("seed")),
+                                       "temu_gen.config_sha256": str(m.get("config_sha256"))})
+    return [("provenance", f"{label}: {why}")] if why else []
+
+
 def _check_jsonl(run: Run, f: RunFile, label: str, facts, found: list) -> tuple[bool, list[tuple[str, str]]]:
     _, rows, keys, error = facts
     if error:
         return False, found + [("unreadable", f"{label}: {error}")]
+    with run.fs.open_input_stream(f.path, compression=None) as src:
+        header = provenance(f.name, src.read(1 << 16))[1]
+    if header is not None:  # a file gzipped anew has none; its other checks still hold it to the manifest
+        found += _provenance(run, label, header)
     if rows != f.rows:
         found.append(("row_count", f"{label}: {rows:,} rows, manifest says {f.rows:,}"))
     want = [c.get("name") for c in run.schema_doc(f.table, f.schema_version) or []]
