@@ -242,3 +242,24 @@ def test_a_delivered_object_that_vanished_or_changed_stops_the_commit(aws, tmp_p
     aws.delete_object(Bucket="ng-events", Key=target.file_object("events", "part-00000.parquet"))
     with pytest.raises(OutputError, match=r"events/part-00000.parquet and 1 more"):
         target.check_delivered(recs)
+
+
+def test_a_silent_endpoint_costs_the_clean_up_one_short_wait(aws, tmp_path, monkeypatch):
+    """Once the lock's read times out, abort asks nothing more: each request would wait out its timeout too."""
+    from botocore.exceptions import ReadTimeoutError
+
+    from temu_gen.sinks import s3_run
+
+    target = _open(aws, "s3://ng-events/p", "r13", tmp_path)
+    asked = []
+
+    class Silent:
+        def __getattr__(self, name):
+            def call(**kw):
+                asked.append(name)
+                raise ReadTimeoutError(endpoint_url="http://127.0.0.1:9")
+            return call
+
+    monkeypatch.setattr(s3_run, "make_client", lambda options, quick=False: Silent())
+    assert target.abort() == 0
+    assert asked == ["get_object"] and not target.staging_dir.exists()

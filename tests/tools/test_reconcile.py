@@ -160,3 +160,19 @@ def test_a_repair_is_expected_only_in_the_columns_it_may_change(capsys, hostile_
     altered = doc["categories"]["altered"]
     assert code == 1 and (altered["unexpected"], altered["expected"]) == (len(orphans), 0)
     assert altered["columns"] == {"event_ts": len(orphans)}
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_damaged_file_of_the_run_is_blamed_on_the_run(capsys, hostile_run, tmp_path, damage):
+    """A part of the run cut short once read as a fault of --against; a missing one was an internal error."""
+    from tool_helpers import copy_run
+
+    out = build(hostile_run, tmp_path / "raw.parquet", "SELECT * EXCLUDE (_part, _row) FROM events")
+    run = copy_run(hostile_run, tmp_path / "copy")
+    part = sorted(run.folder.glob("part-*.parquet"))[-1]  # the last: a view reads the first file's footer early
+    part.unlink() if damage == "missing" else os.truncate(part, part.stat().st_size // 2)
+    code = main(["reconcile", os.fspath(run.folder), "--against", out])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("temu-gen: error: run hostile: ") and part.name in err and "--against" not in err, err
+    assert err.endswith("; check it with temu-gen validate\n"), err

@@ -216,3 +216,24 @@ def test_a_part_of_another_run_with_a_vouching_manifest_is_named(capsys, clean_r
     assert set(found) == {"provenance"}, found
     assert found["provenance"]["example"] == ("events/part-00001.parquet: temu_gen.run_id is another, expected "
                                               f"{run.run_id}")
+
+
+def test_an_unreadable_manifest_reads_as_such(clean_run, tmp_path):
+    run = copy_run(clean_run, tmp_path)
+    (run.folder / "_manifest.json").write_text("garbage")
+    done = temu_gen("validate", run.folder)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines()[0].startswith("run clean is NOT valid: 1 problem of 1 kind (")
+    assert done.stdout.splitlines()[-1] == ("no checks ran: without a readable manifest there is nothing to check the "
+                                            "files against")
+
+
+def test_a_temporary_folder_without_room_is_one_line(clean_run, tmp_path):
+    """An S3 run is copied to TMPDIR first; a full (or unusable) one was pyarrow's message and an undocumented code."""
+    from temu_gen.errors import TemuGenError
+    from temu_gen.tools.runref import open_run, stage
+
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(TemuGenError, match=r"cannot copy run clean from .* to the temporary folder .*; point TMPDIR "
+                                           r"at a disk with room for the run"):
+        stage(open_run(os.fspath(clean_run.folder)), os.fspath(tmp_path / "file"))

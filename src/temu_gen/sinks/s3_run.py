@@ -331,16 +331,18 @@ class S3Run:
             quick = make_client(self.options, quick=True)
         except BotoCoreError:
             quick = None
-        lock = None
+        lock, answering = None, quick is not None
         if quick is not None:
             try:
                 lock = quick.get_object(Bucket=self.bucket, Key=self.key(LOCK))["Body"].read()
-            except (BotoCoreError, ClientError):
-                pass  # gone, or the endpoint is not answering: clean up what is this run's
+            except ClientError:
+                pass  # gone: clean up what is this run's
+            except BotoCoreError:
+                answering = False  # each further request would wait out its own timeout too
         if lock is not None and Holder.parse(lock) != holder:
             return 0
         shutil.rmtree(self.staging_dir, ignore_errors=True)
-        if quick is None:
+        if not answering:  # its open uploads are aborted by --resume, or the next run, or the bucket's lifecycle rule
             return 0
         aborted = self._abort_uploads(quick)
         if lock is not None:

@@ -231,7 +231,11 @@ def main(argv: list[str]) -> int:
         try:
             doc = reconcile(con, columns)
         except duckdb.Error as e:  # the output's files disagree with each other, or a value cannot be read
-            raise TemuGenError(f"--against {against}: {str(e).splitlines()[0]}") from None
+            why = str(e).splitlines()[0]
+            if f"{run.root}/" in why and f"run_id={run.run_id}/" in why:  # the run's own files, not the output's
+                raise TemuGenError(f"run {run.run_id}: its files cannot be read ({why}); check it with temu-gen "
+                                   f"validate") from None
+            raise TemuGenError(f"--against {against}: {why}") from None
     doc = {"run_id": run.run_id, "location": run.where(), "against": against, **doc,
            "seconds": round(time.perf_counter() - t, 3)}
     print(json.dumps(doc, indent=1) if args.format == "json" else render(doc))

@@ -29,7 +29,7 @@ from typing import Iterator, NamedTuple
 from ..errors import TemuGenError
 from ..sinks.base import MANIFEST, SUCCESS, TABLES, is_jsonl, run_prefix
 
-_RUN_DIR = re.compile(r"(?P<root>.*?)/*(?:" + "|".join(TABLES) + r")/run_id=(?P<id>[^/]*)/*")
+RUN_DIR = re.compile(r"(?P<root>.*?)/*(?:" + "|".join(TABLES) + r")/run_id=(?P<id>[^/]*)/*")
 _FILE_NAME = re.compile(r"part-\d{5}(?:-partial)?\.(?:parquet|jsonl\.gz)")
 """Names a manifest may list: a plain part name, so no listed name can point outside the run's folder."""
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "int16": "SMALLINT", "int8": "TINYINT",
@@ -211,7 +211,7 @@ def read_text(fs, path: str) -> str:
 def open_run(target: str, run_id: str | None = None, endpoint_url: str | None = None) -> Run:
     """The committed run ``target`` names (see the module docstring), or a one-line TemuGenError saying why not."""
     fs, path, s3 = filesystem(target, endpoint_url)
-    m = _RUN_DIR.fullmatch(path)
+    m = RUN_DIR.fullmatch(path)
     if m and run_id not in (None, m.group("id")):
         raise TemuGenError(f"{target} is the folder of run {m.group('id')}, but --run-id says {run_id}; give one")
     if m:
@@ -264,8 +264,13 @@ def stage(run: Run, dest: str) -> Run:
     for table in TABLES:
         if file_type(run.fs, run.folder(table)) == "dir":
             target = os.path.join(dest, run_prefix(run.run_id, table))
-            os.makedirs(target, exist_ok=True)
-            pafs.copy_files(run.folder(table), target, source_filesystem=run.fs, destination_filesystem=local)
+            try:
+                os.makedirs(target, exist_ok=True)
+                pafs.copy_files(run.folder(table), target, source_filesystem=run.fs, destination_filesystem=local)
+            except OSError as e:  # a full temporary disk, most often
+                raise TemuGenError(f"cannot copy run {run.run_id} from {run.where(table)} to the temporary folder "
+                                   f"{dest} ({str(e).splitlines()[0][:160]}); point TMPDIR at a disk with room for "
+                                   f"the run") from None
     return Run(local, dest, run.run_id, run.location, run.manifest, s3=False)
 
 
@@ -377,6 +382,11 @@ def reading(run: Run, table: str) -> Iterator[None]:
     except (duckdb.InvalidInputException, duckdb.ConversionException) as e:
         raise UnreadableFiles(f"run {run.run_id}: its {table} files cannot be read: "
                               f"{str(e).splitlines()[0][:200]}") from None
+    except duckdb.IOException as e:
+        if "No files found" not in str(e):  # a full disk, a lost mount: not the run's doing
+            raise
+        raise UnreadableFiles(f"run {run.run_id}: a file its manifest lists is missing ("
+                              f"{str(e).splitlines()[0][:200]}); check it with temu-gen validate") from None
 
 
 @contextlib.contextmanager

@@ -32,8 +32,8 @@ from ..cli import _Parser
 from ..sinks.base import TABLES, metadata_mismatch, provenance
 from .contract import Checker, Problem
 from .jsonl_lines import check_lines
-from .runref import (ManifestError, Run, RunFile, UnreadableFiles, add_run_arguments, connect, file_type, open_run,
-                     require_duckdb, stage)
+from .runref import (RUN_DIR, ManifestError, Run, RunFile, UnreadableFiles, add_run_arguments, connect, file_type,
+                     open_run, require_duckdb, stage)
 
 MAX_LINES = 16
 """Problem kinds shown in the text report; the rest are counted on one line (the JSON has them all)."""
@@ -63,7 +63,8 @@ class Report:
         if self.ok:
             return f"run {self.run_id} is valid: {self.summary}; {len(self.checks)} checks passed in {secs:.1f} s"
         kinds = sorted({p.kind for p in self.problems})
-        lines = [f"run {self.run_id} is NOT valid: {len(self.problems)} problems of {len(kinds)} kinds "
+        n, k = len(self.problems), len(kinds)
+        lines = [f"run {self.run_id} is NOT valid: {n} problem{'s' * (n != 1)} of {k} kind{'s' * (k != 1)} "
                  f"({self.location})"]
         for p in self.problems[:MAX_LINES]:
             lines.append(f"  {p.kind} ({p.count:,}): {p.message}" + (f"; e.g. {p.example}" if p.example else ""))
@@ -71,8 +72,11 @@ class Report:
             lines.append(f"  ... and {len(self.problems) - MAX_LINES} more (--format json lists them all)")
         failed = [c["name"] for c in self.checks if not c["ok"]]
         skipped = [f"{c['name']} ({c['skipped']})" for c in self.checks if c.get("skipped")]
-        lines.append(f"failed checks: {', '.join(failed)}; {len(self.checks)} checks in {secs:.1f} s"
-                     + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
+        if not self.checks:
+            lines.append("no checks ran: without a readable manifest there is nothing to check the files against")
+        else:
+            lines.append(f"failed checks: {', '.join(failed)}; {len(self.checks)} checks in {secs:.1f} s"
+                         + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
         return "\n".join(lines)
 
     def json(self) -> str:
@@ -352,7 +356,8 @@ def main(argv: list[str]) -> int:
             report = validate(stage(run, tmp) if run.s3 else run)
             report.location = run.where()
     except ManifestError as e:  # the run is committed but says nothing usable about itself: that is the finding
-        report = Report(args.run_id or "?", args.run, [Problem("manifest", 1, str(e))])
+        named = RUN_DIR.fullmatch(args.run.rstrip("/"))
+        report = Report(args.run_id or (named["id"] if named else "?"), args.run, [Problem("manifest", 1, str(e))])
     print(report.json() if args.format == "json" else report.text())
     sys.stdout.flush()
     return 0 if report.ok else 1
