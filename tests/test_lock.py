@@ -183,3 +183,39 @@ def test_an_interruption_while_the_lock_is_written_leaves_no_lock(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         target.lock(Holder.me())
     assert not (tmp_path / "events" / "run_id=s" / "_lock").exists()
+
+
+def test_a_lock_made_where_hard_links_are_not_supported(tmp_path, monkeypatch):
+    """FUSE mounts (rclone, s3fs) answer link() with ENOSYS: the lock is then created exclusively in place."""
+    import errno
+
+    def no_links(src, dst):
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+    monkeypatch.setattr(os, "link", no_links)
+    target = LocalDirSink(tmp_path, spool_dir=tmp_path / "spool").open_run("s")
+    me = Holder.me()
+    target.lock(me)
+    run_dir = tmp_path / "events" / "run_id=s"
+    assert Holder.parse((run_dir / "_lock").read_bytes()) == me and os.listdir(run_dir) == ["_lock"]
+    with pytest.raises(Exception, match="is being written by pid"):
+        LocalDirSink(tmp_path, spool_dir=tmp_path / "spool").open_run("s").lock(Holder.me())
+
+
+def test_a_lock_whose_answer_was_lost_is_ours(tmp_path, monkeypatch):
+    """NFS retransmits a link whose answer was lost, and the retry meets the lock the first one made (EEXIST)."""
+    import temu_gen.sinks.local as local_sink
+
+    real = local_sink.create_whole
+
+    def made_then_exists(path, data):
+        real(path, data)
+        raise FileExistsError(17, "File exists")
+
+    monkeypatch.setattr(local_sink, "create_whole", made_then_exists)
+    target = LocalDirSink(tmp_path, spool_dir=tmp_path / "spool").open_run("s")
+    me = Holder.me()
+    target.lock(me)
+    assert Holder.parse((tmp_path / "events" / "run_id=s" / "_lock").read_bytes()) == me
+    target.unlock()
+    assert not (tmp_path / "events" / "run_id=s" / "_lock").exists()

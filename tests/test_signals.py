@@ -119,18 +119,20 @@ def test_the_next_run_frees_the_scratch_of_a_coordinator_killed_outright(tmp_pat
     assert survivors(children, timeout=3.0) == []
     (killed,) = [p for p in spool.iterdir()]
     assert (killed / "map").is_dir()
-    live, elsewhere, foreign = spool / "live", spool / "elsewhere", spool / "foreign"
-    for folder in (live, elsewhere, foreign):
+    live, elsewhere, foreign, contained = spool / "live", spool / "elsewhere", spool / "foreign", spool / "contained"
+    for folder in (live, elsewhere, foreign, contained):
         folder.mkdir()
         (folder / "data").write_bytes(b"x")
     me = Holder.me()
     (live / ".holder").write_bytes(me.to_bytes())
     (elsewhere / ".holder").write_bytes(dataclasses.replace(me, host="another-host", pid=proc.pid).to_bytes())
     (foreign / ".holder").write_text("not ours")
+    # another container with this host name: its pids are its own, so a dead pid here says nothing
+    (contained / ".holder").write_bytes(dataclasses.replace(me, pid=proc.pid, pid_namespace="1").to_bytes())
     done = cli("--events", "2000", "--workers", "1", "--run-id", "next", "--output", str(tmp_path / "out"),
                "--spool-dir", str(spool))
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in spool.iterdir()) == ["elsewhere", "foreign", "live"]
+    assert sorted(p.name for p in spool.iterdir()) == ["contained", "elsewhere", "foreign", "live"]
 
 
 def test_sigterm_aborts_open_uploads_and_tidies_the_spool(moto_server, bucket, tmp_path):
@@ -160,3 +162,21 @@ def test_sigterm_aborts_open_uploads_and_tidies_the_spool(moto_server, bucket, t
     assert not (spool / "t").exists()  # a failed run removes its spool files
     time.sleep(1.0)
     assert keys() == ["p/events/run_id=t/_run.json"] and not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_held_signals_give_way_to_the_third():
+    """The clean-up after a failure holds signals, so a second Ctrl-C cannot cut it short; if it hangs (a stuck
+    mount, a lost scheduler), the third acts at once."""
+    from temu_gen.errors import Terminated
+    from temu_gen.lifeline import deferred_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated):
+        with deferred_signals(patience=2) as gate:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler runs here, and holds it
+            assert gate.pending == [signal.SIGTERM]
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            pytest.fail("the second held signal did not act")
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -333,13 +333,14 @@ def _spare_arrow_pandas() -> None:
         return
     import pyarrow as pa
 
-    from .lifeline import signals_blocked
+    from .lifeline import deferred_signals
 
     finder = _NoPandas()
     sys.meta_path.insert(0, finder)
     try:
-        with signals_blocked():  # the shim is Cython that drops exceptions: a SIGTERM raised in it was lost
+        with deferred_signals() as gate:  # the shim is Cython that drops exceptions: a SIGTERM raised in it was lost
             pa.scalar(0)  # pyarrow's pandas shim tries its import here, once per process
+        gate.check()
     finally:
         sys.meta_path.remove(finder)
 

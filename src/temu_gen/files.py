@@ -9,7 +9,6 @@ them.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import io
 import os
@@ -40,7 +39,7 @@ def new_file(path: Path, fsync: bool = True):
         os.close(fd)
         remove(path)
         if isinstance(e, OSError) and e.filename is None and e.strerror:  # a full disk: say which (its folder)
-            raise OSError(e.errno, e.strerror, str(path.parent)) from None
+            raise OSError(e.errno, e.strerror, str(path.parent)) from e
         raise
     os.close(fd)
 
@@ -79,15 +78,17 @@ def create_whole(path: Path, data: bytes) -> None:
     """Create ``path`` holding ``data`` (FileExistsError if it exists); no other process sees it half-written.
 
     The bytes go to a temp file first, which is then hard-linked to ``path``: the link is exclusive and atomic.
-    A file system without hard links gets ``path`` created exclusively and written just after.
+    Where that fails for any other reason than ``path`` existing (a file system without hard links: EPERM,
+    ENOSYS on FUSE; the temp file removed by another process's clean-up), ``path`` is created exclusively and
+    written just after, which reports its own errors.
     """
     tmp = temp_path(path.parent, path.name)
     write_new(tmp, data)
     try:
         os.link(tmp, path)
-    except OSError as e:
-        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-            raise
+    except FileExistsError:
+        raise
+    except OSError:
         write_new(path, data)
     finally:
         remove(tmp)

@@ -97,25 +97,6 @@ def install_termination_handlers() -> None:
         signal.signal(sig, _raise_terminated)
 
 
-@contextlib.contextmanager
-def signals_blocked():
-    """Hold SIGINT, SIGTERM and SIGHUP in the kernel while third-party code runs that would swallow them.
-
-    Cython functions declared to return a C value drop an exception raised inside them (pyarrow's pandas shim
-    does): a Ctrl-C or SIGTERM arriving there would be lost, and the run would go on to commit. A signal sent
-    meanwhile is delivered when the block ends, and raises in our own code.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    sigs = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
 def child_signal_defaults() -> None:
     """Workers and the uploader: Ctrl-C reaches the whole process group, but only the
     coordinator decides what happens next; SIGTERM kills them outright."""
@@ -127,8 +108,8 @@ def child_signal_defaults() -> None:
 class SignalGate:
     """Signals held back by :func:`deferred_signals`; :meth:`check` acts on them."""
 
-    def __init__(self) -> None:
-        self.pending: list[int] = []
+    def __init__(self, pending: list[int] | None = None) -> None:
+        self.pending: list[int] = pending or []
 
     def check(self) -> None:
         """Raise the first held-back signal now (before a point of no return)."""
@@ -140,20 +121,31 @@ class SignalGate:
 
 
 @contextlib.contextmanager
-def deferred_signals():
+def deferred_signals(patience: int | None = None):
     """Hold SIGINT, SIGTERM and SIGHUP back during a commit; yields a :class:`SignalGate`.
 
     The commit calls ``gate.check()`` just before its point of no return (``_SUCCESS``),
     so an interruption either stops the commit before it or arrives after it is
     complete. A signal that arrives after the last check finds the run committed, and the
-    process ends normally moments later.
+    process ends normally moments later. Third-party code that drops exceptions (Cython)
+    runs under it too: a signal is only recorded, and ``check`` raises it in our code.
+    ``patience``: the signal that would be the ``patience``-th held one acts at once instead
+    (a clean-up that hangs can still be interrupted).
     """
     gate = SignalGate()
     if threading.current_thread() is not threading.main_thread():
         yield gate
         return
     sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    old = {s: signal.signal(s, lambda signum, _f: gate.pending.append(signum)) for s in sigs}
+
+    def hold(signum, _frame):
+        if patience is not None and len(gate.pending) + 1 >= patience:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+            SignalGate([signum]).check()
+        gate.pending.append(signum)
+
+    old = {s: signal.signal(s, hold) for s in sigs}
     try:
         yield gate
     finally:

@@ -133,7 +133,8 @@ class _failing:
     def __exit__(self, kind, e, tb) -> bool:
         if e is None:
             return False
-        with deferred_signals():  # a second Ctrl-C must not cut the clean-up short (a lock, temp files left)
+        # a second Ctrl-C must not cut the clean-up short (a lock, temp files left); a third does, if it hangs
+        with deferred_signals(patience=2):
             if self.cleanup is not None:
                 self.cleanup()
             aborted = self.target.abort()

@@ -175,8 +175,9 @@ def claim(folder: Path) -> None:
 def sweep(root: Path, keep: Path) -> list[Path]:
     """Remove the scratch folders under ``root`` (but ``keep``) whose holder is provably gone; return them.
 
-    Only folders this package marked are touched, and only those of a process of this host that is no longer
-    running: a folder of a live run, of another host (a shared --spool-dir), or unmarked stays.
+    Only folders this package marked are touched, only this user's, and only those of a process that is provably
+    no longer running (this host and PID namespace): a folder of a live run, of another host or container (a shared
+    --spool-dir), of an older version (no PID namespace recorded) or unmarked stays.
     """
     from .sinks.base import Holder
 
@@ -191,7 +192,14 @@ def sweep(root: Path, keep: Path) -> list[Path]:
                 holder = Holder.parse(f.read(4096))
         except OSError:
             continue
-        if holder is not None and holder.is_gone() is True:
+        if holder is not None and holder.pid_namespace and holder.is_gone() is True and _mine(entry):
             shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(Path(entry.path))
     return removed
+
+
+def _mine(entry: os.DirEntry) -> bool:
+    try:
+        return entry.stat(follow_symlinks=False).st_uid == os.getuid()
+    except OSError:
+        return False

@@ -26,6 +26,7 @@ def test_an_endpoint_that_never_answers_fails_within_the_deadline(tmp_path):
         r = cli("--events", "1000", "--run-id", "st", "--output", "s3://bucket-x/p", "--spool-dir",
                 str(tmp_path / "spool"), *SHORT, endpoint=server.endpoint, timeout=60)
         elapsed = time.monotonic() - started
+        asked = len(server.held)
     finally:
         server.stop()
     assert r.returncode == 3
@@ -33,6 +34,8 @@ def test_an_endpoint_that_never_answers_fails_within_the_deadline(tmp_path):
                                   "answering (ReadTimeoutError, retried until the deadline); check the endpoint and "
                                   "the network, or raise --s3-read-timeout / --s3-deadline")
     assert elapsed < 3 + 1 + 8  # deadline + one read timeout + start-up
+    # the lock's create, retried until the deadline; then nothing more (asking whether it landed waited again)
+    assert asked <= 3, asked
     assert not (tmp_path / "spool").exists()
 
 

@@ -263,3 +263,21 @@ def test_a_silent_endpoint_costs_the_clean_up_one_short_wait(aws, tmp_path, monk
     monkeypatch.setattr(s3_run, "make_client", lambda options, quick=False: Silent())
     assert target.abort() == 0
     assert asked == ["get_object"] and not target.staging_dir.exists()
+
+
+def test_a_listing_whose_etag_differs_is_settled_by_the_objects_own(aws, tmp_path, monkeypatch):
+    """Some servers (MinIO with encryption) list another ETag than HEAD gives: HEAD decides, not the listing."""
+    target = _open(aws, "s3://ng-events/p", "r14", tmp_path)
+    etag = aws.put_object(Bucket="ng-events", Key=target.file_object("events", "part-00000.parquet"),
+                          Body=b"a" * 10)["ETag"]
+    rec = PartRecord(0, "part-00000.parquet", 1, 10, hashlib.sha256(b"a" * 10).hexdigest(), etag=etag)
+    real = target._list
+
+    def listed_otherwise(sub="", base=None):
+        return {k: {**o, "ETag": '"not-the-head-etag"'} for k, o in real(sub, base).items()}
+
+    monkeypatch.setattr(target, "_list", listed_otherwise)
+    target.check_delivered([rec])
+    aws.put_object(Bucket="ng-events", Key=target.file_object("events", "part-00000.parquet"), Body=b"b" * 10)
+    with pytest.raises(OutputError, match="vanished or changed before the commit"):
+        target.check_delivered([rec])

@@ -184,13 +184,15 @@ class Holder:
     started: str
     nonce: str
     pid_create_time: float = 0.0
+    pid_namespace: str = ""
+    """Linux: the holder's PID namespace; a container with the same host name counts pids on its own."""
 
     @classmethod
     def me(cls) -> Holder:
         import psutil
 
         return cls(socket.gethostname(), os.getpid(), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                   secrets.token_hex(8), psutil.Process().create_time())
+                   secrets.token_hex(8), psutil.Process().create_time(), _pid_namespace())
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -200,13 +202,13 @@ class Holder:
         try:
             doc = json.loads(data)
             return cls(str(doc["host"]), int(doc["pid"]), str(doc["started"]), str(doc["nonce"]),
-                       float(doc.get("pid_create_time", 0.0)))
+                       float(doc.get("pid_create_time", 0.0)), str(doc.get("pid_namespace", "")))
         except (ValueError, KeyError, TypeError, RecursionError):
             return None
 
     def is_gone(self) -> bool | None:
         """True if the holder is provably not running (same host, pid dead or reused); None = cannot tell."""
-        if self.host != socket.gethostname():
+        if self.host != socket.gethostname() or (self.pid_namespace and self.pid_namespace != _pid_namespace()):
             return None
         import psutil
 
@@ -219,6 +221,13 @@ class Holder:
 
     def describe(self) -> str:
         return f"pid {self.pid} on host {_printable(self.host)} since {_printable(self.started)}"
+
+
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
 
 
 def _printable(text: str) -> str:

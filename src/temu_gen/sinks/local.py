@@ -113,6 +113,9 @@ class LocalRun:
             except FileExistsError:
                 self._holder = None
                 other = _read_holder(path)
+                if other == holder:  # our own link, retried by NFS after its answer was lost
+                    self._holder = holder
+                    return
                 if not force or (other is not None and other.is_gone() is False):  # never take a live writer's
                     raise RunLocked(locked_message(self.run_id, str(self.dir), other)) from None
                 remove(path)

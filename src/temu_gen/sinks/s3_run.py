@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Sequence
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError,
+                                 ReadTimeoutError)
 
 from ..errors import OutputError, RunLocked
 from .base import (LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, PartExpectation, PartRecord, file_key, is_jsonl,
@@ -127,7 +128,15 @@ class S3Run:
                 raise OutputError(f"spool folder {self.staging_dir} is not writable ({e.strerror}); pass "
                                   f"--spool-dir") from None
         except BaseException:  # a refusal, a signal, a failed request: unlock compares the lock's holder first
-            self.unlock()
+            quick = None
+            if self._holder is not None:
+                try:  # one short attempt: after a slow request, the full client could wait out a second deadline
+                    quick = make_client(self.options, quick=True)
+                except BotoCoreError:
+                    pass
+            if quick is not None:
+                self.unlock(quick)
+            self._holder = None
             raise
 
     def _create_lock(self, holder: Holder, force: bool) -> None:
@@ -143,6 +152,8 @@ class S3Run:
                     from None
             raise OutputError(describe_error(e, self.location)) from None
         except BotoCoreError as e:
+            if isinstance(e, (ReadTimeoutError, ConnectTimeoutError, EndpointConnectionError)):
+                self._holder = None  # silent until the deadline: asking whether the lock landed would wait again
             raise OutputError(describe_error(e, self.location)) from None
 
     def _check_exclusive(self, holder: Holder) -> None:
@@ -301,10 +312,24 @@ class S3Run:
         for table, base in self._bases():
             if any(r.table == table for r in records):
                 found.update((file_key(table, n), o) for n, o in self._list(base=base).items())
-        changed = [f"{r.table}/{r.name}" for r in records if (o := found.get(r.key)) is None or o["Size"] != r.bytes
-                   or (r.etag and o["ETag"].strip('"') != r.etag.strip('"'))]
+        changed = [f"{r.table}/{r.name}" for r in records if (o := found.get(r.key)) is None
+                   or o.get("Size") != r.bytes or not self._same_etag(r, o.get("ETag", ""))]
         if changed:
             raise OutputError(changed_message(self.run_id, self.location, changed))
+
+    def _same_etag(self, rec: PartRecord, listed: str) -> bool:
+        """The object's ETag is the recorded one: a listing's says so, or (some servers list another) a HEAD's."""
+        if not rec.etag or listed.strip('"') == rec.etag.strip('"'):
+            return True
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.file_object(rec.table, rec.name))
+        except ClientError as e:
+            if error_code(e) in _NOT_FOUND:
+                return False
+            raise OutputError(describe_error(e, self.location)) from None
+        except BotoCoreError as e:
+            raise OutputError(describe_error(e, self.location)) from None
+        return head.get("ETag", "").strip('"') == rec.etag.strip('"')
 
     def commit(self, manifest: bytes, gate) -> None:
         now = Holder.parse(self._get(LOCK) or b"")
@@ -337,8 +362,10 @@ class S3Run:
                 lock = quick.get_object(Bucket=self.bucket, Key=self.key(LOCK))["Body"].read()
             except ClientError:
                 pass  # gone: clean up what is this run's
-            except BotoCoreError:
+            except (ReadTimeoutError, ConnectTimeoutError, EndpointConnectionError):
                 answering = False  # each further request would wait out its own timeout too
+            except BotoCoreError:
+                pass  # a dropped connection, say: the next request may well be answered
         if lock is not None and Holder.parse(lock) != holder:
             return 0
         shutil.rmtree(self.staging_dir, ignore_errors=True)

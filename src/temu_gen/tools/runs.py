@@ -122,6 +122,14 @@ def render(location: str, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _missing_bucket(fs, bucket: str) -> bool:
+    """Whether ``bucket`` provably does not exist (a role that may only list its prefix cannot ask: False)."""
+    try:
+        return file_type(fs, bucket) == "none"
+    except TemuGenError:
+        return False
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="temu-gen runs", description="List the runs under an output root.")
     p.add_argument("output", nargs="?", default="./output", help="the output root: a folder or s3://BUCKET/PREFIX "
@@ -136,10 +144,10 @@ def main(argv: list[str]) -> int:
     fs, root, s3 = filesystem(args.output, args.endpoint_url)
     if not s3 and file_type(fs, root) != "dir":
         raise TemuGenError(f"no such folder: {args.output}")
-    if s3 and file_type(fs, root.split("/", 1)[0]) != "dir":  # not an empty listing: a typo in the bucket's name
-        raise TemuGenError(f"no such bucket: {args.output} (or no permission to see it)")
-    rows = sorted((describe(fs, root, i) for i in list_run_ids(fs, root)),
-                  key=lambda r: (r["created"] or "", r["run_id"]))
+    ids = list_run_ids(fs, root)
+    if s3 and not ids and _missing_bucket(fs, root.split("/", 1)[0]):  # not an empty listing: a typo in the name
+        raise TemuGenError(f"no such bucket: {args.output}")
+    rows = sorted((describe(fs, root, i) for i in ids), key=lambda r: (r["created"] or "", r["run_id"]))
     location = f"s3://{root}" if s3 else root
     print(json.dumps({"location": location, "runs": rows}, indent=1) if args.format == "json"
           else render(location, rows))
