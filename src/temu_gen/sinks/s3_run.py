@@ -72,8 +72,12 @@ class S3Run:
         return [(t, self.base if t == "events" else f"{self.root}{run_prefix(self.run_id, t)}/") for t in TABLES]
 
     def _get(self, name: str) -> bytes | None:
+        return self._ask(lambda: self.client.get_object(Bucket=self.bucket, Key=self.key(name))["Body"].read())
+
+    def _ask(self, request):
+        """``request()``'s answer, or None where the object is not there; other failures are one line."""
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self.key(name))["Body"].read()
+            return request()
         except ClientError as e:
             if error_code(e) in _NOT_FOUND:
                 return None
@@ -321,15 +325,8 @@ class S3Run:
         """The object's ETag is the recorded one: a listing's says so, or (some servers list another) a HEAD's."""
         if not rec.etag or listed.strip('"') == rec.etag.strip('"'):
             return True
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self.file_object(rec.table, rec.name))
-        except ClientError as e:
-            if error_code(e) in _NOT_FOUND:
-                return False
-            raise OutputError(describe_error(e, self.location)) from None
-        except BotoCoreError as e:
-            raise OutputError(describe_error(e, self.location)) from None
-        return head.get("ETag", "").strip('"') == rec.etag.strip('"')
+        head = self._ask(lambda: self.client.head_object(Bucket=self.bucket, Key=self.file_object(rec.table, rec.name)))
+        return head is not None and head.get("ETag", "").strip('"') == rec.etag.strip('"')
 
     def commit(self, manifest: bytes, gate) -> None:
         now = Holder.parse(self._get(LOCK) or b"")
