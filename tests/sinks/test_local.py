@@ -148,3 +148,13 @@ def test_a_folder_named_success_is_not_a_commit_and_is_named(tmp_path):
                                                             f"which temu-gen never writes; remove it (it is not this "
                                                             f"run's) and rerun"), r.stderr
     assert "_lock" not in {p.name for p in run_dir.iterdir()}
+
+
+def test_a_planted_link_for_success_is_not_a_commit_in_the_listing(tmp_path):
+    out, run_dir = tmp_path / "out", tmp_path / "out" / "events" / "run_id=d"
+    assert cli("--events", "1000", "--run-id", "d", "--output", str(out)).returncode == 0
+    (tmp_path / "elsewhere").write_bytes(b"")
+    (run_dir / "_SUCCESS").unlink()
+    (run_dir / "_SUCCESS").symlink_to(tmp_path / "elsewhere")
+    listed = subprocess.run([sys.executable, "-m", "temu_gen", "runs", str(out)], capture_output=True, text=True)
+    assert listed.returncode == 0 and "\nfailed " in listed.stdout, listed.stdout

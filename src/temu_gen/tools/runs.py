@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 
 from ..cli import _Parser
 from ..errors import TemuGenError
@@ -43,8 +44,9 @@ def _when(info) -> str | None:
 def _status(fs, folder: str, files: dict) -> str:
     from pyarrow import fs as pafs
 
-    if SUCCESS in files and files[SUCCESS].type == pafs.FileType.File:  # as the run itself reads it: not a folder
-        return "committed"
+    marker = files.get(SUCCESS)
+    if marker is not None and marker.type == pafs.FileType.File and not _is_link(fs, marker.path):
+        return "committed"  # as the run itself reads it: a regular file, not a folder or a planted link
     if LOCK not in files:
         return "failed"
     try:
@@ -52,6 +54,12 @@ def _status(fs, folder: str, files: dict) -> str:
     except OSError:
         holder = None
     return "failed" if holder is not None and holder.is_gone() else "in progress"
+
+
+def _is_link(fs, path: str) -> bool:
+    from pyarrow import fs as pafs
+
+    return isinstance(fs, pafs.LocalFileSystem) and os.path.islink(path)
 
 
 def _defects_on(config: dict) -> bool:
