@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from .files import new_file, temp_path, write_all, write_new
+from .files import new_file, temp_path, write_all, write_atomic
 from .kernels.codes import WIDE_COLUMNS
 from .timeline import TAIL_DAYS, US_PER_HOUR
 
@@ -168,8 +168,7 @@ def claim(folder: Path) -> None:
     """Mark ``folder`` as this process's scratch, so a later run can tell once this process is gone."""
     from .sinks.base import Holder
 
-    (folder / HOLDER).unlink(missing_ok=True)
-    write_new(folder / HOLDER, Holder.me().to_bytes(), fsync=False)
+    write_atomic(folder / HOLDER, Holder.me().to_bytes(), fsync=False)
 
 
 def sweep(root: Path, keep: Path) -> list[Path]:

@@ -76,16 +76,15 @@ class LocalRun:
             raise OutputError(f"run folder {self.dir} is a link or not a folder; remove it or choose another --run-id")
 
     def _check_spool(self) -> None:
+        """Make the spool root (``--spool-dir``) if needed, or refuse it in one line: a file, or not writable."""
         root = self.spool_dir.parent
         if root.exists() and not root.is_dir():
             raise OutputError(f"spool folder {root} is a file, not a folder; pass a folder to --spool-dir")
         try:
             root.mkdir(parents=True, exist_ok=True)
-            writable = os.access(root, os.W_OK | os.X_OK)
+            writable, why = os.access(root, os.W_OK | os.X_OK), "permission denied"
         except OSError as e:
             writable, why = False, e.strerror or str(e)
-        else:
-            why = "permission denied"
         if not writable:
             raise OutputError(f"spool folder {root} is not writable ({why}); pass --spool-dir")
 
@@ -208,9 +207,9 @@ class LocalRun:
         return record
 
     def check_delivered(self, records: Sequence[PartRecord]) -> None:
-        changed = []
+        changed, folders = [], dict(self._table_dirs())
         for rec in records:
-            folder = self.table_dir(rec.table)
+            folder = folders.get(rec.table)
             try:
                 st = os.lstat(folder / rec.name) if folder is not None else None
             except FileNotFoundError:

@@ -132,12 +132,8 @@ class S3Run:
                 raise OutputError(f"spool folder {self.staging_dir} is not writable ({e.strerror}); pass "
                                   f"--spool-dir") from None
         except BaseException:  # a refusal, a signal, a failed request: unlock compares the lock's holder first
-            quick = None
-            if self._holder is not None:
-                try:  # one short attempt: after a slow request, the full client could wait out a second deadline
-                    quick = make_client(self.options, quick=True)
-                except BotoCoreError:
-                    pass
+            # one short attempt: after a slow request, the full client could wait out a second deadline
+            quick = self._quick_client() if self._holder is not None else None
             if quick is not None:
                 self.unlock(quick)
             self._holder = None
@@ -349,10 +345,7 @@ class S3Run:
         --force-unlock): its uploads and spool are not this run's to remove.
         """
         holder, self._holder = self._holder, None
-        try:
-            quick = make_client(self.options, quick=True)
-        except BotoCoreError:
-            quick = None
+        quick = self._quick_client()
         lock, answering = None, quick is not None
         if quick is not None:
             try:
@@ -375,6 +368,13 @@ class S3Run:
             except (BotoCoreError, ClientError):
                 pass  # best effort: a lock left behind is reported as stale, never silently taken
         return aborted
+
+    def _quick_client(self):
+        """A client for clean-up (one attempt, short timeouts), or None if none can be made."""
+        try:
+            return make_client(self.options, quick=True)
+        except BotoCoreError:
+            return None
 
     def abort_open_uploads(self) -> int:
         """Abort every open multipart upload of the run (once all its parts are recorded, only orphans are open:
