@@ -4,7 +4,7 @@
 #   scripts/prebuild.sh                         # python3.10 ... python3.13 from PATH or pyenv
 #   PYTHONS="python3.11 /opt/py312/bin/python3" scripts/prebuild.sh
 # Each Python gets a venv under .prebuild/ with the package installed (editable), then compiles every kernel into an
-# empty cache (about 2 minutes on 2 cores each) and archives it; archives of older kernel sources are removed.
+# empty cache (2-3 minutes on 2 cores each) and archives it; archives of older kernel sources are removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pythons=${PYTHONS:-"python3.10 python3.11 python3.12 python3.13"}

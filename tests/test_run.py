@@ -40,6 +40,24 @@ def test_exact_counts_and_manifest(smoke_cfg, smoke_run):
     assert not list(run_dir.glob(".*"))
 
 
+def test_the_manifest_records_the_scratch_the_shards_held(smoke_cfg, tmp_path, monkeypatch):
+    """map_spool_bytes is what --spool-dir held while the parts were written (measured here as the map folder goes)."""
+    from temu_gen import spool
+
+    seen, remove = [], spool.remove
+
+    def measuring(folder):
+        if folder.name == "map" and folder.is_dir():
+            seen.append(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()))
+        remove(folder)
+
+    monkeypatch.setattr(spool, "remove", measuring)
+    s = run(smoke_cfg, LocalDirSink(tmp_path), seed=11, run_id="m", workers=2, progress=False)
+    m = json.loads((tmp_path / "events" / "run_id=m" / "_manifest.json").read_text())
+    assert m["map_spool_bytes"] == s.map_spool_bytes == seen[-1] > 50 * s.events
+    assert "(+9 files of users, orders, products)" in s.line()
+
+
 def test_chunk_larger_than_run_makes_one_file(smoke_cfg, tmp_path):
     s = run(smoke_cfg.with_run(events=1_234, chunk_size=10_000), LocalDirSink(tmp_path), seed=1, run_id="one",
             workers=4, progress=False)

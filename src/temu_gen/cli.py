@@ -388,8 +388,9 @@ def _report_committed(line: str) -> int:
     that went away (``| head``) keeps its usual ending (:func:`_reader_gone`).
     """
     try:
-        if sys.stdout is not None:
-            print(line, flush=True)
+        if sys.stdout is None:  # started with stdout closed: Python gives no stream at all
+            raise ValueError("stdout is closed")
+        print(line, flush=True)
         return 0
     except BrokenPipeError:
         raise  # main's own ending for a reader that went away

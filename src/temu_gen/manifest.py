@@ -53,6 +53,11 @@ class RunSummary:
     """Users simulated (the population sized for the run)."""
     table_files: int = 0
     """Files of the other tables (users, orders, products, defect labels, the poison file)."""
+    table_names: tuple[str, ...] = ()
+    """What those files are, in the order the line names them (``partial`` for the poison file)."""
+    map_spool_bytes: int = 0
+    """The simulated shards under ``--spool-dir`` while the parts are written: the scratch disk a run needs on
+    top of ``peak_spool_bytes`` (files waiting for upload)."""
     rows_written: int = 0
     """Rows in the events files: ``events`` plus injected duplicates and minus orphaned rows, when defects are on."""
     engine: str = "pool"
@@ -68,7 +73,7 @@ class RunSummary:
         stages = (f" (simulate {self.map_seconds:.2f} s, plan {self.plan_seconds:.2f} s, write {self.reduce_seconds:.2f} s)"
                   if self.map_seconds else "")
         mess = f" ({self.rows_written:,} rows with defects)" if self.rows_written not in (0, self.events) else ""
-        tables = f" (+{self.table_files} files of users, orders, products)" if self.table_files else ""
+        tables = f" (+{self.table_files} files of {', '.join(self.table_names)})" if self.table_files else ""
         return (f"run {self.run_id}: {self.events:,} events{mess}, {self.files} files{kept}{tables}, {self.bytes / 1e6:.1f} MB, "
                 f"{self.seconds:.2f} s{stages}, {self.events_per_s:,.0f} events/s, peak RSS "
                 f"{self.peak_rss_bytes / 2**20:.0f} MiB{spool} -> {self.location}")
@@ -176,7 +181,8 @@ def manifest_bytes(cfg: RunConfig, summary: RunSummary, records: list[PartRecord
         "config_sha256": cfg.config_hash, "events": summary.events, "rows_written": summary.rows_written,
         "chunk_size": cfg.run.chunk_size, "sessions": summary.sessions, "orders": summary.orders,
         "workers": summary.workers, "engine": summary.engine, "peak_rss_bytes": summary.peak_rss_bytes,
-        "peak_spool_bytes": summary.peak_spool_bytes, "resumed_files": summary.resumed_files,
+        "peak_spool_bytes": summary.peak_spool_bytes, "map_spool_bytes": summary.map_spool_bytes,
+        "resumed_files": summary.resumed_files,
         "users_simulated": summary.users,
         "stage_seconds": {"simulate": round(summary.map_seconds, 3), "plan": round(summary.plan_seconds, 3),
                           "write": round(summary.reduce_seconds, 3)},

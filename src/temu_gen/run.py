@@ -181,14 +181,14 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
 
     with _failing(target, run_id, len(specs), progress, done, stop), RssMonitor() as mon:
         map_s = plan_s = reduce_s = 0.0
-        users = 0
+        users = map_bytes = 0
         if len(done) < len(specs):
             t0 = time.perf_counter()
             # a cluster's own workers load (or compile) the kernels where they run: this process never needs them
             if engine.forks_workers:  # the executor loads (or compiles) every kernel here before it forks
                 import_simulation()
                 if not jitcache.cache_is_warm() and not jitcache.install() and show is not False:
-                    print("temu-gen: compiling the kernels once for this install (about 2 minutes on 2 cores, under "
+                    print("temu-gen: compiling the kernels once for this install (2-3 minutes on 2 cores, under "
                           "one on 16; later runs load them in about a second)", file=sys.stderr, flush=True)
             spool.fresh(map_dir)
             spool.claim(target.spool_dir)
@@ -202,6 +202,7 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
             parts, plan = cut_plan(map_dir, summaries, cfg.run.events, cfg.run.chunk_size, bounds=cfg.defects.late > 0)
             save_plan(map_dir, plan)  # every reduce task reads it: dimension groups, late rows' destinations
             del plan
+            map_bytes = spool.folder_bytes(map_dir)  # held until the last part is written
             release_free_memory()  # planning's scratch: the coordinator stays the same size whatever the run
             t1 = time.perf_counter()
             delivery = engine.delivery(target, limits.max_in_flight)
@@ -223,13 +224,22 @@ def _execute(cfg: RunConfig, seed: int, run_id: str, target: RunTarget, kept: di
                              resumed_files=len(done), upload_seconds=sum(r.upload_seconds for r in records),
                              map_seconds=map_s, plan_seconds=plan_s, reduce_seconds=reduce_s, users=users,
                              rows_written=sum(r.rows for r in events), table_files=len(records) - len(events),
-                             engine=engine.name)
+                             table_names=_other_tables(records), map_spool_bytes=map_bytes, engine=engine.name)
         if summary.events != cfg.run.events:
             raise RunFailed(f"run {run_id} has {summary.events} rows, expected {cfg.run.events}")
         target.check_delivered(records)  # nothing under _SUCCESS that another process removed or replaced
         with deferred_signals() as gate:
             target.commit(manifest_bytes(cfg, summary, records), gate)
     return dataclasses.replace(summary, seconds=time.perf_counter() - started)
+
+
+_TABLE_ORDER = ("users", "orders", "products", "defects", "partial")
+
+
+def _other_tables(records: list[PartRecord]) -> tuple[str, ...]:
+    """The tables of a run's files other than its events parts (``partial``: the poison file), in a fixed order."""
+    names = {"partial" if r.poison else r.table for r in records if r.poison or r.table != "events"}
+    return tuple(sorted(names, key=lambda n: (_TABLE_ORDER.index(n) if n in _TABLE_ORDER else len(_TABLE_ORDER), n)))
 
 
 def _log_rows(rec: PartRecord) -> int:

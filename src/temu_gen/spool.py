@@ -160,6 +160,19 @@ def remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files directly in ``folder`` (a map spool is flat); 0 for what vanished meanwhile."""
+    total = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
 HOLDER = ".holder"
 """In a run's scratch folder (the map spool's parent): who uses it (:class:`~temu_gen.sinks.base.Holder`)."""
 
