@@ -326,8 +326,8 @@ def test_too_few_workers_in_time_is_one_line(scheduler, tmp_path):
     address, workers, _ = scheduler
     workers(1)
     argv = ["--events", "1000", "--scheduler", address, "--wait-workers", "3", "--output", str(tmp_path / "out")]
-    code = ("import sys\nfrom temu_gen import dask_engine\nfrom temu_gen.cli import main\n"
-            f"dask_engine.WAIT_WORKERS_S = 2.0\nsys.exit(main({argv!r}))\n")
+    code = ("import sys\nfrom temu_gen import dask_connect\nfrom temu_gen.cli import main\n"
+            f"dask_connect.WAIT_WORKERS_S = 2.0\nsys.exit(main({argv!r}))\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 3, r.stderr
     assert "only 1 of the 3 Dask workers that --wait-workers asks for joined" in one_line(r.stderr), r.stderr
@@ -362,6 +362,40 @@ def test_bad_engine_flags_are_one_line(tmp_path, args, needle, code):
     r = cli("--events", "100", "--output", str(tmp_path / "out"), *args)
     assert r.returncode == code and needle in one_line(r.stderr), r.stderr
     assert not (tmp_path / "out").exists() and time.monotonic() - started < 60
+
+
+@pytest.fixture
+def not_a_scheduler():
+    """Ports that accept connections but never speak Dask: one silent, one an HTTP server (as the dashboard is)."""
+    import http.server
+    import socket
+    import threading
+
+    silent = socket.create_server(("127.0.0.1", 0))
+    held = []
+    threading.Thread(target=lambda: held.extend(iter(silent.accept, None)), daemon=True).start()
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    yield {"silent": silent.getsockname()[1], "http": web.server_address[1]}
+    web.shutdown()
+    silent.close()
+
+
+@pytest.mark.parametrize("service", ["silent", "http"])
+def test_a_port_that_is_not_a_scheduler_is_one_line_not_a_hang(tmp_path, not_a_scheduler, service):
+    """distributed.Client waits past its own timeout for ever on such a port (the dashboard's, given by mistake)."""
+    r = cli("--events", "100", "--output", str(tmp_path / "out"), "--scheduler",
+            f"tcp://127.0.0.1:{not_a_scheduler[service]}", timeout=90)
+    assert r.returncode == 3, r.stderr
+    line = one_line(r.stderr)
+    assert "did not answer as a Dask scheduler" in line or "cannot reach the Dask scheduler" in line, line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("address", ["ucx://127.0.0.1:8786", "inproc://x", "ws://127.0.0.1:8786"])
+def test_a_scheduler_protocol_a_run_cannot_use_is_refused_up_front(tmp_path, address):
+    r = cli("--events", "100", "--output", str(tmp_path / "out"), "--scheduler", address)
+    assert r.returncode == 2 and "a run reaches its scheduler over tcp or tls" in one_line(r.stderr), r.stderr
 
 
 def test_without_dask_the_engine_says_how_to_install_it(tmp_path):

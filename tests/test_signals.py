@@ -180,3 +180,27 @@ def test_held_signals_give_way_to_the_third():
             time.sleep(0.05)
             pytest.fail("the second held signal did not act")
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_worker_takes_the_workers_signal_handling_the_moment_it_is_forked():
+    """A signal to the process group while workers start (a LocalCluster of many workers takes seconds) met the
+    coordinator's handlers in them: each raised Terminated and printed a traceback. The fork itself now gives a
+    worker its own handling, before any of its start-up runs."""
+    script = textwrap.dedent("""
+        import os, signal, sys
+        from temu_gen import lifeline
+        from temu_gen.lifeline import children_die_with_me, install_termination_handlers
+
+        install_termination_handlers()
+        children_die_with_me(True)
+        pid = os.fork()  # what a pool's or a LocalCluster's Process.start() does, from any thread
+        if pid == 0:  # the child: nothing of its own has run yet
+            ok = (signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and signal.getsignal(signal.SIGHUP) ==
+                  signal.SIG_DFL and signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        children_die_with_me(False)
+        assert signal.getsignal(signal.SIGTERM) is lifeline._raise_terminated  # the coordinator keeps its own
+        sys.exit(os.waitstatus_to_exitcode(status))
+    """)
+    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == 0

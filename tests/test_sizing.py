@@ -179,12 +179,25 @@ def test_size_ranks_clusters_on_the_command_line(tmp_path):
     assert f"-var instance_type={doc['instance_type']}" in r.stdout
     assert "infra/terraform builds it with -var dask_nodes=4" in r.stdout
     bad = subprocess.run([*base, "--nodes", "0,2"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "not a list of node counts" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "a cluster has 1 to 1,000 nodes" in bad.stderr and "Traceback" not in bad.stderr
     plain = tmp_path / "plain.json"
     plain.write_text(json.dumps(dataclasses.asdict(CAL)))
     r = subprocess.run([sys.executable, "-m", "temu_gen", "size", "--from", str(plain), "--nodes", "2"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "no Dask measurement" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text,needle", [("1,,2", "not a list"), ("+2", "not a list"), ("\uff12", "not a list"),
+                                         ("1_0", "not a list"), ("2.0", "not a list"), ("", "not a list"),
+                                         ("1000000", "1 to 1,000 nodes"), ("0", "1 to 1,000 nodes")])
+def test_node_counts_are_plain_numbers_in_range(text, needle):
+    import argparse
+
+    from temu_gen.size_cmd import _node_list
+
+    with pytest.raises(argparse.ArgumentTypeError, match=needle):
+        _node_list(text)
+    assert _node_list("1, 2,4") == (1, 2, 4)
 
 
 def test_predictions_past_the_measured_workers_are_marked_extrapolated(tmp_path):

@@ -18,6 +18,7 @@ import os
 import pickle
 import secrets
 import socket
+import sys
 import threading
 from concurrent.futures import Future
 from typing import Any, Callable, Iterable
@@ -28,6 +29,7 @@ from distributed.comm import CommClosedError
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from . import __version__, pool, tracebacks
+from .dask_connect import connect
 from .delivery import WorkerDelivery, upload_task_files
 from .errors import OutputError
 from .files import remove_stale_temps, write_new
@@ -35,10 +37,6 @@ from .lifeline import child_signal_defaults, children_die_with_me, set_process_n
 from .monitor import release_free_memory, unpin_malloc
 from .reduce import TaskOutput
 
-CONNECT_TIMEOUT_S = 10.0
-"""A scheduler that does not answer within this many seconds is reported as unreachable."""
-WAIT_WORKERS_S = 1800.0
-"""How long ``--wait-workers`` waits for a booting cluster's workers to join before the run fails."""
 _CLOSE_TIMEOUT_S = 10.0
 _LOCAL_CONFIG = {
     # forked workers inherit the imported generator (numpy, numba, Arrow, this package): one starts in about 0.1 s
@@ -258,6 +256,7 @@ def _local_executor(workers: int, setup: pool.WorkerSetup, upload, key: str, blo
         # one build of the state (and one load of the kernels) for every worker instead of one each: forked,
         # the workers start ready and share its pages (on 2 cores, about the same wall time and half the CPU)
         _STATES[key] = (pool.ready_state(setup), upload)
+        _quiet_resource_tracker()
         gc.freeze()  # objects from before the fork stay out of the workers' collections: pages stay shared
         children_die_with_me(True)
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
@@ -293,7 +292,7 @@ class DaskEngine:
         self._client = None
         if address is not None:
             try:
-                self._client = _connect(address, wait_workers)
+                self._client = connect(address, wait_workers)
             except BaseException:
                 self.close()
                 raise
@@ -336,6 +335,17 @@ class DaskEngine:
         self.close()
 
 
+_TRACKER_QUIET = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
+def _quiet_resource_tracker() -> None:
+    """The resource tracker that a LocalCluster's processes start warns of "leaked semaphore objects" when a
+    signal to the process group ends workers before they unregister theirs (already unlinked: nothing leaks),
+    after the run's one-line error. It is a fresh interpreter started with this process's -W options."""
+    if _TRACKER_QUIET not in sys.warnoptions and not os.environ.get("TEMU_GEN_DEBUG"):
+        sys.warnoptions.append(_TRACKER_QUIET)
+
+
 def _quiet_logs() -> Callable[[], None]:
     """Silence Dask's logs (every lost worker, reconnect and closed comm is a traceback on stderr), since a run's
     failure is one line; returns what restores them. TEMU_GEN_DEBUG keeps them.
@@ -357,39 +367,3 @@ def _quiet_logs() -> Callable[[], None]:
             item.setLevel(level)
 
     return restore
-
-
-def _why(e: BaseException) -> str:
-    """An exception in a few words: its message's first line, or its type."""
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
-
-
-def _connect(address: str, wait_workers: int = 0):
-    """A client of the scheduler at ``address``, or a one-line OutputError (unreachable, or no workers).
-
-    With ``wait_workers``, a cluster that is still starting gets up to :data:`WAIT_WORKERS_S` to reach that many
-    worker processes (a run sizes its tasks in flight from the workers it finds).
-    """
-    try:
-        client = distributed.Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as e:
-        raise OutputError(f"cannot reach the Dask scheduler at {address} ({_why(e)}); check the address and that "
-                          f"'dask scheduler' runs there with its port open") from None
-    if wait_workers:
-        try:
-            client.wait_for_workers(wait_workers, timeout=WAIT_WORKERS_S)
-        except TimeoutError as e:
-            client.close()
-            joined = getattr(e, "available_workers", "fewer")
-            raise OutputError(f"only {joined} of the {wait_workers} Dask workers that --wait-workers asks for joined "
-                              f"the scheduler at {address} within {WAIT_WORKERS_S:g} s; start more with 'dask worker "
-                              f"{address}', or lower --wait-workers") from None
-        except OSError as e:
-            client.close()
-            raise OutputError(f"lost the Dask scheduler at {address} while waiting for {wait_workers} workers "
-                              f"({_why(e)})") from None
-    if not client.nthreads():
-        client.close()
-        raise OutputError(f"the Dask scheduler at {address} has no workers; start some with 'dask worker "
-                          f"{address}' (see docs/dask.md)")
-    return client

@@ -63,10 +63,14 @@ _HOOKED = False
 def _after_fork_in_child() -> None:
     if _HOLDER is not None and os.getppid() == _HOLDER:
         die_with_parent(_HOLDER, "temu-gen-worker")
+        # before any of the worker's own start-up: the coordinator's handlers, inherited, would raise Terminated
+        # in a worker that a signal to the process group reaches while it starts (a traceback per worker)
+        child_signal_defaults()
 
 
 def children_die_with_me(on: bool) -> None:
-    """While on, every process this one forks (from any thread) calls :func:`die_with_parent` at once.
+    """While on, every process this one forks (from any thread) calls :func:`die_with_parent` and takes the
+    workers' signal handling (:func:`child_signal_defaults`) at once. Only worker processes may be forked meanwhile.
 
     For workers forked by code that is not ours (Dask's LocalCluster): Dask's own watch is a thread
     reading a pipe that the coordinator's death closes, which needs the worker's GIL and every copy

@@ -31,7 +31,7 @@ from .config import RunConfig
 from .encode.arrow import IdKeys, encode_part
 from .encode.parquet import ParquetOptions, event_parquet_options
 from .kernels.codes import WIDE_COLUMNS
-from .lifeline import child_signal_defaults, die_with_parent
+from .lifeline import child_signal_defaults, children_die_with_me, die_with_parent
 from .merge import PartSpec, read_part
 from .monitor import release_free_memory
 from .population import ShardSpec
@@ -210,12 +210,16 @@ class ProcessPool:
         self._queue: deque[tuple[Future, Callable, tuple]] = deque()
         parent = os.getpid()
         gc.freeze()  # objects from before the fork stay out of the workers' collections: pages stay shared
-        for _ in range(workers):
-            mine, theirs = ctx.Pipe(duplex=True)
-            p = ctx.Process(target=_worker_main, args=(theirs, parent, initializer, initargs), daemon=True)
-            p.start()
-            theirs.close()
-            self._slots.append(_Slot(p, mine))
+        children_die_with_me(True)  # a signal to the group while a worker starts: no Terminated raised in it
+        try:
+            for _ in range(workers):
+                mine, theirs = ctx.Pipe(duplex=True)
+                p = ctx.Process(target=_worker_main, args=(theirs, parent, initializer, initargs), daemon=True)
+                p.start()
+                theirs.close()
+                self._slots.append(_Slot(p, mine))
+        finally:
+            children_die_with_me(False)
 
     @property
     def pids(self) -> list[int]:

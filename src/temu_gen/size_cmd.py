@@ -71,12 +71,12 @@ def _passes(text: str) -> int:
 
 
 def _node_list(text: str) -> tuple[int, ...]:
-    try:
-        nodes = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        nodes = ()
-    if not nodes or any(n < 1 or n > 1000 for n in nodes):
+    words = [w.strip() for w in text.split(",")]
+    if not all(w.isascii() and w.isdigit() for w in words):  # int() would take '+2', ' 2', '２' and '1_0'
         raise argparse.ArgumentTypeError(f"{text!r} is not a list of node counts; use e.g. 1,2,4")
+    nodes = tuple(int(w) for w in words)
+    if any(n < 1 or n > 1000 for n in nodes):
+        raise argparse.ArgumentTypeError(f"{text!r}: a cluster has 1 to 1,000 nodes; use e.g. 1,2,4")
     return nodes
 
 

@@ -79,6 +79,38 @@ def test_upload_is_multipart_with_checksums_sse_and_a_record(aws, tmp_path):
     assert PartRecord.from_json(record) == done._replace(upload_seconds=0.0)
 
 
+@pytest.mark.parametrize("lock_now", ["resumed by another writer", "committed since"])
+def test_a_task_of_an_attempt_that_lost_its_lock_writes_nothing_under_the_run(aws, tmp_path, lock_now):
+    """A Dask worker that outlived its coordinator (kill -9) must not add a record (or a part) to the run that the
+    resumed attempt owns, or has already committed."""
+    target = _open(aws, "s3://ng-events/f", "r9", tmp_path)
+    path, rec = _part(tmp_path, size=1000)
+    if lock_now == "resumed by another writer":
+        other = Holder("elsewhere.example", 7, "2026-11-27T16:49:12+00:00", "theirs", 1.0)
+        aws.put_object(Bucket="ng-events", Key="f/events/run_id=r9/_lock", Body=other.to_bytes())
+    else:
+        aws.delete_object(Bucket="ng-events", Key="f/events/run_id=r9/_lock")
+    with pytest.raises(RunLocked, match="lost its lock"):
+        target.upload(rec, path)
+    keys = {o["Key"] for o in aws.list_objects_v2(Bucket="ng-events", Prefix="f/").get("Contents", [])}
+    assert not any("part-00000" in k for k in keys), keys
+
+
+def test_a_task_whose_lock_goes_mid_upload_leaves_no_record(aws, tmp_path, monkeypatch):
+    target = _open(aws, "s3://ng-events/g", "r9", tmp_path)
+    path, rec = _part(tmp_path, size=1000)
+    upload_file = target.client.upload_file
+
+    def and_then_resumed(*a, **k):
+        upload_file(*a, **k)
+        aws.delete_object(Bucket="ng-events", Key="g/events/run_id=r9/_lock")  # --force-unlock while it uploaded
+
+    monkeypatch.setattr(target.client, "upload_file", and_then_resumed)
+    with pytest.raises(RunLocked, match="lost its lock"):
+        target.upload(rec, path)
+    assert not aws.list_objects_v2(Bucket="ng-events", Prefix="g/events/run_id=r9/_parts/").get("Contents")
+
+
 def test_commit_order_overwrite_protection_and_lock_release(aws, tmp_path):
     target = _open(aws, "s3://ng-events/p", "r2", tmp_path)
     target.write_plan(b'{"seed": 1}')

@@ -290,8 +290,11 @@ class S3Run:
     def upload(self, record: PartRecord, path: Path) -> PartRecord:
         """Stream one file to S3 (multipart above the part size, SHA-256 per part), then record it.
 
-        Runs in the uploader process. The record object is what makes the part count.
+        Runs in the uploader process (or a Dask worker). The record object is what makes the part count. Both
+        writes are fenced by the lock: a task of an attempt whose lock was cleared (its coordinator killed and the
+        run resumed, maybe committed since) writes nothing more under the run.
         """
+        self._check_fence()
         o = self.options
         extra = {"ChecksumAlgorithm": "SHA256", **self._sse_args(),
                  "Metadata": {"sha256": record.sha256, "rows": str(record.rows), "chunk": str(record.chunk)}}
@@ -302,9 +305,18 @@ class S3Run:
         head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         done = record._replace(etag=head["ETag"], checksum_sha256=head.get("ChecksumSHA256", ""),
                                upload_parts=-(-record.bytes // o.part_size) if record.bytes >= o.part_size else 1)
+        self._check_fence()
         self.client.put_object(Bucket=self.bucket, Key=self.key(f"{RECORDS}{record.key}.json"),
                                Body=json.dumps(done.to_json()).encode(), **self._sse_args())
         return done
+
+    def _check_fence(self) -> None:
+        """Raise RunLocked unless the run's lock still names the holder this copy of the run was made with."""
+        if self._holder is None:  # not a locked run's copy (a test's, or a tool's): nothing to fence by
+            return
+        now = Holder.parse(self._get(LOCK) or b"")
+        if now != self._holder:
+            raise RunLocked(lost_lock_message(self.run_id, self.location, now))
 
     def check_delivered(self, records: Sequence[PartRecord]) -> None:
         """One listing per table: every delivered object is there with the size and ETag it was delivered with."""
