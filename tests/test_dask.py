@@ -418,3 +418,19 @@ def test_a_worker_that_does_not_share_the_folders_refuses_in_one_line(smoke_cfg,
     with pytest.raises(OutputError, match="runs temu-gen .* and the coordinator 0.0.0"):
         w_task(key, __import__("pickle").dumps((setup._replace(metadata={"temu_gen.version": "0.0.0"}), None)),
                pool.w_simulate_shard, None)
+
+
+def test_a_local_cluster_whose_worker_is_lost_at_birth_fails_in_one_line_that_says_so(tmp_path):
+    """Dask reports a LocalCluster worker killed (or out of memory) while it starts as 'Nanny failed to start.'."""
+    argv = ["--events", "1000", "--engine", "dask", "--workers", "2", "--run-id", "b", "--no-progress",
+            "--output", str(tmp_path / "out")]
+    code = ("import sys, distributed\nfrom temu_gen.cli import main\n"
+            "def lost(*a, **k):\n    raise RuntimeError('Nanny failed to start.')\n"
+            f"distributed.LocalCluster = lost\nsys.exit(main({argv!r}))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 4, r.stderr
+    line = one_line(r.stderr)
+    assert "the local Dask cluster could not start its 2 workers (RuntimeError: Nanny failed to start.)" in line, line
+    assert line.endswith("resume with --resume b"), line
+    run_dir = tmp_path / "out/events/run_id=b"
+    assert (run_dir / "_run.json").exists() and not (run_dir / "_SUCCESS").exists()

@@ -154,7 +154,7 @@ def test_sigterm_aborts_open_uploads_and_tidies_the_spool(moto_server, bucket, t
         proxy.stop()
     assert proc.returncode == 143, err
     assert one_line(err) == ("temu-gen: error: run t failed (terminated by SIGTERM); chunks delivered: none of 3; not "
-                             "committed (no _SUCCESS); aborted 1 open multipart upload(s)")
+                             "committed (no _SUCCESS); aborted 1 open multipart upload(s); resume with --resume t")
     assert survivors(children) == []
     assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
     keys = lambda: sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))  # noqa: E731

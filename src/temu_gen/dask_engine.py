@@ -31,7 +31,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from . import __version__, pool, tracebacks
 from .dask_connect import connect
 from .delivery import WorkerDelivery, upload_task_files
-from .errors import OutputError
+from .errors import OutputError, RunFailed, TemuGenError
 from .files import remove_stale_temps, write_new
 from .lifeline import child_signal_defaults, children_die_with_me, set_process_name
 from .monitor import release_free_memory, unpin_malloc
@@ -252,6 +252,7 @@ def _local_executor(workers: int, setup: pool.WorkerSetup, upload, key: str, blo
     """A LocalCluster of ``workers`` forked processes that inherit the run's worker state, built here once."""
     config = dask.config.set(_LOCAL_CONFIG)  # held until the cluster closes: a restarted worker is forked too
     cluster = client = None
+    starting = False
     try:
         # one build of the state (and one load of the kernels) for every worker instead of one each: forked,
         # the workers start ready and share its pages (on 2 cores, about the same wall time and half the CPU)
@@ -259,6 +260,7 @@ def _local_executor(workers: int, setup: pool.WorkerSetup, upload, key: str, blo
         _quiet_resource_tracker()
         gc.freeze()  # objects from before the fork stay out of the workers' collections: pages stay shared
         children_die_with_me(True)
+        starting = True
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
                                            # no dashboard, and its HTTP server on a free loopback port: with
                                            # None it takes 8787 and warns on stderr when another cluster has it
@@ -266,11 +268,17 @@ def _local_executor(workers: int, setup: pool.WorkerSetup, upload, key: str, blo
                                            silence_logs=False, plugins={_LocalWorker()})
         client = distributed.Client(cluster, set_as_default=False)
         return DaskExecutor(client, key, blob, cluster, config)
-    except BaseException:
+    except BaseException as e:
+        lost = starting and cluster is None and isinstance(e, Exception) and not isinstance(e, TemuGenError)
+        if lost:  # Dask's "RuntimeError: Nanny failed to start.": a worker was killed (or ran out of memory) at birth
+            e = RunFailed(f"the local Dask cluster could not start its {workers} workers ({type(e).__name__}: "
+                          f"{str(e).strip() or 'no reason given'}); was one killed, or is memory short?")
         if cluster is not None:
             _shut_down(cluster, client, kill=True)
         children_die_with_me(False)
         config.__exit__(None, None, None)
+        if lost:
+            raise e from None
         raise
     finally:  # the workers have their copies; a worker forked later (after a loss) builds its own
         _STATES.pop(key, None)

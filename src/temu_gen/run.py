@@ -143,7 +143,9 @@ class _failing:
         made = sorted({*self.kept, *(self.progress.tasks if self.progress else ())})
         cause, code = _cause(e)
         made_txt = ", ".join(map(str, made)) if made else "none"
-        hint = f"; resume with --resume {self.run_id}" if made else ""
+        # the run's plan is recorded by then (progress is _execute's): resuming it is the way on, even with nothing
+        # delivered yet (a fixed --run-id would otherwise need --overwrite)
+        hint = f"; resume with --resume {self.run_id}" if made or self.progress is not None else ""
         note = f"; aborted {aborted} open multipart upload(s)" if aborted else ""
         raise RunFailed(f"run {self.run_id} failed ({cause}); chunks delivered: {made_txt} of {self.total}; not "
                         f"committed (no _SUCCESS){note}{hint}", exit_code=code) from e

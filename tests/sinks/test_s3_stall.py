@@ -64,7 +64,7 @@ def test_uploads_that_stall_mid_run_fail_within_the_deadline_and_are_aborted(mot
                         rf"\(ReadTimeoutError, "
                         rf"retried until the deadline\); check the endpoint and the network, or raise "
                         rf"--s3-read-timeout / --s3-deadline\); chunks delivered: none of 2; not committed "
-                        rf"\(no _SUCCESS\)", line), line  # no upload to abort: s3transfer aborted its own
+                        rf"\(no _SUCCESS\); resume with --resume st", line), line  # no upload to abort: s3transfer aborted its own
     assert proxy.counts["held"] >= 2 and elapsed < 3 + 1 + 12
     assert survivors(children) == []
     assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
