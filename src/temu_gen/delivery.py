@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Callable
@@ -84,7 +85,9 @@ def upload_task_files(target, out):
         except Exception as e:  # noqa: BLE001 - one line that names the object, as the uploader process reports it
             from .sinks.s3 import describe_error
 
-            raise RunFailed(f"upload of {f.record.key} failed: {describe_error(e, target.url(f.record))}") from None
+            # the worker's host: on a cluster, its credentials and network are not the coordinator's
+            raise RunFailed(f"upload of {f.record.key} by the Dask worker on {socket.gethostname()} failed: "
+                            f"{describe_error(e, target.url(f.record))}") from None
     return out._replace(files=tuple(files))
 
 

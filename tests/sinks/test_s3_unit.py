@@ -313,3 +313,28 @@ def test_a_listing_whose_etag_differs_is_settled_by_the_objects_own(aws, tmp_pat
     aws.put_object(Bucket="ng-events", Key=target.file_object("events", "part-00000.parquet"), Body=b"b" * 10)
     with pytest.raises(OutputError, match="vanished or changed before the commit"):
         target.check_delivered([rec])
+
+
+def test_a_dask_workers_failed_upload_names_the_worker_whose_credentials_failed(tmp_path):
+    """On a cluster, a worker uploads its own files with its own credentials: the one line says which machine."""
+    import socket
+
+    from botocore.exceptions import NoCredentialsError
+
+    from temu_gen.delivery import upload_task_files
+    from temu_gen.errors import RunFailed
+    from temu_gen.reduce import ChunkOutput, TaskOutput
+
+    class NoCredentials:
+        def upload(self, record, path):
+            raise NoCredentialsError()
+
+        def url(self, record):
+            return f"s3://ng-events/p/events/run_id=r/{record.name}"
+
+    path, rec = _part(tmp_path, size=10)
+    with pytest.raises(RunFailed) as failed:
+        upload_task_files(NoCredentials(), TaskOutput(0, (ChunkOutput(rec, path),)))
+    message = str(failed.value)
+    assert f"by the Dask worker on {socket.gethostname()} failed" in message and "credentials" in message.lower()
+    assert len(message.splitlines()) == 1
