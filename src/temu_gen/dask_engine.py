@@ -26,14 +26,13 @@ from typing import Any, Callable, Iterable
 import dask
 import distributed
 from distributed.comm import CommClosedError
-from distributed.diagnostics.plugin import WorkerPlugin
 
 from . import __version__, pool, tracebacks
 from .dask_connect import connect
 from .delivery import WorkerDelivery, upload_task_files
 from .errors import OutputError, RunFailed, TemuGenError
 from .files import remove_stale_temps, write_new
-from .lifeline import child_signal_defaults, children_die_with_me, set_process_name
+from .lifeline import children_die_with_me
 from .monitor import release_free_memory, unpin_malloc
 from .reduce import TaskOutput
 
@@ -113,17 +112,6 @@ def _check_worker(key: str, setup: pool.WorkerSetup) -> None:
             raise OutputError(f"the Dask worker on {host} does not see the run's folder {folder} as the coordinator "
                               f"does: on a cluster of several machines, --spool-dir (and a local --output) must be "
                               f"on storage every worker shares (EFS, NFS), or use S3 output; see docs/dask.md")
-
-
-class _LocalWorker(WorkerPlugin):
-    """A LocalCluster worker behaves as a pool worker: named in ps, Ctrl-C left to the coordinator."""
-
-    name = "temu-gen-local-worker"
-
-    def setup(self, worker) -> None:
-        set_process_name("temu-gen-worker")  # as the pool's workers
-        if threading.current_thread() is threading.main_thread():
-            child_signal_defaults()
 
 
 # --- coordinator side -------------------------------------------------------------------------------------------
@@ -252,33 +240,31 @@ def _local_executor(workers: int, setup: pool.WorkerSetup, upload, key: str, blo
     """A LocalCluster of ``workers`` forked processes that inherit the run's worker state, built here once."""
     config = dask.config.set(_LOCAL_CONFIG)  # held until the cluster closes: a restarted worker is forked too
     cluster = client = None
-    starting = False
     try:
         # one build of the state (and one load of the kernels) for every worker instead of one each: forked,
         # the workers start ready and share its pages (on 2 cores, about the same wall time and half the CPU)
         _STATES[key] = (pool.ready_state(setup), upload)
         _quiet_resource_tracker()
         gc.freeze()  # objects from before the fork stay out of the workers' collections: pages stay shared
-        children_die_with_me(True)
-        starting = True
-        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
-                                           # no dashboard, and its HTTP server on a free loopback port: with
-                                           # None it takes 8787 and warns on stderr when another cluster has it
-                                           dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
-                                           silence_logs=False, plugins={_LocalWorker()})
+        children_die_with_me(True)  # each worker dies with this process and takes the workers' signal handling
+        try:
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                               memory_limit=0, silence_logs=False,
+                                               # no dashboard, and its HTTP server on a free loopback port: with
+                                               # None it takes 8787 and warns on stderr when another cluster has it
+                                               dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False})
+        except TemuGenError:
+            raise
+        except Exception as e:  # Dask's "RuntimeError: Nanny failed to start.": a worker killed (or short of memory)
+            raise RunFailed(f"the local Dask cluster could not start its {workers} workers ({type(e).__name__}: "
+                            f"{str(e).strip() or 'no reason given'}); was one killed, or is memory short?") from None
         client = distributed.Client(cluster, set_as_default=False)
         return DaskExecutor(client, key, blob, cluster, config)
-    except BaseException as e:
-        lost = starting and cluster is None and isinstance(e, Exception) and not isinstance(e, TemuGenError)
-        if lost:  # Dask's "RuntimeError: Nanny failed to start.": a worker was killed (or ran out of memory) at birth
-            e = RunFailed(f"the local Dask cluster could not start its {workers} workers ({type(e).__name__}: "
-                          f"{str(e).strip() or 'no reason given'}); was one killed, or is memory short?")
+    except BaseException:
         if cluster is not None:
             _shut_down(cluster, client, kill=True)
         children_die_with_me(False)
         config.__exit__(None, None, None)
-        if lost:
-            raise e from None
         raise
     finally:  # the workers have their copies; a worker forked later (after a loss) builds its own
         _STATES.pop(key, None)

@@ -1,8 +1,8 @@
 """Child processes that cannot outlive the coordinator, and signals that unwind it cleanly.
 
-Invariant: every worker and uploader process calls :func:`die_with_parent` first (the pool's
-and the uploader's in their own code; a Dask LocalCluster's, which Dask forks from its own
-threads, through :func:`children_die_with_me`), so the kernel kills it (SIGKILL) the moment
+Invariant: every worker and uploader process calls :func:`die_with_parent` first (the uploader
+in its own code; the pool's workers and a Dask LocalCluster's, which Dask forks from its own
+threads, at the fork itself, through :func:`children_die_with_me`), so the kernel kills it (SIGKILL) the moment
 the coordinator exits, however it exits (kill -9 included); nothing of a run writes after
 its coordinator is gone. In the coordinator,
 SIGTERM and SIGHUP raise :class:`~temu_gen.errors.Terminated` like Ctrl-C raises

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing
-import os
 import signal
 from collections import deque
 from concurrent.futures import Future
@@ -31,7 +30,7 @@ from .config import RunConfig
 from .encode.arrow import IdKeys, encode_part
 from .encode.parquet import ParquetOptions, event_parquet_options
 from .kernels.codes import WIDE_COLUMNS
-from .lifeline import child_signal_defaults, children_die_with_me, die_with_parent
+from .lifeline import children_die_with_me
 from .merge import PartSpec, read_part
 from .monitor import release_free_memory
 from .population import ShardSpec
@@ -168,9 +167,8 @@ class InlineExecutor:
         pass
 
 
-def _worker_main(conn, parent_pid: int, initializer: Callable, initargs: tuple) -> None:
-    die_with_parent(parent_pid, "temu-gen-worker")
-    child_signal_defaults()
+def _worker_main(conn, initializer: Callable, initargs: tuple) -> None:
+    # dying with the coordinator, the name in ps and the signal handling were set at the fork (children_die_with_me)
     initializer(*initargs)
     while True:
         try:
@@ -208,13 +206,12 @@ class ProcessPool:
         ctx = multiprocessing.get_context("fork")
         self._slots: list[_Slot] = []
         self._queue: deque[tuple[Future, Callable, tuple]] = deque()
-        parent = os.getpid()
         gc.freeze()  # objects from before the fork stay out of the workers' collections: pages stay shared
-        children_die_with_me(True)  # a signal to the group while a worker starts: no Terminated raised in it
+        children_die_with_me(True)  # each worker dies with this process and takes the workers' signal handling
         try:
             for _ in range(workers):
                 mine, theirs = ctx.Pipe(duplex=True)
-                p = ctx.Process(target=_worker_main, args=(theirs, parent, initializer, initargs), daemon=True)
+                p = ctx.Process(target=_worker_main, args=(theirs, initializer, initargs), daemon=True)
                 p.start()
                 theirs.close()
                 self._slots.append(_Slot(p, mine))

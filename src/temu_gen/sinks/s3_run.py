@@ -311,11 +311,15 @@ class S3Run:
         return done
 
     def _check_fence(self) -> None:
-        """Raise RunLocked unless the run's lock still names the holder this copy of the run was made with."""
-        if self._holder is None:  # not a locked run's copy (a test's, or a tool's): nothing to fence by
-            return
+        """:meth:`_require_lock` for a copy made by a locked run (a test's or a tool's copy has nothing to fence by)."""
+        if self._holder is not None:
+            self._require_lock()
+
+    def _require_lock(self) -> None:
+        """Raise RunLocked unless the run's lock still names this copy's holder (not cleared by --force-unlock,
+        taken by another attempt, or removed by a commit)."""
         now = Holder.parse(self._get(LOCK) or b"")
-        if now != self._holder:
+        if self._holder is None or now != self._holder:
             raise RunLocked(lost_lock_message(self.run_id, self.location, now))
 
     def check_delivered(self, records: Sequence[PartRecord]) -> None:
@@ -337,9 +341,7 @@ class S3Run:
         return head is not None and head.get("ETag", "").strip('"') == rec.etag.strip('"')
 
     def commit(self, manifest: bytes, gate) -> None:
-        now = Holder.parse(self._get(LOCK) or b"")
-        if self._holder is None or now != self._holder:  # cleared by --force-unlock while this run wrote
-            raise RunLocked(lost_lock_message(self.run_id, self.location, now))
+        self._require_lock()
         self._put(MANIFEST, manifest, ContentType="application/json", ChecksumAlgorithm="SHA256")
         gate.check()
         self._put(SUCCESS, b"")
