@@ -146,6 +146,12 @@ def test_a_committed_run_exits_0_whatever_became_of_stdout_and_stderr(tmp_path, 
         assert "the run committed, but its summary could not be written" in done.stderr
 
 
+def test_schema_with_stdout_closed_is_no_internal_error():
+    done = subprocess.run([sys.executable, "-m", "temu_gen", "schema"], stdout=subprocess.DEVNULL, text=True,
+                          stderr=subprocess.PIPE, preexec_fn=_closed(1), timeout=120)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
 @pytest.mark.parametrize("blocking", ["events", "events/run_id=x"])
 def test_a_file_where_the_run_needs_a_folder_is_named(tmp_path, blocking):
     """It was 'output ... is not writable (File exists)', which names neither the file nor what to do."""

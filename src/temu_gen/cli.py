@@ -269,7 +269,7 @@ def _schema(args: argparse.Namespace) -> int:
     from .params import build_params
 
     _, vocab = build_params(load(args.config))
-    sys.stdout.write(render_json(vocab) if args.format == "json" else render_markdown(vocab))
+    print(render_json(vocab) if args.format == "json" else render_markdown(vocab), end="")  # stdout may be closed
     return 0
 
 

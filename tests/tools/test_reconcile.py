@@ -46,9 +46,15 @@ def test_a_correct_pipeline_reconciles(capsys, hostile_run, tmp_path):
 
 
 def test_set_aside_and_repaired_events_are_expected(capsys, hostile_run, tmp_path):
-    """Dead-letter contract violations, hold orphan orders, trust ingest_ts over a skewed clock: all explained."""
+    """Dead-letter contract violations, hold orphan orders, trust ingest_ts over a skewed clock, key orphan users
+    as unknown members (an event both skewed and an orphan gets both repairs): all explained."""
+    both = ids(hostile_run, "SELECT event_id FROM defects GROUP BY event_id HAVING "
+                            "list_has_all(list(defect::VARCHAR), ['clock_skew', 'orphan_user'])")
+    assert both  # the run holds events with both labels, or this test would not try the combined repair
     sql = f"""SELECT * REPLACE (CASE WHEN event_id IN (SELECT event_id FROM defects WHERE defect = 'clock_skew')
-                                THEN ingest_ts ELSE event_ts END AS event_ts) FROM ({ORIGINALS})
+                                THEN ingest_ts ELSE event_ts END AS event_ts,
+                                CASE WHEN event_id IN (SELECT event_id FROM defects WHERE defect = 'orphan_user')
+                                THEN -1 ELSE user_id END AS user_id) FROM ({ORIGINALS})
               WHERE event_id NOT IN (SELECT event_id FROM defects WHERE defect IN ('contract_violation',
                                                                                     'orphan_order'))"""
     out = build(hostile_run, tmp_path / "out.parquet", sql)
@@ -58,7 +64,10 @@ def test_set_aside_and_repaired_events_are_expected(capsys, hostile_run, tmp_pat
     dropped = set(ids(hostile_run, "SELECT event_id FROM defects WHERE defect IN ('contract_violation', "
                                    "'orphan_order')"))
     skewed = set(ids(hostile_run, "SELECT event_id FROM defects WHERE defect = 'clock_skew'")) - dropped
-    assert cats["altered"]["expected"] == len(skewed) and cats["altered"]["columns"] == {"event_ts": len(skewed)}
+    orphans = set(ids(hostile_run, "SELECT event_id FROM defects WHERE defect = 'orphan_user'")) - dropped
+    assert cats["altered"]["expected"] == len(skewed | orphans)
+    assert cats["altered"]["columns"] == {"event_ts": len(skewed), "user_id": len(orphans)}
+    assert cats["altered"]["by_defect"] == {"clock_skew": len(skewed), "orphan_user": len(orphans - skewed)}
     assert cats["missing"]["expected"] == len(dropped)
     # each event counted once, under the first defect of the catalog that explains it
     assert set(cats["missing"]["by_defect"]) <= {"clock_skew", "contract_violation", "orphan_order"}
@@ -100,6 +109,70 @@ def test_passing_duplicates_through_is_unexpected(capsys, hostile_run, tmp_path)
     assert cats["duplicated"]["unexpected"] == len(copied) == cats["duplicated"]["labelled_in_run"]
     assert cats["altered"]["unexpected"] == 0  # an id_collision copy kept is a run row, not an alteration
     assert cats["missing"]["unexpected"] == cats["unexpected"]["unexpected"] == 0
+
+
+def test_a_value_that_does_not_convert_differs_also_where_the_run_has_null(capsys, hostile_run, tmp_path):
+    """'garbage' in a money column is no NULL: a pipeline that writes it where the run has none altered 7 rows."""
+    spoiled = ids(hostile_run, f"SELECT event_id FROM ({ORIGINALS}) WHERE {UNLABELLED} AND order_total_ngn IS NULL "
+                               f"ORDER BY event_id LIMIT 7")
+    out = build(hostile_run, tmp_path / "text.parquet", f"""SELECT * REPLACE (CASE WHEN event_id IN
+        ({', '.join(f"'{x}'" for x in spoiled)}) THEN 'garbage' ELSE CAST(order_total_ngn AS VARCHAR) END
+        AS order_total_ngn) FROM ({ORIGINALS})""")
+    code, doc = reconcile(capsys, hostile_run, out)
+    altered = doc["categories"]["altered"]
+    assert code == 1 and (altered["unexpected"], altered["expected"]) == (7, 0)
+    assert altered["examples"] == sorted(spoiled)[:5] and altered["columns"] == {"order_total_ngn": 7}
+
+
+def test_a_folder_is_read_as_a_dataset_reader_reads_it(capsys, hostile_run, tmp_path):
+    """Hidden leftovers (_temporary, .staging, _SUCCESS) are not data; a file without an extension (Hive's
+    000000_0) is, and so is an upper-case EVENT_ID; a folder name with glob characters is a name."""
+    folder = tmp_path / "lake[1]"
+    (folder / "day=1").mkdir(parents=True)
+    build(hostile_run, folder / "day=1" / "000000_0", f"SELECT * FROM ({ORIGINALS}) WHERE hash(event_id) % 2 = 0")
+    build(hostile_run, folder / "p1.parquet", f"SELECT * RENAME (event_id AS EVENT_ID) FROM ({ORIGINALS}) "
+                                              f"WHERE hash(event_id) % 2 = 1")
+    for leftover in ("_temporary/0/part-0.parquet", ".staging/part-0.parquet", "_delta_log/00.checkpoint.parquet"):
+        (folder / leftover).parent.mkdir(parents=True, exist_ok=True)
+        build(hostile_run, folder / leftover, f"SELECT * FROM ({ORIGINALS}) LIMIT 1000")
+    (folder / "_SUCCESS").write_text("")
+    code, doc = reconcile(capsys, hostile_run, folder)
+    assert code == 0 and doc["output_rows"] == doc["run_events"], doc["categories"]
+
+
+def test_late_events_loaded_twice_are_not_blamed_on_the_runs_copies(capsys, hostile_run, tmp_path):
+    late = f"SELECT event_id FROM ({ORIGINALS}) WHERE event_id IN (SELECT event_id FROM defects WHERE defect = 'late')"
+    twice = build(hostile_run, tmp_path / "twice.parquet", f"SELECT * FROM ({ORIGINALS}) UNION ALL "
+                                                          f"SELECT * FROM ({ORIGINALS}) WHERE event_id IN ({late})")
+    code, doc = reconcile(capsys, hostile_run, twice)
+    copies = ids(hostile_run, f"SELECT DISTINCT event_id FROM defects WHERE event_id IN ({late}) "
+                              f"AND defect IN ('duplicate', 'id_collision')")
+    duplicated = doc["categories"]["duplicated"]
+    assert code == 1 and duplicated["unexpected"] == len(ids(hostile_run, late)) > len(copies)
+    assert duplicated["labelled_in_run"] == len(copies)
+
+
+def test_a_watermark_at_the_late_labels_least_lateness_is_expected(capsys, hostile_run, tmp_path):
+    """Set aside whatever arrived as late as a late label (hostile: 1 day), labelled or not: all expected."""
+    late = f"epoch_us(ingest_ts) - epoch_us(event_ts) >= {int(86_400e6)}"
+    natural = ids(hostile_run, f"SELECT event_id FROM ({ORIGINALS}) WHERE {late} AND event_id NOT IN (SELECT "
+                               f"event_id FROM defects WHERE defect NOT IN ('duplicate', 'id_collision'))")
+    assert natural  # the log's own lateness (offline sessions) reaches past the label's minimum
+    out = build(hostile_run, tmp_path / "watermarked.parquet", f"SELECT * FROM ({ORIGINALS}) WHERE NOT ({late})")
+    code, doc = reconcile(capsys, hostile_run, out)
+    missing = doc["categories"]["missing"]
+    assert code == 0 and missing["unexpected"] == 0 and missing["by_defect"]["arrived_late"] == len(natural)
+
+
+def test_an_output_uniting_both_schema_versions_by_name(capsys, hostile_run, tmp_path):
+    """Files of version 1 and 2 read with union_by_name: network_type and connection_type, each null on half."""
+    folder = tmp_path / "lake"
+    folder.mkdir()
+    build(hostile_run, folder / "v1.parquet", f"SELECT * FROM ({ORIGINALS}) WHERE hash(event_id) % 2 = 0")
+    build(hostile_run, folder / "v2.parquet", f"SELECT * RENAME (network_type AS connection_type) FROM ({ORIGINALS}) "
+                                              f"WHERE hash(event_id) % 2 = 1")
+    code, doc = reconcile(capsys, hostile_run, folder)
+    assert code == 0 and "network_type" in doc["compared_columns"], doc["categories"]["altered"]
 
 
 def test_a_duckdb_table_and_a_folder_in_schema_version_2(capsys, hostile_run, tmp_path):

@@ -66,7 +66,8 @@ def test_runs_lists_committed_and_failed_runs(clean_run, hostile_run, tmp_path):
     assert by["hostile"]["labels"] == sum(manifest["defects"]["labels"].values())
 
 
-@pytest.mark.parametrize("manifest", ['{"files": [1]}', '[]', '{"files": [], "ev', "", None])
+@pytest.mark.parametrize("manifest", ['{"files": [1]}', '[]', '{"files": [], "ev', "", None,
+                                      '{"files": [], "events": "many"}'])
 def test_a_committed_run_whose_manifest_is_broken_is_listed_as_such(clean_run, tmp_path, manifest):
     """Not as a plain 'committed' run with figures made up from nothing, and not as an internal error."""
     copy_run(clean_run, tmp_path)
@@ -81,6 +82,8 @@ def test_a_committed_run_whose_manifest_is_broken_is_listed_as_such(clean_run, t
     assert row["status"] == "committed (manifest unreadable: run validate)" and row["events"] is None
     text = temu_gen("runs", tmp_path)
     assert text.returncode == 0 and "manifest unreadable" in text.stdout, text.stderr
+    head, row = text.stdout.splitlines()[1:3]
+    assert row.index(" clean ") + 1 == head.index("run_id")  # the long status keeps to its own column
 
 
 def test_runs_bad_input(tmp_path):

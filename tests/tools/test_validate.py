@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import sys
 
 import pyarrow as pa
@@ -42,6 +43,12 @@ def test_clean_run_is_valid_end_to_end(clean_run):
     assert done.stderr == ""
 
 
+def test_the_verdict_is_the_exit_code_also_with_stdout_closed(clean_run):
+    done = subprocess.run([sys.executable, "-m", "temu_gen", "validate", str(clean_run.folder)], text=True,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1))
+    assert (done.returncode, done.stderr) == (0, "")
+
+
 def test_hostile_run_is_valid_and_every_check_ran(capsys, hostile_run):
     code, out, _ = validate(capsys, hostile_run.root, "--run-id", "hostile", "--format", "json")
     doc = json.loads(out)
@@ -51,6 +58,21 @@ def test_hostile_run_is_valid_and_every_check_ran(capsys, hostile_run):
                      "lifecycle", "sessions", "identity", "labels"]
     assert set(doc["timings"]) == set(names)
     assert "defect labels" in doc["summary"]
+
+
+def test_every_defect_at_its_highest_rate_gives_a_valid_run(capsys, tmp_path):
+    """Defects pile up on the same orders: an orphan order whose other row lost its event_type to a contract
+    violation is still an orphan (the broken row is no placement), and the run the generator commits is valid."""
+    rates = {"duplicate": 0.04, "duplicate_later_file": 1.0, "id_collision": 0.04, "late": 0.04,
+             "late_days": [0.01, 365], "clock_skew": 0.04, "contract_violation": 0.04, "orphan_order": 0.5,
+             "orphan_user": 0.5, "poison_part": 3}
+    config = tmp_path / "max.json"
+    config.write_text(json.dumps({"defects": rates}))
+    done = temu_gen("--events", 200_000, "--chunk-size", 50_000, "--seed", 11, "--run-id", "max", "--output", tmp_path,
+                    "--workers", 2, "--no-progress", "--config", config)
+    assert done.returncode == 0, done.stderr
+    code, out, _ = validate(capsys, tmp_path / "events" / "run_id=max")
+    assert code == 0, out
 
 
 def test_a_dropped_row_is_named(capsys, clean_run, tmp_path):
@@ -142,13 +164,35 @@ def test_a_label_on_the_wrong_row_is_named(capsys, hostile_run, tmp_path):
 
 def test_an_unlisted_part_and_a_changed_poison_file(capsys, hostile_run, tmp_path):
     run = copy_run(hostile_run, tmp_path)
-    (run.folder / "part-00007.parquet").write_bytes((run.folder / "part-00000.parquet").read_bytes())
+    part = (run.folder / "part-00000.parquet").read_bytes()
+    (run.folder / "part-00007.parquet").write_bytes(part)
+    # any name, at any depth, that a reader of the folder reads with the run's files; hidden names it skips
+    (run.folder / "retry").mkdir()
+    for name in ("copy.parquet", "retry/part-00001.parquet", ".part-00002.parquet.tmp", "_note"):
+        (run.folder / name).write_bytes(part)
     with open(run.folder / "part-00000-partial.parquet", "r+b") as f:
         f.write(b"X")
     found = problems(capsys, run)
     assert set(found) == {"unlisted_file", "digest_mismatch"}
-    assert found["unlisted_file"]["example"] == "events/part-00007.parquet"
+    assert found["unlisted_file"]["count"] == 3 and found["unlisted_file"]["example"] == "events/copy.parquet"
     assert found["digest_mismatch"]["example"] == "events/part-00000-partial.parquet"
+
+
+@pytest.mark.parametrize("edit, finding", [
+    (lambda m: m["files"][0].update(schema_version="two"), "the manifest lists a events file it does not describe"),
+    (lambda m: m["schema_versions"]["1"].__setitem__(0, "event_id"), "no recorded schema version 1 (a list of columns"),
+    (lambda m: m["defects"].update(labels=[1]), "its defect label counts are not {defect: count}"),
+    (lambda m: m.update(defects="yes"), "its defect label counts are not {defect: count}"),
+    (lambda m: m.update(format="jsonl"), 'the manifest says format "jsonl" and lists the events file part-00000'),
+])
+def test_an_edited_manifest_is_a_finding_not_a_crash(capsys, hostile_run, tmp_path, edit, finding):
+    run = copy_run(hostile_run, tmp_path)
+    path = run.folder / "_manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+    code, out, err = validate(capsys, run.folder)
+    assert code == 1 and err == "" and finding in out, out
 
 
 def test_a_broken_manifest_is_a_report_not_a_traceback(capsys, clean_run, tmp_path):

@@ -58,6 +58,7 @@ def _in(names) -> str:
 
 
 _ET = "coalesce(list_position([" + ", ".join(quote(e) for e in EVENT_TYPES) + "], event_type), 0)"
+_PLACED = EVENT_TYPES.index("order_placed") + 1
 """Each row's event type as a number (0: null or unknown), computed once per row, so that every column's null rule
 is a bit test on a mask instead of IN lists of up to 28 strings (a quarter of the time)."""
 
@@ -224,15 +225,16 @@ class Checker:
     _REFERENCES = (
         ("orphan_user", "user_id", "user_id NOT IN (SELECT user_id FROM users WHERE user_id IS NOT NULL)",
          "name a user_id not in users"),
-        ("orphan_order", "order_id", f"order_id NOT IN (SELECT order_id FROM events WHERE {_ET} IN (0, "
-                                     f"{EVENT_TYPES.index('order_placed') + 1}) AND order_id IS NOT NULL)",
+        ("orphan_order", "order_id", f"order_id NOT IN (SELECT order_id FROM events WHERE {_ET} IN (0, {_PLACED}) "
+                                     f"AND order_id IS NOT NULL)",
          "belong to an order whose order_placed is not in the log"),
         (None, "order_id", "order_id NOT IN (SELECT order_id FROM orders WHERE order_id IS NOT NULL)",
          "name an order_id not in orders"),
     )
     """(the label that excuses it, column, the broken reference, in words). An orphan order is one whose placement
     never reached the log; the orders table, like the shop's own database, still knows it. A row of null or unknown
-    event_type (a contract violation) may be the placement, broken: it does not make its order an orphan."""
+    event_type (a contract violation) may be the placement, broken: it does not make its order an orphan. A label
+    is read the strict way (:meth:`labels`): only an order_placed row places a labelled orphan's order."""
 
     def references(self) -> list[Problem]:
         """Events name users in users and orders placed in the log (and in orders), unless labelled orphans."""
@@ -328,7 +330,9 @@ class Checker:
                  "late": late, "clock_skew": "r.event_ts > r.ingest_ts OR epoch_us(r.event_ts) = 0",
                  "contract_violation": "EXISTS (SELECT 1 FROM _broken b WHERE b._part = l._part AND b._row = l._row)",
                  "orphan_user": "EXISTS (SELECT 1 FROM _orphan_user b WHERE b._part = l._part AND b._row = l._row)",
-                 "orphan_order": "EXISTS (SELECT 1 FROM _orphan_order b WHERE b._part = l._part AND b._row = l._row)"}
+                 # the strict reading: a broken row of unknown type (_REFERENCES) is no placement for a labelled orphan
+                 "orphan_order": f"r.order_id NOT IN (SELECT order_id FROM events WHERE {_ET} = {_PLACED} "
+                                 f"AND order_id IS NOT NULL)"}
         arms = " ".join(f"WHEN {quote(d)} THEN coalesce({s}, false)" for d, s in shows.items())
         wrong = self.q(f"""SELECT l.defect, count(*), min(l._part * 10000000000 + l._row) FROM _labels l
                            JOIN _rows r USING (_part, _row)

@@ -1,7 +1,8 @@
 """``temu-gen reconcile RUN --against PATH``: compare a pipeline's output with the run it read, event by event.
 
-The run's distinct events (by ``event_id``) are the truth. The output is a Parquet folder,
-file or glob, or a DuckDB table (``file.duckdb:table``). Four kinds of difference:
+The run's distinct events (by ``event_id``) are the truth. The output is a Parquet folder
+(read as a dataset reader reads it: :func:`output_files`), file or glob, or a DuckDB table
+(``file.duckdb:table``). Four kinds of difference:
 *missing* (an event of the run absent from the output), *duplicated* (an event_id on more
 than one output row), *altered* (an output row that no row of the run with its event_id
 matches on the compared columns) and *unexpected* (an event_id the run does not have).
@@ -10,9 +11,10 @@ Invariant: a difference is *expected* exactly when a defect label on that event 
 it by the catalog's guidance (:data:`temu_gen.defects.catalog.DEFECTS`): labelled extra
 copies (duplicate, id_collision) are what a correct pipeline drops, so dropping them is
 no difference at all, and keeping another copy's values is no alteration; late,
-skewed, broken and orphan events may be set aside, so their absence is expected; skewed,
-broken and orphan-user events may be repaired, so their alteration is expected. Nothing
-explains a duplicated or invented event. Exit 0 when nothing is unexpected, else 1.
+skewed, broken and orphan events may be set aside, so their absence is expected (so is that
+of an unlabelled event that arrived at least as late as a late label: ``arrived_late``);
+skewed, broken and orphan-user events may be repaired, each label's columns, so their
+alteration is expected. Nothing explains a duplicated or invented event. Exit 0 when nothing is unexpected, else 1.
 """
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ from .runref import add_run_arguments, connect, open_run, quote, require_duckdb
 
 MAY_DROP = tuple(d.name for d in DEFECTS if d.effect in ("moved", "altered", "orphan"))
 """Events a careful pipeline may set aside: routed to a late path, quarantined, dead-lettered or held."""
+ARRIVED_LATE = "arrived_late"
+"""An unlabelled event that arrived at least the run's late_days[0] after its event_ts: past a late label's
+watermark, so a pipeline may route it to its late path as well."""
 MAY_ALTER = tuple(d.name for d in DEFECTS if d.effect == "altered") + ("orphan_user",)
 """Events a careful pipeline may repair: trust ingest_ts, fix a field, or give an unknown-member key (REPAIRS)."""
 DEFAULT_COLUMNS = tuple(c for c in FIELD_NAMES if c not in ("event_id", "ingest_ts"))
@@ -52,37 +57,72 @@ def _attach_output(con, against: str) -> str:
         except Exception as e:  # noqa: BLE001 - duckdb.Error; one line for the user
             raise TemuGenError(f"--against {against}: {str(e).splitlines()[0]}") from None
         return against
-    pattern = os.path.join(against, "**", "*.parquet") if os.path.isdir(against) else against
-    if not glob.glob(pattern, recursive=True):
+    files = output_files(against)
+    if not files:
         raise TemuGenError(f"--against {against}: no Parquet files there" if os.path.exists(against) or
                            glob.has_magic(against) else f"--against {against}: no such file or folder")
     try:
-        con.execute(f"CREATE VIEW pipeline AS SELECT * FROM read_parquet({quote(pattern)}, union_by_name = true)")
+        con.execute(f"CREATE VIEW pipeline AS SELECT * FROM read_parquet([{', '.join(map(quote, files))}], "
+                    f"union_by_name = true)")
     except Exception as e:  # noqa: BLE001
         raise TemuGenError(f"--against {against}: {str(e).splitlines()[0]}") from None
     return against
 
 
-def _columns(con, wanted: tuple[str, ...]) -> tuple[dict[str, tuple[str, str]], list[str]]:
-    """{run column: (output column, the run's type)} for the wanted columns the output has, and those it lacks."""
-    have = {r[0] for r in con.execute("DESCRIBE SELECT * FROM pipeline").fetchall()}
+def _hidden(name: str) -> bool:
+    """Spark's, Hive's and Arrow's rule: _SUCCESS, _temporary, _delta_log, .crc and .staging are not data (a
+    partition folder such as ``_day=3`` is)."""
+    return name.startswith((".", "_")) and "=" not in name
+
+
+def output_files(against: str) -> list[str]:
+    """The files a dataset reader reads for ``against``: a folder's files at any depth (whatever their extension,
+    as Hive's ``000000_0``) but hidden ones, a file, or a glob's files."""
+    if os.path.isdir(against):
+        found = []
+        for top, dirs, names in os.walk(against):
+            dirs[:] = sorted(d for d in dirs if not _hidden(d))
+            found += [os.path.join(top, n) for n in sorted(names) if not _hidden(n)]
+        return found
+    if os.path.isfile(against):
+        return [against]
+    return sorted(f for f in glob.glob(against, recursive=True) if os.path.isfile(f))
+
+
+def _columns(con, wanted: tuple[str, ...]) -> tuple[dict[str, tuple[tuple[str, ...], str]], list[str]]:
+    """{run column: (its output columns, the run's type)} for the wanted columns the output has, and those it lacks."""
+    # SQL names are case-insensitive, so are DuckDB's: a pipeline's EVENT_ID is event_id
+    have = {r[0].lower() for r in con.execute("DESCRIBE SELECT * FROM pipeline").fetchall()}
     if "event_id" not in have:
         raise TemuGenError("the pipeline output has no event_id column, so its rows cannot be matched to the run")
     types = {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM events").fetchall()}
     renamed = {old: new for op, old, new in SCHEMA_V2 if op == "rename"}  # a pipeline may have adopted version 2
     out, absent = {}, []
     for c in wanted:
-        source = c if c in have else renamed.get(c) if renamed.get(c) in have else None
-        if source is None or c not in types:  # not in the output, or a column this run did not write
+        # under either name; both when the output unites files of both versions by name (one is null on each row)
+        sources = [n for n in (c, renamed.get(c)) if n in have]
+        if not sources or c not in types:  # not in the output, or a column this run did not write
             absent.append(c)
         else:
-            out[c] = (source, types[c])
+            out[c] = (tuple(sources), types[c])
     return out, absent
 
 
-def _read(cols: dict[str, tuple[str, str]], alias: str = "") -> list[str]:
-    """The output's values as the run's types (a value that does not convert reads as NULL, so it differs)."""
-    return [f'TRY_CAST({alias}"{src}" AS {typ})' for src, typ in cols.values()]
+def _source(names: tuple[str, ...], alias: str) -> str:
+    """The output's value of a column held under one name or two (the first not null)."""
+    quoted = [f'{alias}"{n}"' for n in names]
+    return quoted[0] if len(quoted) == 1 else f"coalesce({', '.join(quoted)})"
+
+
+def _read(cols: dict[str, tuple[tuple[str, ...], str]], alias: str = "") -> list[str]:
+    """The output's values as the run's types (a value that does not convert reads as NULL: see :func:`_unread`)."""
+    return [f"TRY_CAST({_source(src, alias)} AS {typ})" for src, typ in cols.values()]
+
+
+def _unread(cols: dict[str, tuple[tuple[str, ...], str]], alias: str = "") -> list[str]:
+    """Per column, whether the output's value is there but does not convert to the run's type (so it differs)."""
+    return [f"({_source(src, alias)} IS NOT NULL AND {read} IS NULL)" for (src, _), read in zip(cols.values(),
+                                                                                               _read(cols, alias))]
 
 
 def _label_sets(con) -> None:
@@ -91,6 +131,8 @@ def _label_sets(con) -> None:
 
 
 EXAMPLES = 5
+_COPIES = "[" + ", ".join(quote(d.name) for d in DEFECTS if d.effect == "extra") + "]"
+"""The labels of a run's extra copies of an event (duplicate, id_collision), as a DuckDB list."""
 REPAIRS = {"clock_skew": ("event_ts",), "contract_violation": None, "orphan_user": ("user_id",)}
 """What repairing each alterable defect may change (None: any column, as the broken one varies): trusting
 ingest_ts rewrites event_ts, an unknown-member key rewrites user_id. Any other change is unexpected."""
@@ -109,41 +151,41 @@ def _count(con, name: str, query: str) -> dict:
             "examples": examples}
 
 
-def _split(con, name: str, query: str, excuses: tuple[str, ...]) -> dict:
-    """:func:`_count` of ``query``'s event_ids, each explained by its first label among ``excuses``."""
+def _split(con, name: str, query: str, excuses: tuple[str, ...], arrived_late: bool = False) -> dict:
+    """:func:`_count` of ``query``'s event_ids, each explained by its first label among ``excuses`` (or, with
+    ``arrived_late``, by arriving as late as a late label: table ``_late``)."""
     # the first excusing defect in catalog order, so an event with several labels is counted once, the same way
     # (a CASE, not a lambda: lambda syntax differs between DuckDB versions)
     arms = " ".join(f"WHEN list_contains(d.defects, {quote(d.name)}) THEN {quote(d.name)}" for d in DEFECTS
                     if d.name in excuses)
+    if arrived_late:
+        arms += f" WHEN t.event_id IN (SELECT event_id FROM _late) THEN {quote(ARRIVED_LATE)}"
     pick = f"CASE {arms} END" if arms else "CAST(NULL AS VARCHAR)"
     return _count(con, name, f"SELECT t.event_id, {pick} AS why FROM ({query}) t LEFT JOIN _ev d USING (event_id)")
 
 
-def _altered(con, cols: dict[str, tuple[str, str]]) -> dict:
+def _altered(con, cols: dict[str, tuple[tuple[str, ...], str]]) -> dict:
     if not cols:
         return {"expected": 0, "unexpected": 0, "by_defect": {}, "examples": [], "columns": {}}
     # One 64-bit hash of the compared values per row on each side (a collision could only hide an alteration, odds
     # 2^-64), and an anti join: output rows with no run row of the same event_id and values, among the run's ids.
+    # The output's side also hashes how many of its values do not convert, the run's side 0: such a row differs.
+    mine = f"hash({', '.join(_read(cols))}, {' + '.join(f'{u}::INT' for u in _unread(cols))})"
+    theirs = f"hash({', '.join(cols)}, 0)"
     con.execute(f"""CREATE TEMP TABLE _alt AS SELECT DISTINCT p.event_id, p.h FROM
-                      (SELECT event_id, hash({', '.join(_read(cols))}) AS h FROM pipeline WHERE event_id IS NOT NULL) p
-                    ANTI JOIN (SELECT event_id, hash({', '.join(cols)}) AS h FROM events) r
+                      (SELECT event_id, {mine} AS h FROM pipeline WHERE event_id IS NOT NULL) p
+                    ANTI JOIN (SELECT event_id, {theirs} AS h FROM events) r
                       ON p.event_id = r.event_id AND p.h = r.h
                     SEMI JOIN _ids i ON i.event_id = p.event_id""")
     # the columns each altered output row changed: those that differ from every run row of its event_id
-    per_row = ", ".join(f"bool_and({src} IS DISTINCT FROM r.{c}) AS d{i}"
-                        for i, (c, src) in enumerate(zip(cols, _read(cols, "p."))))
+    per_row = ", ".join(f"bool_and({src} IS DISTINCT FROM r.{c} OR {bad}) AS d{i}"
+                        for i, (c, src, bad) in enumerate(zip(cols, _read(cols, "p."), _unread(cols, "p."))))
     con.execute(f"""CREATE TEMP TABLE _altrows AS SELECT p.event_id, {per_row}
-                    FROM (SELECT *, hash({', '.join(_read(cols))}) AS _h FROM pipeline
-                          WHERE event_id IN (SELECT event_id FROM _alt)) p
+                    FROM (SELECT *, {mine} AS _h FROM pipeline WHERE event_id IN (SELECT event_id FROM _alt)) p
                     JOIN _alt a ON a.event_id = p.event_id AND a.h = p._h
                     JOIN events r ON r.event_id = p.event_id GROUP BY p.event_id, p._h""")
-    arms = []
-    for d in (d for d in DEFECTS if d.name in REPAIRS):  # a row is explained if a label allows all it changed
-        others = [f"d{i}" for i, c in enumerate(cols) if REPAIRS[d.name] is not None and c not in REPAIRS[d.name]]
-        allowed = f"NOT ({' OR '.join(others)})" if others else "true"
-        arms.append(f"WHEN list_contains(l.defects, {quote(d.name)}) AND {allowed} THEN {quote(d.name)}")
     out = _count(con, "_altered", f"""SELECT event_id, CASE WHEN bool_and(why IS NOT NULL) THEN min(why) END AS why
-                                      FROM (SELECT a.event_id, CASE {' '.join(arms)} END AS why FROM _altrows a
+                                      FROM (SELECT a.event_id, {_repaired(cols)} AS why FROM _altrows a
                                             LEFT JOIN _ev l USING (event_id)) GROUP BY event_id""")
     counts = con.execute(f"SELECT {', '.join(f'count(*) FILTER (WHERE d{i})' for i in range(len(cols)))} "
                          f"FROM _altrows").fetchone()
@@ -151,20 +193,56 @@ def _altered(con, cols: dict[str, tuple[str, str]]) -> dict:
     return out
 
 
-def reconcile(con, columns: tuple[str, ...]) -> dict:
-    """Every category of difference between view ``pipeline`` and the run's views (see the module docstring)."""
+def _repaired(cols: dict[str, tuple[tuple[str, ...], str]]) -> str:
+    """SQL naming the defect that explains an altered row (``d{i}``: column i changed; ``l.defects``: its labels).
+
+    A row is explained when each column it changed is one that a label of its event allows (REPAIRS: an event both
+    skewed and an orphan user may have event_ts and user_id repaired), and is counted under the first such label
+    of the catalog that allows a changed column.
+    """
+    def has(d: str) -> str:
+        return f"list_contains(l.defects, {quote(d)})"
+
+    def allows(d: str, c: str) -> bool:
+        return REPAIRS[d] is None or c in REPAIRS[d]
+
+    repairs = [d.name for d in DEFECTS if d.name in REPAIRS]
+    # coalesce: an event with no label has NULL labels, and a changed column of it is unexplained
+    unexplained = [f"coalesce(d{i} AND NOT ({' OR '.join(has(d) for d in repairs if allows(d, c)) or 'false'}), d{i})"
+                   for i, c in enumerate(cols)]
+    arms = []
+    for d in repairs:
+        changed = [f"d{i}" for i, c in enumerate(cols) if allows(d, c)]
+        arms.append(f"WHEN {has(d)} AND ({' OR '.join(changed) or 'false'}) THEN {quote(d)}")
+    # a row whose every value is some run row's (two copies mixed) changed no single column: its first repair label
+    arms += [f"WHEN {has(d)} AND NOT ({' OR '.join(f'd{i}' for i in range(len(cols)))}) THEN {quote(d)}"
+             for d in repairs]
+    return f"CASE WHEN {' OR '.join(unexplained)} THEN NULL ELSE (CASE {' '.join(arms)} END) END"
+
+
+def reconcile(con, columns: tuple[str, ...], late_days: float | None = None) -> dict:
+    """Every category of difference between view ``pipeline`` and the run's views (see the module docstring).
+
+    ``late_days``: the run's late_days[0], the least lateness of a late label; an unlabelled event of the log that
+    arrived as late is past the same watermark, and a pipeline may set it aside too.
+    """
     timings, t = {}, time.perf_counter()
     _label_sets(con)
+    late_us = int(late_days * 86_400e6) if late_days is not None else None
+    con.execute("CREATE TEMP TABLE _late AS SELECT DISTINCT event_id FROM events WHERE "
+                + (f"epoch_us(ingest_ts) - epoch_us(event_ts) >= {late_us}" if late_us is not None else "false"))
     cols, absent = _columns(con, columns)
     con.execute("CREATE TEMP TABLE _ids AS SELECT DISTINCT event_id FROM events")
     con.execute("CREATE TEMP TABLE _out AS SELECT event_id, count(*) AS n FROM pipeline GROUP BY event_id")
     timings["index"] = time.perf_counter() - t
     res = {}
     t = time.perf_counter()
-    res["missing"] = _split(con, "_missing", "SELECT event_id FROM _ids ANTI JOIN _out USING (event_id)", MAY_DROP)
+    res["missing"] = _split(con, "_missing", "SELECT event_id FROM _ids ANTI JOIN _out USING (event_id)", MAY_DROP,
+                            arrived_late=True)
     res["duplicated"] = _split(con, "_duplicated", "SELECT event_id FROM _out WHERE n > 1 AND event_id IS NOT NULL", ())
-    res["duplicated"]["labelled_in_run"] = con.execute(
-        "SELECT count(*) FROM _out JOIN _ev USING (event_id) WHERE n > 1").fetchone()[0]
+    res["duplicated"]["labelled_in_run"] = con.execute(  # the dedupe that did not happen: copies the run labelled
+        f"SELECT count(*) FROM _out JOIN _ev USING (event_id) WHERE n > 1 AND list_has_any(defects, {_COPIES})"
+    ).fetchone()[0]
     res["unexpected"] = _split(con, "_unexpected", "SELECT event_id FROM _out ANTI JOIN _ids USING (event_id) "
                                                    "WHERE event_id IS NOT NULL", ())
     res["unexpected"]["unexpected"] += con.execute("SELECT coalesce(sum(n), 0) FROM _out WHERE event_id IS NULL"
@@ -202,6 +280,16 @@ def render(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def _late_days(run) -> float | None:
+    """The run's late_days[0] from its manifest's config (None where that cannot be read: no event is excused)."""
+    from ..config import parse
+
+    try:
+        return parse(run.manifest.get("config") or {}, source="the manifest's config").defects.late_days[0]
+    except (TemuGenError, AttributeError):
+        return None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="temu-gen reconcile", description="Compare a pipeline's output with the run it read, by "
                 "event_id. Exit 0 when every difference is explained by a defect label, 1 otherwise.")
@@ -229,7 +317,7 @@ def main(argv: list[str]) -> int:
         con.execute("SET preserve_insertion_order = false")
         against = _attach_output(con, args.against)
         try:
-            doc = reconcile(con, columns)
+            doc = reconcile(con, columns, _late_days(run))
         except duckdb.Error as e:  # the output's files disagree with each other, or a value cannot be read
             why = str(e).splitlines()[0]
             if f"{run.root}/" in why and f"run_id={run.run_id}/" in why:  # the run's own files, not the output's

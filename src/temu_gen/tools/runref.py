@@ -118,20 +118,32 @@ class Run:
         return [f for f in self.files(table) if not f.poison]
 
     def schema_doc(self, table: str, version: int = 1) -> list[dict] | None:
+        """The recorded columns (name, type, nullable) of ``table``'s files of schema ``version``; None if the
+        manifest has none in that shape."""
         if table == "events":
-            return self.manifest.get("schema_versions", {"1": self.manifest.get("schema")}).get(str(version))
-        return self.manifest.get("tables", {}).get(table, {}).get("schema")
+            doc = self.manifest.get("schema_versions", {"1": self.manifest.get("schema")})
+            doc = doc.get(str(version)) if isinstance(doc, dict) else None
+        else:
+            doc = self.manifest.get("tables", {}).get(table, {})
+            doc = doc.get("schema") if isinstance(doc, dict) else None
+        ok = isinstance(doc, list) and all(isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(
+            c.get("type"), str) and isinstance(c.get("nullable"), bool) for c in doc)
+        return doc if ok else None
 
 
 def _run_file(run: Run, table: str, d: object) -> RunFile:
     ok = isinstance(d, dict) and isinstance(d.get("name"), str) and _FILE_NAME.fullmatch(d["name"]) and all(
         isinstance(d.get(k), int) and not isinstance(d.get(k), bool) for k in ("rows", "bytes", "chunk")) and \
-        isinstance(d.get("sha256"), str)
+        isinstance(d.get("sha256"), str) and type(d.get("schema_version", 1)) is int and d.get("schema_version", 1) > 0
     if not ok:
         raise ManifestError(f"run {run.run_id}: the manifest lists a {table} file it does not describe (needs name "
-                            f"part-NNNNN.parquet or .jsonl.gz, rows, bytes, chunk and sha256): {json.dumps(d)[:120]}")
+                            f"part-NNNNN.parquet or .jsonl.gz, rows, bytes, chunk and sha256, and a schema_version "
+                            f"from 1 if any): {json.dumps(d)[:120]}")
+    if is_jsonl(d["name"]) != (run.format == "jsonl"):
+        raise ManifestError(f"run {run.run_id}: the manifest says format {json.dumps(run.format)} and lists the "
+                            f"{table} file {d['name']}")
     return RunFile(table, d["name"], f"{run.folder(table)}/{d['name']}", d["rows"], d["bytes"], d["sha256"],
-                   d["chunk"], int(d.get("schema_version") or 1), bool(d.get("poison")))
+                   d["chunk"], d.get("schema_version", 1), bool(d.get("poison")))
 
 
 def add_run_arguments(p) -> None:

@@ -78,6 +78,10 @@ def _manifest_figures(manifest: dict) -> dict:
         tables = manifest.get("tables", {}).values()
         listed = manifest["files"] + [f for t in tables for f in t.get("files", [])]
         defects = manifest.get("defects") or {}
+        counts = [manifest["events"], manifest.get("rows_written") or 0, *(f.get("bytes", 0) for f in listed),
+                  *(defects.get("labels") or {}).values()]
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
+            return {}  # a hand-edited count ("many") is an unreadable manifest, not a crash of the listing
         return dict(seed=manifest.get("seed"), events=manifest["events"], rows=manifest.get("rows_written"),
                     format=manifest.get("format") or "parquet", files=len(listed),
                     bytes=sum(f.get("bytes", 0) for f in listed), defects=bool(defects.get("enabled")),
@@ -116,7 +120,8 @@ def _fmt(value, spec: str = "") -> str:
 def render(location: str, rows: list[dict]) -> str:
     if not rows:
         return f"no runs in {location}"
-    head = (f"{'status':<12}{'run_id':<28}{'seed':>20}{'events':>12}{'files':>7}{'MB':>9}  {'created (UTC)':<26}"
+    wide = max(12, *(len(r["status"]) + 2 for r in rows))  # "committed (manifest unreadable: ...)" fits too
+    head = (f"{'status':<{wide}}{'run_id':<28}{'seed':>20}{'events':>12}{'files':>7}{'MB':>9}  {'created (UTC)':<26}"
             f"{'format':<8}defects")
     lines = [f"{len(rows)} run(s) in {location}", head]
     for r in rows:
@@ -124,7 +129,7 @@ def render(location: str, rows: list[dict]) -> str:
         defects = "-" if r["defects"] is None else ("on" if r["defects"] else "off")
         if r.get("labels"):
             defects += f" ({r['labels']:,} labels)"
-        lines.append(f"{r['status']:<12}{r['run_id']:<28}{_fmt(r['seed']):>20}{_fmt(r['events'], ','):>12}"
+        lines.append(f"{r['status']:<{wide}}{r['run_id']:<28}{_fmt(r['seed']):>20}{_fmt(r['events'], ','):>12}"
                      f"{_fmt(r['files']):>7}{_fmt(mb, ',.1f'):>9}  {_fmt(r['created']):<26}"
                      f"{_fmt(r.get('format') or 'parquet'):<8}{defects}")
     return "\n".join(lines)

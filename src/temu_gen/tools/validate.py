@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import json
 import re
-import sys
 import tempfile
 import time
 import zlib
@@ -92,7 +91,7 @@ class _Tally:
         "missing_file": "files the manifest lists are missing",
         "size_mismatch": "files differ in size from the manifest",
         "digest_mismatch": "files' SHA-256 differs from the manifest (changed since the run committed)",
-        "unlisted_file": "part files in the run's folders are not in the manifest",
+        "unlisted_file": "files in the run's folders are not in the manifest (a reader of the folder reads them too)",
         "unreadable": "listed files are not readable Parquet or gzip JSON lines (their content is not checked)",
         "row_count": "files hold another number of rows than the manifest lists",
         "provenance": "files' footers (gzip headers) name another run, seed or config than the manifest",
@@ -155,7 +154,7 @@ def _type_text(t) -> str:
 def _schema_difference(run: Run, f: RunFile, schema) -> str | None:
     want = run.schema_doc(f.table, f.schema_version)
     if want is None:
-        return f"no recorded schema version {f.schema_version}"
+        return f"no recorded schema version {f.schema_version} (a list of columns with name, type and nullable)"
     have = [{"name": x.name, "type": _type_text(x.type), "nullable": x.nullable} for x in schema]
     want = [{**c, "type": _type_text(c["type"])} for c in want]
     if have == want:
@@ -228,6 +227,24 @@ def _check_jsonl(run: Run, f: RunFile, label: str, facts, found: list) -> tuple[
     return True, found
 
 
+def _unlisted(run: Run, table: str, listed: set[str]) -> list[str]:
+    """Files under ``table``'s run folder, at any depth, that a dataset reader (Arrow, Spark, DuckDB's ``**``)
+    would read with the run's but the manifest does not list: every name but hidden ones (``_SUCCESS``,
+    ``.x.tmp``)."""
+    folder = run.folder(table)
+    if file_type(run.fs, folder) != "dir":
+        return []
+    from pyarrow import fs as pafs
+
+    found = []
+    for info in run.fs.get_file_info(pafs.FileSelector(folder, recursive=True)):
+        rel = info.path[len(folder):].lstrip("/")
+        if info.type == pafs.FileType.File and rel not in listed and not any(
+                p.startswith((".", "_")) for p in rel.split("/")):
+            found.append(rel)
+    return sorted(found)
+
+
 def check_files(run: Run) -> tuple[list[Problem], dict[str, list[RunFile]]]:
     """The manifest's promises about files; returns the problems and, per table, the files the SQL checks may read."""
     tally, usable = _Tally(), {}
@@ -239,13 +256,8 @@ def check_files(run: Run) -> tuple[list[Problem], dict[str, list[RunFile]]]:
             for kind, example in found:
                 tally.add(kind, example)
         usable[table] = [f for f, (good, _) in zip(files, checked[table]) if good]
-        names = {f.name for f in files}
-        if file_type(run.fs, run.folder(table)) == "dir":
-            from pyarrow import fs as pafs
-
-            for info in run.fs.get_file_info(pafs.FileSelector(run.folder(table))):
-                if info.base_name.startswith("part-") and info.base_name not in names:
-                    tally.add("unlisted_file", f"{table}/{info.base_name}")
+        for name in _unlisted(run, table, {f.name for f in files}):
+            tally.add("unlisted_file", f"{table}/{name}")
     m = run.manifest
     clean = [f for f in listed["events"] if not f.poison]
     rows = sum(f.rows for f in clean)
@@ -275,6 +287,18 @@ def _config(run: Run, report: Report):
         return None, None
 
 
+def _recorded_labels(run: Run, report: Report) -> dict[str, int] | None:
+    """The manifest's label count per defect type (None when it has none), or None with a problem saying why."""
+    defects = run.manifest.get("defects") or {}
+    labels = defects.get("labels") if isinstance(defects, dict) else defects
+    if labels is None or isinstance(labels, dict) and all(
+            isinstance(k, str) and isinstance(n, int) and not isinstance(n, bool) for k, n in labels.items()):
+        return labels
+    report.problems.append(Problem("manifest", 1, "its defect label counts are not {defect: count}, so they are not "
+                                                  f"checked: {json.dumps(labels)[:80]}"))
+    return None
+
+
 def _read_counts(con, usable: dict[str, list[RunFile]]) -> list[Problem]:
     """Rows the SQL checks read against the manifest, per events file and per table: a JSON lines reader skips
     blank lines that a count of line ends does not, and every later check would read shifted rows."""
@@ -292,7 +316,7 @@ def _read_counts(con, usable: dict[str, list[RunFile]]) -> list[Problem]:
 
 def _content(run: Run, report: Report, usable: dict[str, list[RunFile]]) -> None:
     cfg, vocab = _config(run, report)
-    defects = run.manifest.get("defects") or {}
+    recorded = _recorded_labels(run, report)
     late = cfg.defects.late_days[0] if cfg else None
     windows = {d["chunk"]: (d.get("first_ingest_ts"), d.get("last_ingest_ts")) for d in run.manifest["files"]
                if not d.get("poison")}
@@ -318,7 +342,7 @@ def _content(run: Run, report: Report, usable: dict[str, list[RunFile]]) -> None
             report.timed("lifecycle", ck.orders)
             report.timed("sessions", ck.sessions)
             report.timed("identity", ck.identity)
-            report.timed("labels", ck.labels, sorted(f.part for f in usable["events"]), defects.get("labels"))
+            report.timed("labels", ck.labels, sorted(f.part for f in usable["events"]), recorded)
         n = con.execute("SELECT count(*) FROM events").fetchone()[0]
         labels = con.execute("SELECT count(*) FROM _labels").fetchone()[0]
     report.summary = (f"{n:,} rows in {len(run.data_files('events'))} events files"
@@ -358,6 +382,5 @@ def main(argv: list[str]) -> int:
     except ManifestError as e:  # the run is committed but says nothing usable about itself: that is the finding
         named = RUN_DIR.fullmatch(args.run.rstrip("/"))
         report = Report(args.run_id or (named["id"] if named else "?"), args.run, [Problem("manifest", 1, str(e))])
-    print(report.json() if args.format == "json" else report.text())
-    sys.stdout.flush()
+    print(report.json() if args.format == "json" else report.text(), flush=True)  # a no-op on a closed stdout
     return 0 if report.ok else 1
