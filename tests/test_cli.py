@@ -47,12 +47,22 @@ def test_console_script_and_module_agree():
     (["--run-id", "../escape"], "not allowed", 2),
     (["--seed", "-1"], "between 0", 2),
     (["--work", "2"], "unrecognized arguments: --work", 2),  # no abbreviations: flags are spelled out
+    # a preset's part numbers are the preset's, so the error speaks of the flags the user gave
+    (["--defects", "hostile"], "--defects hostile drifts the schema from part 1 and needs 2 parts; 100 events at "
+                               "--chunk-size 500,000 make 1: use a --chunk-size of 50 or less", 2),
 ])
 def test_bad_input_is_one_line(tmp_path, args, needle, code):
     r = cli("--events", "100", *args, cwd=tmp_path) if args[0] != "--events" else cli(*args, cwd=tmp_path)
     assert r.returncode == code, r.stderr
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_the_commands_are_listed_and_a_misspelt_one_is_named():
+    listed = cli("--help").stdout
+    assert all(f"\n  {c} " in listed for c in ("run", "validate", "reconcile", "show", "runs", "size", "schema"))
+    r = cli("valdate", "output")
+    assert (r.returncode, r.stderr) == (2, "temu-gen: error: unknown command 'valdate'; did you mean validate?\n")
 
 
 def test_invalid_config_file_is_one_line(tmp_path):

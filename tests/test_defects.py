@@ -76,7 +76,7 @@ def test_every_type_at_its_rate_and_counted_in_the_manifest(hostile):
     written = sum(f["rows"] for f in m["files"])
     assert m["rows_written"] == written == summary.rows_written and m["events"] == EVENTS
     # the summary line names every kind of file it counts beside the events parts
-    assert f"(+{summary.table_files} files of users, orders, products, defects, partial)" in summary.line()
+    assert f"(+{summary.table_files} files of users, orders, products, defects, the poison file)" in summary.line()
 
 
 def test_labels_name_their_rows(hostile):

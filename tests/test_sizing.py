@@ -197,7 +197,18 @@ def test_node_counts_are_plain_numbers_in_range(text, needle):
 
     with pytest.raises(argparse.ArgumentTypeError, match=needle):
         _node_list(text)
-    assert _node_list("1, 2,4") == (1, 2, 4)
+    assert _node_list("1, 2,4") == (1, 2, 4) and _node_list("4,1,4") == (1, 4)
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "0m"])
+def test_a_deadline_of_nothing_is_refused(text):
+    import argparse
+
+    from temu_gen.size_cmd import _duration
+
+    with pytest.raises(argparse.ArgumentTypeError, match="must be positive"):
+        _duration(text)
+    assert _duration("1.5m") == 90
 
 
 def test_predictions_past_the_measured_workers_are_marked_extrapolated(tmp_path):

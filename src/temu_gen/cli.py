@@ -98,7 +98,7 @@ def _seconds(text: str) -> float:
 def _run_parser() -> argparse.ArgumentParser:
     # no abbreviations: '--work 8' must not pass for --workers, nor '--wait 4' slip past a deployment's checks
     p = _Parser(prog="temu-gen", description="Generate a synthetic Temu Nigeria event log as Parquet.",
-                allow_abbrev=False)
+                allow_abbrev=False, epilog=_COMMANDS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"temu-gen {__version__}")
     p.add_argument("--events", type=_positive, help="events in the run (default from config: 2,100,000)")
     p.add_argument("--chunk-size", type=_positive, help="rows per Parquet file (default 500,000)")
@@ -160,6 +160,25 @@ def _schema_parser() -> argparse.ArgumentParser:
 TOOLS = {"validate": "temu_gen.tools.validate", "reconcile": "temu_gen.tools.reconcile",
          "show": "temu_gen.tools.show", "runs": "temu_gen.tools.runs"}
 """Commands that read committed runs: each module's ``main(argv) -> int`` (errors as TemuGenError)."""
+COMMANDS = ("run", "validate", "reconcile", "show", "runs", "size", "schema")
+_COMMANDS_HELP = """commands (temu-gen COMMAND --help for each one's options):
+  run        generate a run: the default, with the options above
+  validate   check a committed run against its manifest and the data contract
+  reconcile  compare a pipeline's output with the run it read, event by event
+  show       print rows of a run's tables
+  runs       list the runs under an output root
+  size       rank EC2 instance types for a run, from a calibration of this machine
+  schema     print the data dictionary"""
+assert set(COMMANDS) == {"run", "schema", "size", *TOOLS}
+
+
+def _unknown_command(word: str) -> str:
+    """The one-line error for ``temu-gen WORD`` where WORD is no command (the run takes no positional argument)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    return f"unknown command {word!r}; " + (f"did you mean {close[0]}?" if close else
+                                              f"the commands are {', '.join(COMMANDS)} (temu-gen --help)")
 
 
 def entry() -> None:
@@ -231,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             return importlib.import_module(TOOLS[argv[0]]).main(argv[1:])
         if argv[:1] == ["run"]:
             argv = argv[1:]
+        elif argv[:1] and not argv[0].startswith("-"):
+            raise ConfigError(_unknown_command(argv[0]))
         return _run(_run_parser().parse_args(argv))
     except TemuGenError as e:
         print(f"temu-gen: error: {e}", file=sys.stderr)

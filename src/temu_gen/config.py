@@ -69,7 +69,9 @@ class RunConfig:
         """A copy whose ``defects`` section is preset ``preset`` (``--defects``); None keeps the config's."""
         if preset is None:
             return self
-        doc = {**self.document, "defects": {**self.document["defects"], **defect_preset(preset)}}
+        section = defect_preset(preset)
+        _preset_fits(preset, section, self.run.events, self.run.chunk_size)
+        doc = {**self.document, "defects": {**self.document["defects"], **section}}
         return parse(doc, source=f"--defects {preset}")
 
     def with_run(self, **overrides: Any) -> RunConfig:
@@ -187,6 +189,17 @@ def parse(doc: dict, source: str = "config", schema_checked: bool = False) -> Ru
 
 
 DEFECT_PRESETS = ("none", "realistic", "hostile")
+
+
+def _preset_fits(preset: str, section: dict, events: int, chunk_size: int) -> None:
+    """A preset that numbers parts (schema drift from part 1, a poison part) needs a run of that many parts: say so
+    in terms of the flags, since the user set no part number."""
+    need = max((section.get(k) or 0) + 1 for k in ("schema_drift_from_part", "poison_part"))
+    parts = -(-events // chunk_size)
+    if parts < need:
+        raise ConfigError(f"--defects {preset} drifts the schema from part {section.get('schema_drift_from_part')} "
+                          f"and needs {need} parts; {events:,} events at --chunk-size {chunk_size:,} make {parts}: "
+                          f"use a --chunk-size of {-(-events // need):,} or less, or more --events")
 
 
 def defect_preset(name: str) -> dict:

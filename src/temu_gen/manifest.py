@@ -74,7 +74,8 @@ class RunSummary:
                   if self.map_seconds else "")
         mess = f" ({self.rows_written:,} rows with defects)" if self.rows_written not in (0, self.events) else ""
         tables = f" (+{self.table_files} files of {', '.join(self.table_names)})" if self.table_files else ""
-        return (f"run {self.run_id}: {self.events:,} events{mess}, {self.files} files{kept}{tables}, {self.bytes / 1e6:.1f} MB, "
+        files = f"{self.files} file{'' if self.files == 1 else 's'}"
+        return (f"run {self.run_id}: {self.events:,} events{mess}, {files}{kept}{tables}, {self.bytes / 1e6:.1f} MB, "
                 f"{self.seconds:.2f} s{stages}, {self.events_per_s:,.0f} events/s, peak RSS "
                 f"{self.peak_rss_bytes / 2**20:.0f} MiB{spool} -> {self.location}")
 

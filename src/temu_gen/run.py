@@ -239,9 +239,10 @@ _TABLE_ORDER = ("users", "orders", "products", "defects", "partial")
 
 
 def _other_tables(records: list[PartRecord]) -> tuple[str, ...]:
-    """The tables of a run's files other than its events parts (``partial``: the poison file), in a fixed order."""
-    names = {"partial" if r.poison else r.table for r in records if r.poison or r.table != "events"}
-    return tuple(sorted(names, key=lambda n: (_TABLE_ORDER.index(n) if n in _TABLE_ORDER else len(_TABLE_ORDER), n)))
+    """What a run's files other than its events parts hold: the tables in a fixed order, then the poison file."""
+    names = {r.table for r in records if r.table != "events"}
+    order = sorted(names, key=lambda n: (_TABLE_ORDER.index(n) if n in _TABLE_ORDER else len(_TABLE_ORDER), n))
+    return tuple(order) + (("the poison file",) if any(r.poison for r in records) else ())
 
 
 def _log_rows(rec: PartRecord) -> int:

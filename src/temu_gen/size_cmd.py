@@ -22,7 +22,10 @@ def _duration(text: str) -> float:
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|)\s*", text)
     if not m:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration; use e.g. 90s, 10m or 2h")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    value = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
 
 
 def _money(text: str) -> float:
@@ -74,7 +77,7 @@ def _node_list(text: str) -> tuple[int, ...]:
     words = [w.strip() for w in text.split(",")]
     if not all(w.isascii() and w.isdigit() for w in words):  # int() would take '+2', ' 2', '２' and '1_0'
         raise argparse.ArgumentTypeError(f"{text!r} is not a list of node counts; use e.g. 1,2,4")
-    nodes = tuple(int(w) for w in words)
+    nodes = tuple(sorted({int(w) for w in words}))  # each cluster shape ranked once
     if any(n < 1 or n > 1000 for n in nodes):
         raise argparse.ArgumentTypeError(f"{text!r}: a cluster has 1 to 1,000 nodes; use e.g. 1,2,4")
     return nodes
