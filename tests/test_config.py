@@ -71,6 +71,9 @@ def test_partial_file_overrides_only_what_it_names(tmp_path, default_cfg):
     ({"funnel": {"think_time_median_seconds": {"checkout_clicked": 3}}}, "not an event type"),
     ({"payments": {"methods": {"pay_on_delivery": {"wieght": 0.3}}}},
      "unknown key 'wieght' in payments.methods.pay_on_delivery (value 0.3); did you mean 'weight'?"),
+    ({"payments": {"methods": {"pay_on_delivry": {"weight": 0.4}}}},  # a misspelt entry reads as a new one
+     "$.payments.methods.pay_on_delivry = {\"weight\": 0.4}: no such entry, and a new one needs every field "
+     "('first_attempt_failure' is a required property); did you mean 'pay_on_delivery'?"),
     ({"geography": {"states": {"Lagos": {"region": "middle_earth"}}}}, "not a region of $.geography.regions"),
     ({"time": {"calendar": [{"name": "x", "start": "2024-12-01", "end": "2024-12-02", "session_multiplier": 1,
                              "order_multiplier": 1, "states": ["Atlantis"]}]}}, "not a state"),
@@ -81,6 +84,15 @@ def test_bad_values_name_the_path(tmp_path, doc, needle):
         config.load(_write(tmp_path, doc))
     assert needle in str(e.value)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("doc", [{"period": {"start": "2024-02-30"}},
+                                 {"fulfilment": {"dispatch_days_min": 5, "dispatch_days_max": 1}}])
+def test_a_check_past_the_schema_names_the_file_too(tmp_path, doc):
+    path = _write(tmp_path, doc)
+    with pytest.raises(ConfigError) as e:
+        config.load(path)
+    assert str(e.value).startswith(f"{path}: $.")
 
 
 def test_unreadable_inputs(tmp_path):

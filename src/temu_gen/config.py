@@ -9,6 +9,7 @@ the bad value and what was expected.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import dataclasses
@@ -157,6 +158,12 @@ def parse(doc: dict, source: str = "config", schema_checked: bool = False) -> Ru
     _check_finite(doc, "$", source)
     if not schema_checked:
         _check_schema(doc, source)
+    with _named(source):
+        return _freeze(doc)
+
+
+def _freeze(doc: dict) -> RunConfig:
+    """The typed, frozen config of a document the schema has passed, after the checks across fields."""
     # the sections read numbers as the kernels take them; the document (and its hash) stays as it was written
     typed = _spelled_as_default(doc, default_document())
     run = scalars(RunSettings, typed["run"])
@@ -186,6 +193,19 @@ def parse(doc: dict, source: str = "config", schema_checked: bool = False) -> Ru
 
     check_semantics(cfg)
     return cfg
+
+
+def _named(source: str):
+    """Errors of the checks after the schema's (which say "config: ...") name the file they are about."""
+    @contextlib.contextmanager
+    def naming():
+        try:
+            yield
+        except ConfigError as e:
+            if source == "config" or not str(e).startswith("config: "):
+                raise
+            raise ConfigError(f"{source}: {str(e).removeprefix('config: ')}") from None
+    return naming()
 
 
 DEFECT_PRESETS = ("none", "realistic", "hostile")
@@ -288,11 +308,32 @@ def _check_schema(doc: dict, source: str) -> None:
         raise ConfigError(f"{source}: nested too deeply to be a config") from None
     if errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"{source}: {describe_schema_error(errors[0])}{more}")
+        raise ConfigError(f"{source}: {describe_schema_error(errors[0], doc)}{more}")
 
 
-def describe_schema_error(e: jsonschema.ValidationError) -> str:
+def _sibling_typo(e: jsonschema.ValidationError, doc: Any) -> str | None:
+    """For an entry of a named map (payment methods, campaigns) lacking required fields: the existing entry whose
+    name it nearly has, when it is likely a misspelling rather than a new entry."""
+    path = list(e.absolute_path)
+    if e.validator != "required" or not path or not isinstance(path[-1], str):
+        return None
+    parent = doc
+    for key in path[:-1]:
+        try:
+            parent = parent[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    siblings = [k for k in parent if k != path[-1]] if isinstance(parent, dict) else []
+    close = difflib.get_close_matches(path[-1], siblings, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def describe_schema_error(e: jsonschema.ValidationError, doc: Any = None) -> str:
     """One line for a schema violation: where, the user's value, and the fix (a close key for a typo)."""
+    typo = _sibling_typo(e, doc)
+    if typo is not None:
+        return (f"{e.json_path} = {_short(e.instance)}: no such entry, and a new one needs every field ({e.message}); "
+                f"did you mean {typo!r}?")
     if e.validator == "additionalProperties" and isinstance(e.instance, dict):
         allowed = list(e.schema.get("properties", {}))
         patterns = list(e.schema.get("patternProperties", {}))

@@ -91,7 +91,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--region", default="eu-west-1", help="pricing region (default eu-west-1, Terraform's default)")
     p.add_argument("--include-burstable", action="store_true", help="also rank burstable T types (left out by "
                    "default: a CPU-bound run soon exhausts their CPU credits)")
-    p.add_argument("--calibrate", action="store_true", help="measure this machine now (about 3 minutes on 2 cores: "
+    p.add_argument("--calibrate", action="store_true", help="measure this machine now (about 2 minutes on 2 cores: "
                    "runs at 1, 2, ... all workers, --repeats times)")
     p.add_argument("--repeats", type=_passes, default=REPEATS, help=f"passes over the calibration runs (default "
                    f"{REPEATS}, at least 3: the range of every prediction resamples them)")
@@ -120,7 +120,7 @@ def _size(args: argparse.Namespace) -> int:
 
         why = "" if args.calibrate else f"no calibration saved at {default} yet: "
         print(f"{why}calibrating on this machine ({args.repeats} passes over runs at 1, 2, ... all workers; 10 take "
-              f"about 3 minutes on 2 cores)...", file=sys.stderr, flush=True)
+              f"about 2 minutes on 2 cores)...", file=sys.stderr, flush=True)
         cal = calibrate(repeats=args.repeats, say=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
         target = Path(args.save) if args.save else default
         target.parent.mkdir(parents=True, exist_ok=True)
