@@ -87,14 +87,15 @@ def check_endpoint(url: str) -> str:
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix")``; a one-line error for anything else."""
     m = re.fullmatch(r"s3://([^/]+)/?(.*)", uri, flags=re.DOTALL)
+    # a malformed URI is a bad flag (exit 2), not an output that cannot be written (3)
     if not m:
-        raise OutputError(f"output {uri!r} is not an S3 URI; use s3://BUCKET/PREFIX")
+        raise ConfigError(f"output {uri!r} is not an S3 URI; use s3://BUCKET/PREFIX")
     bucket, prefix = m.group(1), m.group(2).strip("/")
     if not _BUCKET.fullmatch(bucket):
-        raise OutputError(f"output {uri!r}: {bucket!r} is not a valid bucket name (3-63 lowercase letters, digits, "
+        raise ConfigError(f"output {uri!r}: {bucket!r} is not a valid bucket name (3-63 lowercase letters, digits, "
                           f"dots, hyphens)")
     if "//" in prefix or any(ord(c) < 32 for c in prefix):
-        raise OutputError(f"output {uri!r}: the prefix has an empty path segment or a control character")
+        raise ConfigError(f"output {uri!r}: the prefix has an empty path segment or a control character")
     return bucket, prefix
 
 
