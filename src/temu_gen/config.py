@@ -214,12 +214,15 @@ DEFECT_PRESETS = ("none", "realistic", "hostile")
 def _preset_fits(preset: str, section: dict, events: int, chunk_size: int) -> None:
     """A preset that numbers parts (schema drift from part 1, a poison part) needs a run of that many parts: say so
     in terms of the flags, since the user set no part number."""
-    need = max((section.get(k) or 0) + 1 for k in ("schema_drift_from_part", "poison_part"))
+    numbered = {k: section[k] for k in ("schema_drift_from_part", "poison_part") if section.get(k) is not None}
+    key = max(numbered, key=numbered.get, default=None)
     parts = -(-events // chunk_size)
-    if parts < need:
-        raise ConfigError(f"--defects {preset} drifts the schema from part {section.get('schema_drift_from_part')} "
-                          f"and needs {need} parts; {events:,} events at --chunk-size {chunk_size:,} make {parts}: "
-                          f"use a --chunk-size of {-(-events // need):,} or less, or more --events")
+    if key is not None and parts <= numbered[key]:
+        what = "drifts the schema from" if key == "schema_drift_from_part" else "poisons"
+        need = numbered[key] + 1
+        raise ConfigError(f"--defects {preset} {what} part {numbered[key]} and needs {need} parts; {events:,} events "
+                          f"at --chunk-size {chunk_size:,} make {parts}: use a --chunk-size of "
+                          f"{-(-events // need):,} or less, or more --events")
 
 
 def defect_preset(name: str) -> dict:

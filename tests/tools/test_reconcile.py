@@ -125,17 +125,35 @@ def test_a_value_that_does_not_convert_differs_also_where_the_run_has_null(capsy
 
 
 def test_a_folder_is_read_as_a_dataset_reader_reads_it(capsys, hostile_run, tmp_path):
-    """Hidden leftovers (_temporary, .staging, _SUCCESS) are not data; a file without an extension (Hive's
-    000000_0) is, and so is an upper-case EVENT_ID; a folder name with glob characters is a name."""
+    """Hidden leftovers (_temporary, .staging, _SUCCESS, .h=1) are not data; a file without an extension (Hive's
+    000000_0) is, and so is an upper-case EVENT_ID. Each file is read once: p*1 is a name, not also pxx1's pattern,
+    and lake[1] is not lake1."""
     folder = tmp_path / "lake[1]"
-    (folder / "day=1").mkdir(parents=True)
-    build(hostile_run, folder / "day=1" / "000000_0", f"SELECT * FROM ({ORIGINALS}) WHERE hash(event_id) % 2 = 0")
-    build(hostile_run, folder / "p1.parquet", f"SELECT * RENAME (event_id AS EVENT_ID) FROM ({ORIGINALS}) "
-                                              f"WHERE hash(event_id) % 2 = 1")
-    for leftover in ("_temporary/0/part-0.parquet", ".staging/part-0.parquet", "_delta_log/00.checkpoint.parquet"):
+    (folder / "_day=1").mkdir(parents=True)
+    quarter = f"SELECT * FROM ({ORIGINALS}) WHERE hash(event_id) % 4 = "
+    build(hostile_run, folder / "_day=1" / "000000_0", quarter + "0")
+    build(hostile_run, folder / "p*1.parquet", f"SELECT * RENAME (event_id AS EVENT_ID) FROM ({quarter} 1)")
+    build(hostile_run, folder / "pxx1.parquet", quarter + "2")
+    build(hostile_run, folder / "p?2.parquet", quarter + "3")
+    (tmp_path / "lake1").mkdir()
+    for leftover in ("_temporary/0/part-0.parquet", ".staging/part-0.parquet", "_delta_log/00.checkpoint.parquet",
+                     ".h=1/part-0.parquet", "../lake1/part-0.parquet"):
         (folder / leftover).parent.mkdir(parents=True, exist_ok=True)
         build(hostile_run, folder / leftover, f"SELECT * FROM ({ORIGINALS}) LIMIT 1000")
     (folder / "_SUCCESS").write_text("")
+    code, doc = reconcile(capsys, hostile_run, folder)
+    assert code == 0 and doc["output_rows"] == doc["run_events"], doc["categories"]
+
+
+def test_a_folder_of_only_data_is_read_whole(capsys, hostile_run, tmp_path):
+    """No hidden name: the folder's own '**', with its glob characters escaped (lake1 beside it is not read)."""
+    folder, beside = tmp_path / "lake[1]", tmp_path / "lake1"
+    for root in (folder, beside):
+        (root / "k=0").mkdir(parents=True)
+    build(hostile_run, folder / "k=0" / "a.parquet", f"SELECT * FROM ({ORIGINALS}) WHERE hash(event_id) % 2 = 0")
+    build(hostile_run, folder / "b", f"SELECT * FROM ({ORIGINALS}) WHERE hash(event_id) % 2 = 1")
+    for name in ("k=0/a.parquet", "b"):  # the same names in the folder that lake[1] would match as a pattern
+        build(hostile_run, beside / name, f"SELECT * FROM ({ORIGINALS}) LIMIT 1000")
     code, doc = reconcile(capsys, hostile_run, folder)
     assert code == 0 and doc["output_rows"] == doc["run_events"], doc["categories"]
 
@@ -158,10 +176,22 @@ def test_a_watermark_at_the_late_labels_least_lateness_is_expected(capsys, hosti
     natural = ids(hostile_run, f"SELECT event_id FROM ({ORIGINALS}) WHERE {late} AND event_id NOT IN (SELECT "
                                f"event_id FROM defects WHERE defect NOT IN ('duplicate', 'id_collision'))")
     assert natural  # the log's own lateness (offline sessions) reaches past the label's minimum
+    # the originals are each event's first arrival: an event is as late as that, whatever its copies
     out = build(hostile_run, tmp_path / "watermarked.parquet", f"SELECT * FROM ({ORIGINALS}) WHERE NOT ({late})")
     code, doc = reconcile(capsys, hostile_run, out)
     missing = doc["categories"]["missing"]
     assert code == 0 and missing["unexpected"] == 0 and missing["by_defect"]["arrived_late"] == len(natural)
+
+
+def test_a_run_without_late_labels_sets_no_watermark(capsys, clean_run, tmp_path):
+    """A clean run injects no late events: dropping what arrived 2 days late (its late_days[0]) loses events."""
+    late = f"epoch_us(ingest_ts) - epoch_us(event_ts) >= {int(2 * 86_400e6)}"
+    dropped = ids(clean_run, f"SELECT event_id FROM events WHERE {late}")
+    assert dropped
+    out = build(clean_run, tmp_path / "watermarked.parquet", f"SELECT * EXCLUDE (_part, _row) FROM events "
+                                                            f"WHERE NOT ({late})")
+    code, doc = reconcile(capsys, clean_run, out)
+    assert code == 1 and doc["categories"]["missing"]["unexpected"] == len(dropped)
 
 
 def test_an_output_uniting_both_schema_versions_by_name(capsys, hostile_run, tmp_path):
@@ -208,10 +238,14 @@ def test_end_to_end_text_report(hostile_run, tmp_path):
     ("noid.parquet", [], "the pipeline output has no event_id column"),
     ("x.duckdb:t", [], "no such DuckDB file"),
     ("noid.parquet", ["--columns", "event_ts,colour"], "--columns: colour not event columns"),
+    ("mixed", [], "(the folder holds files that are not Parquet: give a glob such as DIR/**/*.parquet)"),
 ])
 def test_bad_input_is_one_line(capsys, hostile_run, tmp_path, against, extra, message):
     (tmp_path / "empty").mkdir()
     build(hostile_run, tmp_path / "noid.parquet", "SELECT event_ts FROM events LIMIT 3")
+    (tmp_path / "mixed").mkdir()  # a data folder with notes in it (a dataset reader reads every non-hidden name)
+    build(hostile_run, tmp_path / "mixed" / "part-0.parquet", f"SELECT * FROM ({ORIGINALS}) LIMIT 3")
+    (tmp_path / "mixed" / "README.txt").write_text("written by the nightly load\n" * 4)
     code = main(["reconcile", os.fspath(hostile_run.folder), "--against", os.fspath(tmp_path / against), *extra])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("temu-gen: error: ") and err.count("\n") == 1

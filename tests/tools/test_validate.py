@@ -60,6 +60,7 @@ def test_hostile_run_is_valid_and_every_check_ran(capsys, hostile_run):
     assert "defect labels" in doc["summary"]
 
 
+@pytest.mark.slow
 def test_every_defect_at_its_highest_rate_gives_a_valid_run(capsys, tmp_path):
     """Defects pile up on the same orders: an orphan order whose other row lost its event_type to a contract
     violation is still an orphan (the broken row is no placement), and the run the generator commits is valid."""

@@ -11,8 +11,8 @@ Invariant: a difference is *expected* exactly when a defect label on that event 
 it by the catalog's guidance (:data:`temu_gen.defects.catalog.DEFECTS`): labelled extra
 copies (duplicate, id_collision) are what a correct pipeline drops, so dropping them is
 no difference at all, and keeping another copy's values is no alteration; late,
-skewed, broken and orphan events may be set aside, so their absence is expected (so is that
-of an unlabelled event that arrived at least as late as a late label: ``arrived_late``);
+skewed, broken and orphan events may be set aside, so their absence is expected (in a run
+with late labels, so is that of any event that first arrived as late as they: ``arrived_late``);
 skewed, broken and orphan-user events may be repaired, each label's columns, so their
 alteration is expected. Nothing explains a duplicated or invented event. Exit 0 when nothing is unexpected, else 1.
 """
@@ -29,13 +29,13 @@ from ..cli import _Parser
 from ..defects.catalog import DEFECTS, SCHEMA_V2
 from ..errors import TemuGenError
 from ..model import FIELD_NAMES, OPTIONAL_FIELDS
-from .runref import add_run_arguments, connect, open_run, quote, require_duckdb
+from .runref import add_run_arguments, connect, hidden_name, open_run, quote, require_duckdb
 
 MAY_DROP = tuple(d.name for d in DEFECTS if d.effect in ("moved", "altered", "orphan"))
 """Events a careful pipeline may set aside: routed to a late path, quarantined, dead-lettered or held."""
 ARRIVED_LATE = "arrived_late"
-"""An unlabelled event that arrived at least the run's late_days[0] after its event_ts: past a late label's
-watermark, so a pipeline may route it to its late path as well."""
+"""An event with no label that lets it be set aside, first arriving at least late_days[0] after its event_ts in a
+run that injects late events: past a late label's watermark, so a pipeline may route it to its late path too."""
 MAY_ALTER = tuple(d.name for d in DEFECTS if d.effect == "altered") + ("orphan_user",)
 """Events a careful pipeline may repair: trust ingest_ts, fix a field, or give an unknown-member key (REPAIRS)."""
 DEFAULT_COLUMNS = tuple(c for c in FIELD_NAMES if c not in ("event_id", "ingest_ts"))
@@ -57,36 +57,44 @@ def _attach_output(con, against: str) -> str:
         except Exception as e:  # noqa: BLE001 - duckdb.Error; one line for the user
             raise TemuGenError(f"--against {against}: {str(e).splitlines()[0]}") from None
         return against
-    files = output_files(against)
+    files, whole = output_files(against)
     if not files:
         raise TemuGenError(f"--against {against}: no Parquet files there" if os.path.exists(against) or
                            glob.has_magic(against) else f"--against {against}: no such file or folder")
+    # a folder none of whose names is hidden is its own '**' (one short pattern instead of a list of every file)
+    sources = quote(f"{literal(against.rstrip('/'))}/**") if whole and len(files) > 1 else \
+        "[" + ", ".join(quote(literal(f)) for f in files) + "]"
     try:
-        con.execute(f"CREATE VIEW pipeline AS SELECT * FROM read_parquet([{', '.join(map(quote, files))}], "
-                    f"union_by_name = true)")
+        con.execute(f"CREATE VIEW pipeline AS SELECT * FROM read_parquet({sources}, union_by_name = true)")
     except Exception as e:  # noqa: BLE001
-        raise TemuGenError(f"--against {against}: {str(e).splitlines()[0]}") from None
+        why = str(e).splitlines()[0]
+        hint = (" (the folder holds files that are not Parquet: give a glob such as DIR/**/*.parquet)"
+                if whole is not None and ("parquet" in why.lower() or "magic bytes" in why) else "")
+        raise TemuGenError(f"--against {against}: {why}{hint}") from None
     return against
 
 
-def _hidden(name: str) -> bool:
-    """Spark's, Hive's and Arrow's rule: _SUCCESS, _temporary, _delta_log, .crc and .staging are not data (a
-    partition folder such as ``_day=3`` is)."""
-    return name.startswith((".", "_")) and "=" not in name
+def literal(path: str) -> str:
+    """``path`` as a DuckDB file pattern that matches exactly that file: a name's glob characters are escaped."""
+    return re.sub(r"([*?\[])", r"[\1]", path)
 
 
-def output_files(against: str) -> list[str]:
-    """The files a dataset reader reads for ``against``: a folder's files at any depth (whatever their extension,
-    as Hive's ``000000_0``) but hidden ones, a file, or a glob's files."""
+def output_files(against: str) -> tuple[list[str], bool | None]:
+    """The files a dataset reader reads for ``against``, and whether they are all of a folder's files: a folder's
+    files at any depth (whatever their extension, as Hive's ``000000_0``) but hidden ones (:func:`hidden_name`),
+    a file, or a glob's files (None: not a folder)."""
     if os.path.isdir(against):
-        found = []
+        found, whole = [], True
         for top, dirs, names in os.walk(against):
-            dirs[:] = sorted(d for d in dirs if not _hidden(d))
-            found += [os.path.join(top, n) for n in sorted(names) if not _hidden(n)]
-        return found
+            kept = sorted(d for d in dirs if not hidden_name(d))
+            shown = sorted(n for n in names if not hidden_name(n))
+            whole = whole and len(kept) == len(dirs) and len(shown) == len(names)
+            dirs[:] = kept
+            found += [os.path.join(top, n) for n in shown]
+        return found, whole
     if os.path.isfile(against):
-        return [against]
-    return sorted(f for f in glob.glob(against, recursive=True) if os.path.isfile(f))
+        return [against], None
+    return sorted(f for f in glob.glob(against, recursive=True) if os.path.isfile(f)), None
 
 
 def _columns(con, wanted: tuple[str, ...]) -> tuple[dict[str, tuple[tuple[str, ...], str]], list[str]]:
@@ -184,7 +192,9 @@ def _altered(con, cols: dict[str, tuple[tuple[str, ...], str]]) -> dict:
                     FROM (SELECT *, {mine} AS _h FROM pipeline WHERE event_id IN (SELECT event_id FROM _alt)) p
                     JOIN _alt a ON a.event_id = p.event_id AND a.h = p._h
                     JOIN events r ON r.event_id = p.event_id GROUP BY p.event_id, p._h""")
-    out = _count(con, "_altered", f"""SELECT event_id, CASE WHEN bool_and(why IS NOT NULL) THEN min(why) END AS why
+    order = "[" + ", ".join(quote(d.name) for d in DEFECTS) + "]"  # an event's rows agree on the catalog's first
+    out = _count(con, "_altered", f"""SELECT event_id, CASE WHEN bool_and(why IS NOT NULL)
+                                             THEN arg_min(why, list_position({order}, why)) END AS why
                                       FROM (SELECT a.event_id, {_repaired(cols)} AS why FROM _altrows a
                                             LEFT JOIN _ev l USING (event_id)) GROUP BY event_id""")
     counts = con.execute(f"SELECT {', '.join(f'count(*) FILTER (WHERE d{i})' for i in range(len(cols)))} "
@@ -229,8 +239,9 @@ def reconcile(con, columns: tuple[str, ...], late_days: float | None = None) -> 
     timings, t = {}, time.perf_counter()
     _label_sets(con)
     late_us = int(late_days * 86_400e6) if late_days is not None else None
-    con.execute("CREATE TEMP TABLE _late AS SELECT DISTINCT event_id FROM events WHERE "
-                + (f"epoch_us(ingest_ts) - epoch_us(event_ts) >= {late_us}" if late_us is not None else "false"))
+    # by the event's first arrival: a re-sent copy an hour later does not make an on-time event late
+    con.execute("CREATE TEMP TABLE _late AS SELECT event_id FROM events GROUP BY event_id HAVING "
+                + (f"min(epoch_us(ingest_ts) - epoch_us(event_ts)) >= {late_us}" if late_us is not None else "false"))
     cols, absent = _columns(con, columns)
     con.execute("CREATE TEMP TABLE _ids AS SELECT DISTINCT event_id FROM events")
     con.execute("CREATE TEMP TABLE _out AS SELECT event_id, count(*) AS n FROM pipeline GROUP BY event_id")
@@ -281,13 +292,15 @@ def render(doc: dict) -> str:
 
 
 def _late_days(run) -> float | None:
-    """The run's late_days[0] from its manifest's config (None where that cannot be read: no event is excused)."""
+    """The least lateness of the run's late labels, late_days[0]; None where the run injects no late events (it
+    sets no watermark then) or its config cannot be read."""
     from ..config import parse
 
     try:
-        return parse(run.manifest.get("config") or {}, source="the manifest's config").defects.late_days[0]
+        defects = parse(run.manifest.get("config") or {}, source="the manifest's config").defects
     except (TemuGenError, AttributeError):
         return None
+    return defects.late_days[0] if defects.late > 0 else None
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -146,6 +146,12 @@ def _run_file(run: Run, table: str, d: object) -> RunFile:
                    d["chunk"], d.get("schema_version", 1), bool(d.get("poison")))
 
 
+def hidden_name(name: str) -> bool:
+    """Spark's and Hive's rule for names in a dataset folder that are not data: ``_SUCCESS``, ``_temporary``,
+    ``_delta_log``, ``.crc``, ``.staging`` (a partition folder ``_day=3`` is data; Arrow skips that one too)."""
+    return name.startswith(".") or name.startswith("_") and "=" not in name
+
+
 def add_run_arguments(p) -> None:
     """The ways every tool names a run: RUN, --run-id, --endpoint-url."""
     p.add_argument("run", metavar="RUN", help="OUTPUT/events/run_id=ID, OUTPUT with --run-id, or the same under "

@@ -32,7 +32,7 @@ from ..sinks.base import TABLES, metadata_mismatch, provenance
 from .contract import Checker, Problem
 from .jsonl_lines import check_lines
 from .runref import (RUN_DIR, ManifestError, Run, RunFile, UnreadableFiles, add_run_arguments, connect, file_type,
-                     open_run, require_duckdb, stage)
+                     hidden_name, open_run, require_duckdb, stage)
 
 MAX_LINES = 16
 """Problem kinds shown in the text report; the rest are counted on one line (the JSON has them all)."""
@@ -230,8 +230,8 @@ def _check_jsonl(run: Run, f: RunFile, label: str, facts, found: list) -> tuple[
 
 
 def _unlisted(run: Run, table: str, listed: set[str]) -> list[str]:
-    """Files under ``table``'s run folder, at any depth, that a dataset reader (Arrow, Spark, DuckDB's ``**``)
-    would read with the run's but the manifest does not list: every name but hidden ones (``_SUCCESS``,
+    """Files under ``table``'s run folder, at any depth, that a dataset reader (Spark, Hive, Arrow) would read with
+    the run's but the manifest does not list: every name but hidden ones (:func:`hidden_name`: ``_SUCCESS``,
     ``.x.tmp``)."""
     folder = run.folder(table)
     if file_type(run.fs, folder) != "dir":
@@ -241,8 +241,7 @@ def _unlisted(run: Run, table: str, listed: set[str]) -> list[str]:
     found = []
     for info in run.fs.get_file_info(pafs.FileSelector(folder, recursive=True)):
         rel = info.path[len(folder):].lstrip("/")
-        if info.type == pafs.FileType.File and rel not in listed and not any(
-                p.startswith((".", "_")) for p in rel.split("/")):
+        if info.type == pafs.FileType.File and rel not in listed and not any(map(hidden_name, rel.split("/"))):
             found.append(rel)
     return sorted(found)
 
@@ -385,6 +384,7 @@ def main(argv: list[str]) -> int:
             report.location = run.where()
     except ManifestError as e:  # the run is committed but says nothing usable about itself: that is the finding
         named = RUN_DIR.fullmatch(args.run.rstrip("/"))
-        report = Report(args.run_id or (named["id"] if named else "?"), args.run, [Problem("manifest", 1, str(e))])
+        report = Report(args.run_id or (named["id"] if named else "?"), args.run, [Problem("manifest", 1, str(e))],
+                        seconds=0.0)  # nothing was checked
     print(report.json() if args.format == "json" else report.text(), flush=True)  # a no-op on a closed stdout
     return 0 if report.ok else 1
