@@ -39,7 +39,8 @@ def _money(text: str) -> float:
 
 
 def _print_ranking(args, cal, catalog: dict, instances: list, ranked: list, best) -> None:
-    usl = f"USL sigma {cal.sigma:.3f}, kappa {cal.usl_kappa:.4f}"
+    usl = f"USL sigma {cal.sigma:.3f}" + (" (from the 2-worker efficiency: no fit saved)" if cal.usl_sigma is None
+                                          else "") + f", kappa {cal.usl_kappa:.4f}"
     print(f"{args.events:,} events to S3 in {args.region}; calibration ({cal.machine}, {cal.repeats} passes): "
           f"{cal.events_per_s_per_core:,.0f} events/s per core, {usl}, start-up {cal.startup_s:.1f} s, "
           f"{cal.worker_rss_mib:.0f} MiB per worker, runs vary {cal.spread:.0%}; prices {catalog['as_of']} "
