@@ -44,7 +44,7 @@ class Shape:
 
     def args(self, seed: int) -> list[str]:
         return ["--events", str(self.events), "--chunk-size", str(self.chunk), "--seed", str(seed), "--run-id", RUN_ID,
-                "--workers", str(self.workers), "--max-in-flight", "2", "--part-size", "5MiB"]
+                "--workers", str(self.workers), "--max-in-flight", "2"]
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Target:
         return self.root / "spool"
 
     def flags(self) -> list[str]:
-        return ["--output", self.output, *(["--spool-dir", str(self.spool)] if self.s3 else [])]
+        return ["--output", self.output, *(["--spool-dir", str(self.spool), "--part-size", "5MiB"] if self.s3 else [])]
 
     def names(self) -> list[str]:
         if self.s3:
@@ -177,7 +177,7 @@ def trial(rng: random.Random, target: Target, shape: Shape, seed: int, reference
 
     plan = "_run.json" in names
     outcome.recovery = "--resume" if plan else "a fresh run"
-    args = ["--resume", RUN_ID, "--workers", str(shape.workers), "--part-size", "5MiB"] if plan else shape.args(seed)
+    args = ["--resume", RUN_ID, "--workers", str(shape.workers)] if plan else shape.args(seed)
     r = cli(*args, *target.flags(), "--force-unlock", endpoint=target.endpoint or None)
     assert r.returncode == 0, f"{outcome}: {r.stderr}"
     target.committed(reference)

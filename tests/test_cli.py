@@ -48,6 +48,7 @@ def test_console_script_and_module_agree():
     (["--seed", "-1"], "between 0", 2),
     (["--work", "2"], "unrecognized arguments: --work", 2),  # no abbreviations: flags are spelled out
     (["--output", "s3://b/p"], "'b' is not a valid bucket name", 2),  # a bad flag, not an unusable output
+    (["--sse", "aws:kms"], "--sse applies to S3 output only, and --output ./output is a local folder", 2),
     # a preset's part numbers are the preset's, so the error speaks of the flags the user gave
     (["--defects", "hostile"], "--defects hostile drifts the schema from part 1 and needs 2 parts; 100 events at "
                                "--chunk-size 500,000 make 1: use a --chunk-size of 50 or less", 2),

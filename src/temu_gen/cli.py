@@ -138,15 +138,15 @@ def _run_parser() -> argparse.ArgumentParser:
     s3.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL") or None,
                     help="S3-compatible endpoint (default: AWS, or $AWS_ENDPOINT_URL)")
     s3.add_argument("--region", help="AWS region (default: AWS_REGION / profile)")
+    # no defaults here (S3Options holds them): a flag given with a local --output is refused, not ignored
     s3.add_argument("--sse", choices=("AES256", "aws:kms"), help="server-side encryption (default: the bucket's)")
     s3.add_argument("--sse-kms-key-id", help="KMS key for --sse aws:kms (default: the AWS managed key)")
-    s3.add_argument("--part-size", type=_size, default=16 * 2**20, help="multipart part size (default 16MiB, min 5MiB)")
-    s3.add_argument("--upload-concurrency", type=_positive, default=8, help="parts uploaded in parallel (default 8)")
-    s3.add_argument("--s3-connect-timeout", type=_seconds, default=5.0, help="seconds to connect (default 5)")
-    s3.add_argument("--s3-read-timeout", type=_seconds, default=10.0,
-                    help="seconds to wait for any byte of an answer (default 10)")
-    s3.add_argument("--s3-deadline", type=_seconds, default=60.0, help="no request is retried after this many "
-                    "seconds since its first attempt, so a stalled endpoint fails in about a minute (default 60)")
+    s3.add_argument("--part-size", type=_size, help="multipart part size (default 16MiB, min 5MiB)")
+    s3.add_argument("--upload-concurrency", type=_positive, help="parts uploaded in parallel (default 8)")
+    s3.add_argument("--s3-connect-timeout", type=_seconds, help="seconds to connect (default 5)")
+    s3.add_argument("--s3-read-timeout", type=_seconds, help="seconds to wait for any byte of an answer (default 10)")
+    s3.add_argument("--s3-deadline", type=_seconds, help="no request is retried after this many seconds since its "
+                    "first attempt, so a stalled endpoint fails in about a minute (default 60)")
     return p
 
 
@@ -297,15 +297,27 @@ def _schema(args: argparse.Namespace) -> int:
 def _sink(args: argparse.Namespace):
     from .sinks import LocalDirSink
 
+    given = {k: v for k, v in vars(args).items() if k in _S3_ONLY and v is not None}
     if args.output.startswith("s3:"):
         from .sinks.s3 import S3Options, S3Sink
 
-        opts = S3Options(endpoint_url=args.endpoint_url, region=args.region, sse=args.sse,
-                         sse_kms_key_id=args.sse_kms_key_id, part_size=args.part_size,
-                         concurrency=args.upload_concurrency, connect_timeout_s=args.s3_connect_timeout,
-                         read_timeout_s=args.s3_read_timeout, deadline_s=args.s3_deadline)
+        opts = S3Options(endpoint_url=args.endpoint_url, region=args.region,
+                         **{_S3_ONLY[k][1]: v for k, v in given.items()})
         return S3Sink(args.output, opts, spool_dir=args.spool_dir)
+    if given:
+        flags = ", ".join(_S3_ONLY[k][0] for k in given)
+        raise ConfigError(f"{flags} {'applies' if len(given) == 1 else 'apply'} to S3 output only, and --output "
+                          f"{args.output} is a local folder: drop {'it' if len(given) == 1 else 'them'}, or give "
+                          f"--output s3://BUCKET/PREFIX")
     return LocalDirSink(args.output, spool_dir=args.spool_dir)
+
+
+_S3_ONLY = {"sse": ("--sse", "sse"), "sse_kms_key_id": ("--sse-kms-key-id", "sse_kms_key_id"),
+            "part_size": ("--part-size", "part_size"), "upload_concurrency": ("--upload-concurrency", "concurrency"),
+            "s3_connect_timeout": ("--s3-connect-timeout", "connect_timeout_s"),
+            "s3_read_timeout": ("--s3-read-timeout", "read_timeout_s"), "s3_deadline": ("--s3-deadline", "deadline_s")}
+"""The flags that only an S3 output reads: (the flag, its S3Options field). --endpoint-url and --region are not
+among them: they also come from the environment (AWS_ENDPOINT_URL, AWS_REGION), which a local run may well have."""
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:
