@@ -14,7 +14,8 @@ from temu_gen.errors import RunFailed
 from temu_gen.run import resume, run
 from temu_gen.sinks import LocalDirSink
 from temu_gen.sinks.s3 import S3Options, S3Sink
-from temu_gen.tools.runref import connect, open_run
+from temu_gen.tools.runref import open_run
+from temu_gen.tools.views import connect
 
 PREFIX = "p/events/run_id=sj/"
 

@@ -13,7 +13,8 @@ from temu_gen.cli import main
 from temu_gen.dimensions import TABLE_COLUMNS
 from temu_gen.run import run
 from temu_gen.sinks import LocalDirSink
-from temu_gen.tools.runref import connect, open_run
+from temu_gen.tools.runref import open_run
+from temu_gen.tools.views import connect
 
 from tool_helpers import temu_gen
 

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from temu_gen.cli import main
-from temu_gen.tools.runref import connect, open_run
+from temu_gen.tools.runref import open_run
+from temu_gen.tools.views import connect
 
 from tool_helpers import temu_gen
 

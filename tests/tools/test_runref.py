@@ -6,7 +6,8 @@ import os
 import shutil
 
 from temu_gen.model import FIELD_NAMES
-from temu_gen.tools.runref import connect, open_run
+from temu_gen.tools.runref import open_run
+from temu_gen.tools.views import connect
 
 from tool_helpers import copy_run
 

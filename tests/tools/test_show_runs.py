@@ -94,7 +94,8 @@ def test_runs_bad_input(tmp_path):
 
 @pytest.mark.network
 def test_the_tools_read_a_run_in_s3(moto_server, bucket, tmp_path, monkeypatch):
-    from temu_gen.tools.runref import connect, open_run
+    from temu_gen.tools.runref import open_run
+    from temu_gen.tools.views import connect
 
     for k, v in CREDS.items():
         monkeypatch.setenv(k, v)
@@ -124,3 +125,13 @@ def test_the_tools_read_a_run_in_s3(moto_server, bucket, tmp_path, monkeypatch):
     cats = json.loads(rec.stdout)["categories"]
     assert cats["duplicated"]["unexpected"] == copied > 0
     assert sum(c["unexpected"] for c in cats.values()) == copied
+
+
+def test_another_tables_file_under_an_events_name_is_one_line(clean_run, tmp_path):
+    """The users file copied over the first events part: DuckDB finds no event_id (a Binder error, once exit 70)."""
+    import shutil
+
+    run = copy_run(clean_run, tmp_path)
+    shutil.copy(run.table("users") / "part-00000.parquet", run.folder / "part-00000.parquet")
+    one_line_error(temu_gen("show", run.folder), "its events files cannot be read")
+    one_line_error(temu_gen("reconcile", run.folder, "--against", run.folder), "its events files cannot be read")

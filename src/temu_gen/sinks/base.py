@@ -17,6 +17,9 @@ import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol, Sequence
+from urllib.parse import urlparse
+
+from ..errors import ConfigError
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
@@ -339,6 +342,22 @@ class Sink(Protocol):
         """The target for run ``run_id``; touches nothing until a call on it does."""
 
 
-__all__ = ["TABLES", "file_key", "MANIFEST", "SUCCESS", "RUN_PLAN", "LOCK", "MAX_PARTS", "PartRecord", "PartExpectation", "Holder",
-           "Delivery", "RunTarget", "Sink", "part_name", "default_spool_root", "run_prefix", "metadata_mismatch", "locked_message",
-           "lost_lock_message", "changed_message", "parse_plan", "SUFFIXES", "is_jsonl", "provenance"]
+def check_endpoint(url: str) -> str:
+    """An http(s) URL with a host, or a one-line ConfigError."""
+    try:
+        u = urlparse(url)
+        ok = (u.scheme in ("http", "https") and bool(u.hostname) and u.port != 0 and not u.query and not u.fragment
+              and not any(c.isspace() or ord(c) < 32 for c in url))
+    except ValueError:  # a port that is not a number
+        ok = False
+    if not ok:
+        raise ConfigError(f"--endpoint-url {url!r} is not an http(s) URL; use e.g. https://s3.eu-west-1.amazonaws.com "
+                          f"or http://127.0.0.1:7480")
+    return url
+
+
+__all__ = ["TABLES", "file_key", "MANIFEST", "SUCCESS", "RUN_PLAN", "LOCK", "MAX_PARTS", "PartRecord",
+           "PartExpectation", "Holder", "Delivery", "RunTarget", "Sink", "part_name", "default_spool_root",
+           "run_prefix", "metadata_mismatch", "locked_message", "lost_lock_message", "changed_message", "parse_plan",
+           "SUFFIXES", "is_jsonl", "provenance", "check_endpoint"]
+

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
@@ -20,7 +19,7 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError
 from botocore.retries import standard
 
 from ..errors import ConfigError, OutputError
-from .base import default_spool_root
+from .base import check_endpoint, default_spool_root
 
 MIN_PART_SIZE = 5 * 2**20  # S3's floor for every part but the last (s3transfer enforces it too)
 MAX_PART_SIZE = 5 * 2**30  # S3's ceiling for one part
@@ -68,20 +67,6 @@ class S3Options:
             if not 0 < v <= 3600:
                 raise ConfigError(f"{name} {v}: must be between 0 and 3600 seconds")
         return self
-
-
-def check_endpoint(url: str) -> str:
-    """An http(s) URL with a host, or a one-line ConfigError."""
-    try:
-        u = urlparse(url)
-        ok = (u.scheme in ("http", "https") and bool(u.hostname) and u.port != 0 and not u.query and not u.fragment
-              and not any(c.isspace() or ord(c) < 32 for c in url))
-    except ValueError:  # a port that is not a number
-        ok = False
-    if not ok:
-        raise ConfigError(f"--endpoint-url {url!r} is not an http(s) URL; use e.g. https://s3.eu-west-1.amazonaws.com "
-                          f"or http://127.0.0.1:7480")
-    return url
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

@@ -7,7 +7,7 @@ as a table) and the defect catalog. Invariant, as :mod:`temu_gen.defects.catalog
 the run's promise: every unlabelled row satisfies the per-row contract; every session,
 order, device and user that no label touches satisfies the rules across rows; and every
 label describes what is at its (part, row). Every check is SQL over ``events`` with
-``_part``/``_row`` (:func:`~temu_gen.tools.runref.connect` ``located=True``), returns
+``_part``/``_row`` (:func:`~temu_gen.tools.views.connect` ``located=True``), returns
 :class:`Problem` entries, and never loads the run into Python.
 """
 from __future__ import annotations

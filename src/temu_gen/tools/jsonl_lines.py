@@ -21,7 +21,8 @@ from ..encode.schema import split_top
 from ..model import CONTEXT_FIELD
 from ..sinks.base import TABLES
 from .contract import Problem
-from .runref import Run, RunFile, quote, reading, require_duckdb
+from .runref import Run, RunFile, quote, require_duckdb
+from .views import reading
 
 TIMESTAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"
 """The writer's timestamps: ISO 8601 UTC with microseconds, 2024-11-01T09:30:00.000000Z."""

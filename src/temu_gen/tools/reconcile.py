@@ -29,7 +29,8 @@ from ..cli import _Parser
 from ..defects.catalog import DEFECTS, SCHEMA_V2
 from ..errors import TemuGenError
 from ..model import FIELD_NAMES, OPTIONAL_FIELDS
-from .runref import add_run_arguments, connect, hidden_name, open_run, quote, require_duckdb
+from .runref import add_run_arguments, hidden_name, open_run, quote, require_duckdb
+from .views import connect
 
 MAY_DROP = tuple(d.name for d in DEFECTS if d.effect in ("moved", "altered", "orphan"))
 """Events a careful pipeline may set aside: routed to a late path, quarantined, dead-lettered or held."""

@@ -1,4 +1,4 @@
-"""Find one committed run from what a user typed, and open exactly its files in DuckDB.
+"""Find one committed run from what a user typed: where it is, its manifest, and exactly its files.
 
 A run is named by its folder (``OUTPUT/events/run_id=ID``, or any of its tables' folders),
 by ``OUTPUT`` plus ``--run-id ID``, or the same under ``s3://bucket/prefix`` (read with
@@ -9,7 +9,7 @@ ORDINALITY``; a jsonl run in S3 is first copied to a temporary folder (pyarrow's
 reader cannot read the nested ``context`` object as the string column it is).
 
 Invariant: nothing is read from a run that has no ``_SUCCESS``, and the views
-:func:`connect` creates (``events``, ``users``, ``products``, ``orders``, ``defects``)
+:func:`temu_gen.tools.views.connect` creates (``events``, ``users``, ``products``, ``orders``, ``defects``)
 cover exactly the files the run's manifest lists for that table: never a glob, which
 would also take in other runs, stray files or a retry's leftovers, and never the poison
 file. ``events`` always has the version 1 columns: files written in a later schema
@@ -18,24 +18,18 @@ every version, added columns left out), so one query reads the whole run.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 from ..errors import TemuGenError
-from ..sinks.base import MANIFEST, SUCCESS, TABLES, is_jsonl, run_prefix
+from ..sinks.base import MANIFEST, SUCCESS, TABLES, check_endpoint, is_jsonl, run_prefix
 
 RUN_DIR = re.compile(r"(?P<root>.*?)/*(?:" + "|".join(TABLES) + r")/run_id=(?P<id>[^/]*)/*")
 _FILE_NAME = re.compile(r"part-\d{5}(?:-partial)?\.(?:parquet|jsonl\.gz)")
 """Names a manifest may list: a plain part name, so no listed name can point outside the run's folder."""
-_DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "int16": "SMALLINT", "int8": "TINYINT",
-               "bool": "BOOLEAN", "timestamp[us, tz=UTC]": "TIMESTAMPTZ", "decimal128(18, 2)": "DECIMAL(18, 2)",
-               "list<item: string>": "VARCHAR[]"}
-
 
 class ManifestError(TemuGenError):
     """The run is committed but its manifest cannot be used: the run itself is broken (``validate`` reports it)."""
@@ -97,6 +91,9 @@ class Run:
     """The output root as a user reads it (``s3://`` kept)."""
     manifest: dict
     s3: bool = False
+    unstaged: tuple[str, ...] = ()
+    """Objects of an S3 run's folders that no local file can hold (``a//b``, a name that is also a folder), as
+    ``table/key``: :func:`stage` leaves them out, and validate names them as unlisted."""
 
     @property
     def format(self) -> str:
@@ -167,7 +164,8 @@ def s3_filesystem(endpoint_url: str | None = None):
     kw = dict(connect_timeout=5, request_timeout=30)
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
-        scheme, _, host = endpoint.partition("://") if "://" in endpoint else ("https", "", endpoint)
+        check_endpoint(endpoint)  # as the generator does: ftp://, 'http://' or a port of 99999 is a bad flag
+        scheme, _, host = endpoint.partition("://")
         kw.update(endpoint_override=host.rstrip("/"), scheme=scheme)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ("us-east-1" if endpoint else None)
     if region:
@@ -275,168 +273,44 @@ def read_manifest(run: Run) -> dict:
 
 
 def stage(run: Run, dest: str) -> Run:
-    """A local copy of the run's folders under ``dest`` (every file, listed or not), for checks that read it all."""
+    """A local copy of the run's folders under ``dest`` (every file, listed or not), for checks that read it all;
+    objects no local file can hold are left out and named in :attr:`Run.unstaged`."""
     from pyarrow import fs as pafs
 
-    local = pafs.LocalFileSystem()
+    local, unstaged, staged = pafs.LocalFileSystem(), [], set()
     for table in TABLES:
-        if file_type(run.fs, run.folder(table)) == "dir":
-            target = os.path.join(dest, run_prefix(run.run_id, table))
+        if file_type(run.fs, run.folder(table)) != "dir":
+            continue
+        target = os.path.join(dest, run_prefix(run.run_id, table))
+        try:
+            infos = run.fs.get_file_info(pafs.FileSelector(run.folder(table), recursive=True))
+        except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid on a key with an empty segment ('a//b')
+            infos = None
+            unstaged.append(f"{table}/ (its listing fails: {str(e).splitlines()[0][:120]})")
+        for info in sorted(infos or [], key=lambda i: i.path):  # a file before the keys under its name
+            key = info.path[len(run.folder(table)) + 1:]  # 'a//b' keeps its empty segment
+            if info.type != pafs.FileType.File:
+                continue
+            parts = key.split("/")
+            # 'a//b' or '../x', or 'x/y' where 'x' is itself an object: keys S3 allows and no file can be
+            if any(p in ("", ".", "..") for p in parts) or any("/".join(parts[:i]) in staged for i in
+                                                                range(1, len(parts))):
+                unstaged.append(f"{table}/{key}")
+                continue
+            path = os.path.join(target, key)
             try:
-                os.makedirs(target, exist_ok=True)
-                pafs.copy_files(run.folder(table), target, source_filesystem=run.fs, destination_filesystem=local)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                pafs.copy_files(info.path, path, source_filesystem=run.fs, destination_filesystem=local)
+                staged.add(key)
+            except ValueError:  # pyarrow's ArrowInvalid for a key it cannot address
+                unstaged.append(f"{table}/{key}")
             except OSError as e:  # a full temporary disk, most often
                 raise TemuGenError(f"cannot copy run {run.run_id} from {run.where(table)} to the temporary folder "
                                    f"{dest} ({str(e).splitlines()[0][:160]}); point TMPDIR at a disk with room for "
                                    f"the run") from None
-    return Run(local, dest, run.run_id, run.location, run.manifest, s3=False)
+    return Run(local, dest, run.run_id, run.location, run.manifest, s3=False, unstaged=tuple(unstaged))
 
 
 def quote(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def duck_type(text: str) -> str:
-    """The DuckDB type of an Arrow type as a manifest records it (dictionaries read as their values)."""
-    from ..encode.schema import split_top
-
-    if text.startswith("dictionary<values=string"):
-        return "VARCHAR"
-    m = re.fullmatch(r"(?:list|large_list)<(?:item|element): (.*)>", text)
-    if m:
-        return duck_type(m.group(1)) + "[]"
-    if text.startswith("struct<"):
-        fields = [f.split(": ", 1) for f in split_top(text[len("struct<"):-1])]
-        return "STRUCT(" + ", ".join('"' + n.replace('"', '""') + '" ' + duck_type(t.removesuffix(" not null"))
-                                     for n, t in fields) + ")"
-    return _DUCK_TYPES.get(text, "VARCHAR")
-
-
-def event_columns(run: Run) -> tuple[str, ...]:
-    """The events view's columns: the contract's, then the optional ones (context) the run wrote."""
-    from ..model import FIELD_NAMES, OPTIONAL_FIELDS
-
-    recorded = {c.get("name") for c in (run.schema_doc("events") or []) if isinstance(c, dict)}
-    return FIELD_NAMES + tuple(f.name for f in OPTIONAL_FIELDS if f.name in recorded)
-
-
-def _events_columns(run: Run, version: int) -> list[str]:
-    """SELECT items mapping one schema version's columns back to version 1 (see the module docstring)."""
-    from ..defects.catalog import SCHEMA_V2
-    from ..model import FIELD_NAMES
-
-    recorded = {c["name"] for c in (run.schema_doc("events", version) or [])} or set(FIELD_NAMES)
-    renamed = {old: new for op, old, new in SCHEMA_V2 if op == "rename"}
-    widened = {col: _DUCK_TYPES[typ] for op, col, typ in SCHEMA_V2 if op == "widen"}
-    out = []
-    for name in event_columns(run):
-        source = name if name in recorded else renamed.get(name, name)
-        if source not in recorded:
-            out.append(f"NULL AS {name}")
-        elif name in widened:
-            out.append(f"CAST({source} AS {widened[name]}) AS {name}")
-        else:
-            out.append(source if source == name else f"{source} AS {name}")
-    return out
-
-
-def _scan(con, run: Run, files: list[RunFile], name: str, schema: list[dict] | None = None) -> str:
-    """A FROM item reading exactly ``files``: read_parquet over local paths, or a registered pyarrow dataset (S3);
-    jsonl files with read_json and the column types of ``schema`` (their recorded schema)."""
-    if files and files[0].jsonl:
-        columns = ", ".join(f"{quote(c['name'])}: {quote(duck_type(c['type']))}" for c in schema or [])
-        return (f"read_json([{', '.join(quote(f.path) for f in files)}], format = 'newline_delimited', "
-                f"compression = 'gzip', columns = {{{columns}}}, hive_partitioning = false)")
-    if run.s3:
-        import pyarrow.dataset as ds
-
-        con.register(name, ds.dataset([f.path for f in files], filesystem=run.fs, format="parquet"))
-        return name
-    return f"read_parquet([{', '.join(quote(f.path) for f in files)}], hive_partitioning = false)"
-
-
-def _empty(table: str, run: Run | None = None) -> str:
-    """A SELECT with the declared columns and no rows (a clean run has no defect labels, for one)."""
-    from ..dimensions import TABLE_COLUMNS
-    from ..model import FIELDS, OPTIONAL_FIELDS
-
-    extra = tuple(f for f in OPTIONAL_FIELDS if run is not None and f.name in event_columns(run))
-    declared = FIELDS + extra if table == "events" else TABLE_COLUMNS[table]
-    cols = [(c.name, c.type) for c in declared]
-    items = ", ".join(f"CAST(NULL AS {_DUCK_TYPES.get(t, 'VARCHAR')}) AS {n}" for n, t in cols)
-    return f"SELECT {items} WHERE false"
-
-
-def _events_view(con, run: Run, files: list[RunFile], located: bool) -> str:
-    selects = []
-    for version in sorted({f.schema_version for f in files}):
-        group = [f for f in files if f.schema_version == version]
-        cols = _events_columns(run, version)
-        if located and run.s3:
-            raise TemuGenError("internal: located events need a local copy of an S3 run (runref.stage)")
-        schema = run.schema_doc("events", version)
-        if located and group[0].jsonl:  # no file_row_number in read_json: one scan per file, rows counted in order
-            selects += [f"SELECT {', '.join(cols)}, {f.part} AS _part, ordinality - 1 AS _row FROM "
-                        f"{_scan(con, run, [f], '', schema)} WITH ORDINALITY" for f in group]
-            continue
-        if located:
-            cols += [f"[{', '.join(str(f.part) for f in group)}][file_index::BIGINT + 1] AS _part",
-                     "file_row_number AS _row"]
-        selects.append(f"SELECT {', '.join(cols)} FROM {_scan(con, run, group, f'_events_v{version}', schema)}")
-    if not selects:
-        return _empty("events", run) if not located else (
-            f"SELECT *, CAST(NULL AS INTEGER) AS _part, CAST(NULL AS BIGINT) AS _row FROM ({_empty('events', run)})")
-    return " UNION ALL ".join(selects)
-
-
-@contextlib.contextmanager
-def reading(run: Run, table: str) -> Iterator[None]:
-    """DuckDB's parse and conversion errors while reading ``table`` become :class:`UnreadableFiles`; running out
-    of memory or disk, or an interrupt, is not the run's fault and passes through."""
-    duckdb = require_duckdb()
-    try:
-        yield
-    except (duckdb.InvalidInputException, duckdb.ConversionException) as e:
-        raise UnreadableFiles(f"run {run.run_id}: its {table} files cannot be read: "
-                              f"{str(e).splitlines()[0][:200]}") from None
-    except duckdb.IOException as e:
-        if "No files found" not in str(e):  # a full disk, a lost mount: not the run's doing
-            raise
-        raise UnreadableFiles(f"run {run.run_id}: a file its manifest lists is missing ("
-                              f"{str(e).splitlines()[0][:200]}); check it with temu-gen validate") from None
-
-
-@contextlib.contextmanager
-def connect(run: Run, files: dict[str, list[RunFile]] | None = None, located: bool = False,
-            threads: int | None = None, many_reads: bool = False) -> Iterator[object]:
-    """A DuckDB connection with one view per table over the run's committed files (``files`` narrows them).
-
-    ``located`` adds ``_part`` and ``_row`` to ``events``: the file and 0-based row each row comes from, the
-    coordinates the defect labels use (local runs only: :func:`stage` an S3 run first). Big sorts and joins spill
-    to a private temporary folder, removed on exit, so a run larger than memory still goes through.
-    ``many_reads``: the caller reads each table several times, so a jsonl run's tables are parsed once into
-    temporary tables (JSON is read whole for every scan; Parquet, column by column).
-    """
-    duckdb = require_duckdb()
-    with tempfile.TemporaryDirectory(prefix="temu-gen-duckdb-") as tmp:
-        if run.s3 and run.format == "jsonl":
-            run = stage(run, os.path.join(tmp, "run"))
-            files = {t: [f._replace(path=f"{run.folder(t)}/{f.name}") for f in fs] for t, fs in files.items()} \
-                if files is not None else None
-        con = duckdb.connect(config={"temp_directory": tmp, "threads": threads or max(os.cpu_count() or 1, 1)})
-        try:
-            con.execute("SET TimeZone = 'UTC'")  # timestamps print and compare in UTC, as the contract states them
-            for table in TABLES:
-                chosen = (files or {}).get(table, run.data_files(table))
-                if table == "events":
-                    body = _events_view(con, run, chosen, located)
-                else:
-                    body = (f"SELECT * FROM {_scan(con, run, chosen, f'_{table}', run.schema_doc(table))}" if chosen
-                            else _empty(table))
-                kind = "TEMP TABLE" if many_reads and run.format == "jsonl" else "VIEW"
-                with reading(run, table):  # a JSON line that does not parse or convert is read only here
-                    con.execute(f"CREATE {kind} {table} AS {body}")
-            yield con
-        finally:
-            con.close()

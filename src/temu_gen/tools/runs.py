@@ -14,7 +14,7 @@ import json
 import os
 
 from ..cli import _Parser
-from ..errors import TemuGenError
+from ..errors import OutputError, TemuGenError
 from ..sinks.base import LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, run_prefix
 from .runref import file_type, filesystem, list_run_ids, read_text
 
@@ -29,11 +29,20 @@ def _listing(fs, folder: str) -> dict[str, object]:
 
 
 def _json(fs, path: str) -> dict:
+    """A small JSON file's object; {} for one that is missing, not a file or not an object. A file that cannot be
+    read at all (no credentials, access denied) is a one-line error: every run would look broken otherwise."""
     try:
         doc = json.loads(read_text(fs, path))
         return doc if isinstance(doc, dict) else {}
-    except (OSError, ValueError, RecursionError):
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, ValueError, RecursionError):
         return {}
+    except OSError as e:
+        raise _unreadable(path, e) from None
+
+
+def _unreadable(path: str, e: OSError) -> OutputError:
+    return OutputError(f"cannot read {path}: {str(e).splitlines()[0][:200]} (check the credentials, and that they "
+                       f"may read objects there)")
 
 
 def _when(info) -> str | None:
@@ -51,8 +60,10 @@ def _status(fs, folder: str, files: dict) -> str:
         return "failed"
     try:
         holder = Holder.parse(fs.open_input_stream(f"{folder}/{LOCK}").read())
-    except OSError:
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):  # released since the listing: no holder
         holder = None
+    except OSError as e:
+        raise _unreadable(f"{folder}/{LOCK}", e) from None
     return "failed" if holder is not None and holder.is_gone() else "in progress"
 
 

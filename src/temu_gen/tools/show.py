@@ -1,7 +1,7 @@
 """``temu-gen show RUN``: print a few rows of one of a run's tables as a fixed-width table in the terminal.
 
 Invariant: the table it prints is the committed files of that one run (the views of
-:func:`~temu_gen.tools.runref.connect`), through one read-only SELECT: ``--where`` is
+:func:`~temu_gen.tools.views.connect`), through one read-only SELECT: ``--where`` is
 spliced into that statement as a boolean expression and anything that is not exactly
 one statement (a second statement, a syntax error, an unknown column) is a one-line
 error, never a traceback and never a second statement run. ``--where`` is the user's own
@@ -15,7 +15,8 @@ import shutil
 from ..cli import _Parser, _positive
 from ..errors import TemuGenError
 from ..sinks.base import TABLES
-from .runref import add_run_arguments, connect, open_run, require_duckdb
+from .runref import add_run_arguments, open_run, require_duckdb
+from .views import connect
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -31,8 +31,9 @@ from ..cli import _Parser
 from ..sinks.base import TABLES, metadata_mismatch, provenance
 from .contract import Checker, Problem
 from .jsonl_lines import check_lines
-from .runref import (RUN_DIR, ManifestError, Run, RunFile, UnreadableFiles, add_run_arguments, connect, file_type,
-                     hidden_name, open_run, require_duckdb, stage)
+from .runref import (RUN_DIR, ManifestError, Run, RunFile, UnreadableFiles, add_run_arguments, file_type, hidden_name,
+                     open_run, require_duckdb, stage)
+from .views import connect
 
 MAX_LINES = 16
 """Problem kinds shown in the text report; the rest are counted on one line (the JSON has them all)."""
@@ -234,11 +235,11 @@ def _unlisted(run: Run, table: str, listed: set[str]) -> list[str]:
     the run's but the manifest does not list: every name but hidden ones (:func:`hidden_name`: ``_SUCCESS``,
     ``.x.tmp``)."""
     folder = run.folder(table)
+    found = [u.split("/", 1)[1] for u in run.unstaged if u.startswith(f"{table}/")]  # S3 keys no file can hold
     if file_type(run.fs, folder) != "dir":
-        return []
+        return sorted(found)
     from pyarrow import fs as pafs
 
-    found = []
     for info in run.fs.get_file_info(pafs.FileSelector(folder, recursive=True)):
         rel = info.path[len(folder):].lstrip("/")
         if info.type == pafs.FileType.File and rel not in listed and not any(map(hidden_name, rel.split("/"))):
