@@ -90,3 +90,10 @@ def test_without_credentials_runs_says_so(copy):
 def test_a_bad_endpoint_is_a_bad_flag_to_the_tools(url):
     for command in ("runs", "validate", "show"):
         one_line(tool(command, "s3://tamper/base", "--endpoint-url", url), 2, "is not an http(s) URL")
+
+
+def test_a_missing_bucket_is_named_as_such(s3_run):
+    server = s3_run[0]
+    for command in ("validate", "show"):
+        one_line(tool(command, "s3://no-such-bucket-x/out", "--run-id", RUN, "--endpoint-url", server.endpoint), 2,
+                 "no such bucket: s3://no-such-bucket-x")

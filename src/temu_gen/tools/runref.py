@@ -161,7 +161,7 @@ def s3_filesystem(endpoint_url: str | None = None):
     """pyarrow's S3 filesystem; credentials from the standard AWS environment, ``endpoint_url`` for S3-compatibles."""
     from pyarrow import fs as pafs
 
-    kw = dict(connect_timeout=5, request_timeout=30)
+    kw = dict(connect_timeout=5, request_timeout=10)  # the generator's read timeout: a silent endpoint fails sooner
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         check_endpoint(endpoint)  # as the generator does: ftp://, 'http://' or a port of 99999 is a bad flag
@@ -212,6 +212,14 @@ def list_run_ids(fs, root: str) -> list[str]:
                   if i.type == pafs.FileType.Directory and i.base_name.startswith("run_id="))
 
 
+def no_bucket(fs, root: str) -> bool:
+    """Whether the bucket of ``root`` provably does not exist (a role that may only list its prefix cannot ask)."""
+    try:
+        return file_type(fs, root.split("/", 1)[0]) == "none"
+    except TemuGenError:
+        return False
+
+
 def _hint(fs, root: str) -> str:
     ids = list_run_ids(fs, root) if file_type(fs, root) == "dir" else []
     if not ids:
@@ -243,6 +251,8 @@ def open_run(target: str, run_id: str | None = None, endpoint_url: str | None = 
         raise TemuGenError(f"no such folder: {root}")
     run = Run(fs, root, run_id, _display(root, s3), {}, s3)
     if file_type(fs, run.folder()) != "dir":
+        if s3 and no_bucket(fs, root):  # a typo in the bucket's name, as `runs` says it
+            raise TemuGenError(f"no such bucket: s3://{root.split('/', 1)[0]}")
         raise TemuGenError(f"no run {run_id!r} in {run.location}{_hint(fs, root) or ' (no runs there)'}")
     if file_type(fs, f"{run.folder()}/{SUCCESS}") != "file":
         raise TemuGenError(f"run {run_id} in {run.location} is not committed (no {SUCCESS}): it failed or is still "

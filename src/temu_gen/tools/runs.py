@@ -16,7 +16,7 @@ import os
 from ..cli import _Parser
 from ..errors import OutputError, TemuGenError
 from ..sinks.base import LOCK, MANIFEST, RUN_PLAN, SUCCESS, TABLES, Holder, run_prefix
-from .runref import file_type, filesystem, list_run_ids, read_text
+from .runref import file_type, filesystem, list_run_ids, no_bucket, read_text
 
 
 def _listing(fs, folder: str) -> dict[str, object]:
@@ -146,14 +146,6 @@ def render(location: str, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _missing_bucket(fs, bucket: str) -> bool:
-    """Whether ``bucket`` provably does not exist (a role that may only list its prefix cannot ask: False)."""
-    try:
-        return file_type(fs, bucket) == "none"
-    except TemuGenError:
-        return False
-
-
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="temu-gen runs", description="List the runs under an output root.")
     p.add_argument("output", nargs="?", default="./output", help="the output root: a folder or s3://BUCKET/PREFIX "
@@ -169,7 +161,7 @@ def main(argv: list[str]) -> int:
     if not s3 and file_type(fs, root) != "dir":
         raise TemuGenError(f"no such folder: {args.output}")
     ids = list_run_ids(fs, root)
-    if s3 and not ids and _missing_bucket(fs, root.split("/", 1)[0]):  # not an empty listing: a typo in the name
+    if s3 and not ids and no_bucket(fs, root):  # not an empty listing: a typo in the name
         raise TemuGenError(f"no such bucket: {args.output}")
     rows = sorted((describe(fs, root, i) for i in ids), key=lambda r: (r["created"] or "", r["run_id"]))
     location = f"s3://{root}" if s3 else root
