@@ -60,6 +60,13 @@ def test_bad_input_is_one_line(tmp_path, args, needle, code):
     assert "Traceback" not in r.stderr
 
 
+def test_a_memory_budget_no_run_can_keep_is_named(tmp_path):
+    r = cli("--events", "1000", "--max-memory", "1KiB", "--output", str(tmp_path), "--no-progress")
+    assert r.returncode == 0 and r.stderr == ("temu-gen: warning: --max-memory 1,024 bytes is below what a run holds "
+                                              "at its smallest (about 250 MiB): it goes one task at a time and still "
+                                              "exceeds the budget\n"), r.stderr
+
+
 def test_the_commands_are_listed_and_a_misspelt_one_is_named():
     listed = cli("--help").stdout
     assert all(f"\n  {c} " in listed for c in ("run", "validate", "reconcile", "show", "runs", "size", "schema"))
