@@ -91,14 +91,26 @@ def set_process_name(name: str) -> None:
         prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
-def _raise_terminated(signum, _frame):
+_STOPS: list[int] = []
+"""Stop signals this process has had since :func:`install_termination_handlers`: the first one stops the run."""
+
+
+def _stop(signum, _frame):
+    """The first stop signal unwinds the run (KeyboardInterrupt, or Terminated); one more is held, so a quick second
+    Ctrl-C cannot land between the first and the clean-up's own hold (:func:`deferred_signals`); a third acts."""
+    _STOPS.append(signum)
+    if len(_STOPS) == 2:
+        return
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(signum)
 
 
 def install_termination_handlers() -> None:
-    """SIGTERM and SIGHUP unwind the coordinator like Ctrl-C (main thread only)."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_terminated)
+    """SIGTERM and SIGHUP unwind the coordinator like Ctrl-C, and a second stop signal is held (main thread only)."""
+    _STOPS.clear()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
 
 
 def child_signal_defaults() -> None:
@@ -136,7 +148,7 @@ def deferred_signals(patience: int | None = None):
     ``patience``: the signal that would be the ``patience``-th held one acts at once instead
     (a clean-up that hangs can still be interrupted).
     """
-    gate = SignalGate()
+    gate = SignalGate(_STOPS[1:] if patience is not None else None)  # a clean-up counts the one already held
     if threading.current_thread() is not threading.main_thread():
         yield gate
         return
