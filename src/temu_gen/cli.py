@@ -302,22 +302,22 @@ def _sink(args: argparse.Namespace):
         from .sinks.s3 import S3Options, S3Sink
 
         opts = S3Options(endpoint_url=args.endpoint_url, region=args.region,
-                         **{_S3_ONLY[k][1]: v for k, v in given.items()})
+                         **{_S3_ONLY[k]: v for k, v in given.items()})
         return S3Sink(args.output, opts, spool_dir=args.spool_dir)
     if given:
-        flags = ", ".join(_S3_ONLY[k][0] for k in given)
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise ConfigError(f"{flags} {'applies' if len(given) == 1 else 'apply'} to S3 output only, and --output "
                           f"{args.output} is a local folder: drop {'it' if len(given) == 1 else 'them'}, or give "
                           f"--output s3://BUCKET/PREFIX")
     return LocalDirSink(args.output, spool_dir=args.spool_dir)
 
 
-_S3_ONLY = {"sse": ("--sse", "sse"), "sse_kms_key_id": ("--sse-kms-key-id", "sse_kms_key_id"),
-            "part_size": ("--part-size", "part_size"), "upload_concurrency": ("--upload-concurrency", "concurrency"),
-            "s3_connect_timeout": ("--s3-connect-timeout", "connect_timeout_s"),
-            "s3_read_timeout": ("--s3-read-timeout", "read_timeout_s"), "s3_deadline": ("--s3-deadline", "deadline_s")}
-"""The flags that only an S3 output reads: (the flag, its S3Options field). --endpoint-url and --region are not
-among them: they also come from the environment (AWS_ENDPOINT_URL, AWS_REGION), which a local run may well have."""
+_S3_ONLY = {"sse": "sse", "sse_kms_key_id": "sse_kms_key_id", "part_size": "part_size",
+            "upload_concurrency": "concurrency", "s3_connect_timeout": "connect_timeout_s",
+            "s3_read_timeout": "read_timeout_s", "s3_deadline": "deadline_s"}
+"""The flags that only an S3 output reads (by argparse dest) and their S3Options fields. --endpoint-url and
+--region are not among them: they also come from the environment (AWS_ENDPOINT_URL, AWS_REGION), which a local run
+may well have."""
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:

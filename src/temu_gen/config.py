@@ -195,17 +195,15 @@ def _freeze(doc: dict) -> RunConfig:
     return cfg
 
 
+@contextlib.contextmanager
 def _named(source: str):
     """Errors of the checks after the schema's (which say "config: ...") name the file they are about."""
-    @contextlib.contextmanager
-    def naming():
-        try:
-            yield
-        except ConfigError as e:
-            if source == "config" or not str(e).startswith("config: "):
-                raise
-            raise ConfigError(f"{source}: {str(e).removeprefix('config: ')}") from None
-    return naming()
+    try:
+        yield
+    except ConfigError as e:
+        if source == "config" or not str(e).startswith("config: "):
+            raise
+        raise ConfigError(f"{source}: {str(e).removeprefix('config: ')}") from None
 
 
 DEFECT_PRESETS = ("none", "realistic", "hostile")
@@ -214,9 +212,11 @@ DEFECT_PRESETS = ("none", "realistic", "hostile")
 def _preset_fits(preset: str, section: dict, events: int, chunk_size: int) -> None:
     """A preset that numbers parts (schema drift from part 1, a poison part) needs a run of that many parts: say so
     in terms of the flags, since the user set no part number."""
+    from .plan import plan_chunks
+
     numbered = {k: section[k] for k in ("schema_drift_from_part", "poison_part") if section.get(k) is not None}
     key = max(numbered, key=numbered.get, default=None)
-    parts = -(-events // chunk_size)
+    parts = len(plan_chunks(events, chunk_size))
     if key is not None and parts <= numbered[key]:
         what = "drifts the schema from" if key == "schema_drift_from_part" else "poisons"
         need = numbered[key] + 1

@@ -162,13 +162,13 @@ def _count(con, name: str, query: str) -> dict:
 
 def _split(con, name: str, query: str, excuses: tuple[str, ...], arrived_late: bool = False) -> dict:
     """:func:`_count` of ``query``'s event_ids, each explained by its first label among ``excuses`` (or, with
-    ``arrived_late``, by arriving as late as a late label: table ``_late``)."""
+    ``arrived_late``, by arriving as late as a late label: ``_ids.late``)."""
     # the first excusing defect in catalog order, so an event with several labels is counted once, the same way
     # (a CASE, not a lambda: lambda syntax differs between DuckDB versions)
     arms = " ".join(f"WHEN list_contains(d.defects, {quote(d.name)}) THEN {quote(d.name)}" for d in DEFECTS
                     if d.name in excuses)
     if arrived_late:
-        arms += f" WHEN t.event_id IN (SELECT event_id FROM _late) THEN {quote(ARRIVED_LATE)}"
+        arms += f" WHEN t.event_id IN (SELECT event_id FROM _ids WHERE late) THEN {quote(ARRIVED_LATE)}"
     pick = f"CASE {arms} END" if arms else "CAST(NULL AS VARCHAR)"
     return _count(con, name, f"SELECT t.event_id, {pick} AS why FROM ({query}) t LEFT JOIN _ev d USING (event_id)")
 
@@ -239,12 +239,12 @@ def reconcile(con, columns: tuple[str, ...], late_days: float | None = None) -> 
     """
     timings, t = {}, time.perf_counter()
     _label_sets(con)
-    late_us = int(late_days * 86_400e6) if late_days is not None else None
-    # by the event's first arrival: a re-sent copy an hour later does not make an on-time event late
-    con.execute("CREATE TEMP TABLE _late AS SELECT event_id FROM events GROUP BY event_id HAVING "
-                + (f"min(epoch_us(ingest_ts) - epoch_us(event_ts)) >= {late_us}" if late_us is not None else "false"))
     cols, absent = _columns(con, columns)
-    con.execute("CREATE TEMP TABLE _ids AS SELECT DISTINCT event_id FROM events")
+    # the run's events once, each with whether it arrived late: by its first arrival (a re-sent copy an hour later
+    # does not make an on-time event late)
+    late = (f"min(epoch_us(ingest_ts) - epoch_us(event_ts)) >= {int(late_days * 86_400e6)}" if late_days is not None
+            else "false")
+    con.execute(f"CREATE TEMP TABLE _ids AS SELECT event_id, {late} AS late FROM events GROUP BY event_id")
     con.execute("CREATE TEMP TABLE _out AS SELECT event_id, count(*) AS n FROM pipeline GROUP BY event_id")
     timings["index"] = time.perf_counter() - t
     res = {}

@@ -2,19 +2,13 @@
 
 A run is named by its folder (``OUTPUT/events/run_id=ID``, or any of its tables' folders),
 by ``OUTPUT`` plus ``--run-id ID``, or the same under ``s3://bucket/prefix`` (read with
-pyarrow's S3 filesystem: DuckDB's httpfs extension would have to be downloaded). Parquet
-and jsonl runs read alike: a jsonl file through ``read_json`` with the column types its
-recorded schema gives (JSON has none of its own), each row's position from ``WITH
-ORDINALITY``; a jsonl run in S3 is first copied to a temporary folder (pyarrow's JSON
-reader cannot read the nested ``context`` object as the string column it is).
+pyarrow's S3 filesystem: DuckDB's httpfs extension would have to be downloaded). A jsonl
+run, or any run a check reads whole, in S3 is first copied to a temporary folder
+(:func:`stage`); :mod:`temu_gen.tools.views` opens the files in DuckDB.
 
-Invariant: nothing is read from a run that has no ``_SUCCESS``, and the views
-:func:`temu_gen.tools.views.connect` creates (``events``, ``users``, ``products``, ``orders``, ``defects``)
-cover exactly the files the run's manifest lists for that table: never a glob, which
-would also take in other runs, stray files or a retry's leftovers, and never the poison
-file. ``events`` always has the version 1 columns: files written in a later schema
-version are mapped back (a renamed column under its old name, ``quantity`` as INTEGER in
-every version, added columns left out), so one query reads the whole run.
+Invariant: nothing is read from a run that has no ``_SUCCESS``, and a run's files are
+exactly those its manifest lists, each a plain part name in its table's folder (no listed
+name can point outside it), the poison file marked as such.
 """
 from __future__ import annotations
 

@@ -6,7 +6,11 @@ the poison file), and a file that is not what the manifest says is an
 :class:`~temu_gen.tools.runref.UnreadableFiles` in one line, not a view of null rows.
 ``events`` always has the version 1 columns: files written in a later schema version are
 mapped back (a renamed column under its old name, ``quantity`` as INTEGER in every version,
-added columns left out), so one query reads the whole run.
+added columns left out), so one query reads the whole run. Parquet and jsonl runs read
+alike: a jsonl file through ``read_json`` with the column types its recorded schema gives
+(JSON has none of its own), each row's position from ``WITH ORDINALITY``; a jsonl run in S3
+is staged first (pyarrow's JSON reader cannot read the nested ``context`` object as the
+string column it is).
 """
 from __future__ import annotations
 
